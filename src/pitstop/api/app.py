@@ -1,0 +1,100 @@
+"""create_app(pitstop) -> the FastAPI application."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from swagger_ui_bundle import swagger_ui_path
+
+from pitstop import __version__
+from pitstop.api.routers import assets, system
+from pitstop.app import Pitstop
+from pitstop.errors import AuthError, DatabaseUnavailable, InventoryError, NotFound, PitstopError
+
+_STATUS = {NotFound: 404, InventoryError: 422, DatabaseUnavailable: 503, AuthError: 401}
+
+
+def _error(status: int, code: str, message: str, detail: object = None) -> JSONResponse:
+    body: dict[str, object] = {"error": {"code": code, "message": message}}
+    if detail is not None:
+        body["error"]["detail"] = detail  # type: ignore[index]
+    return JSONResponse(body, status_code=status)
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI from the installed bundle: the docs work on a plant network with no internet."""
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="pitstop API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
+
+
+def create_app(pitstop: Pitstop, *, run_scheduler: bool = False) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = None
+        if run_scheduler and pitstop.settings.scheduler.enabled:
+            task = asyncio.create_task(pitstop.scheduler.run(pitstop.settings.scheduler.tick_seconds, stop))
+        yield
+        stop.set()
+        if task is not None:
+            await task
+
+    app = FastAPI(
+        title="pitstop",
+        version=__version__,
+        description="Predictive maintenance and self-healing operations. Authenticate with an API key.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.pitstop = pitstop
+    _offline_docs(app)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        pitstop.metrics.http_requests.labels(request.method, path, str(response.status_code)).inc()
+        pitstop.metrics.http_latency.labels(path).observe(time.perf_counter() - start)
+        return response
+
+    @app.exception_handler(PitstopError)
+    async def pitstop_error(request: Request, exc: PitstopError) -> JSONResponse:
+        status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
+        return _error(status, exc.code, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = _error(exc.status_code, f"http.{exc.status_code}", str(exc.detail))
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        return _error(422, "request.invalid", "the request is not valid", detail)
+
+    app.include_router(system.router)
+    app.include_router(assets.router)
+    return app

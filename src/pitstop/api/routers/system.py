@@ -1,0 +1,89 @@
+"""Liveness, readiness, metrics, and the service's own records (jobs, audit)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from pitstop.api.deps import Admin, PitstopDep, Viewer
+from pitstop.errors import PitstopError
+
+router = APIRouter()
+
+
+class Ready(BaseModel):
+    ready: bool
+    checks: dict[str, str]
+
+
+class JobRunOut(BaseModel):
+    job: str
+    instance: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+    error: str | None
+
+
+class AuditOut(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, object]
+
+
+@router.get("/health", tags=["system"], summary="Liveness: the process answers")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready", tags=["system"], summary="Readiness: database reachable and schema current")
+def ready(pitstop: PitstopDep, response: Response) -> Ready:
+    checks = {"database": "ok", "migrations": "ok"}
+    try:
+        pitstop.db.ping()
+    except PitstopError as exc:
+        checks["database"], checks["migrations"] = str(exc), "unknown"
+    else:
+        try:
+            pitstop.db.ensure_current()
+        except PitstopError as exc:
+            checks["migrations"] = str(exc)
+    ok = all(v == "ok" for v in checks.values())
+    response.status_code = 200 if ok else 503
+    return Ready(ready=ok, checks=checks)
+
+
+@router.get("/metrics", tags=["system"], summary="Prometheus metrics of this process")
+def metrics(pitstop: PitstopDep) -> Response:
+    pitstop.metrics.scheduler_leader.set(1 if pitstop.scheduler.is_leader else 0)
+    return Response(generate_latest(pitstop.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/api/jobs", tags=["system"], summary="Recent scheduler job runs")
+def job_runs(pitstop: PitstopDep, _key: Viewer, limit: int = 50) -> list[JobRunOut]:
+    limit = max(1, min(limit, 1000))
+    return [
+        JobRunOut(
+            job=r.job,
+            instance=r.instance,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+            outcome=r.outcome,
+            error=r.error,
+        )
+        for r in pitstop.jobs.recent(limit=limit)
+    ]
+
+
+@router.get("/api/audit", tags=["system"], summary="The audit log: every change made through pitstop")
+def audit(pitstop: PitstopDep, _key: Admin, limit: int = 100) -> list[AuditOut]:
+    limit = max(1, min(limit, 1000))
+    return [
+        AuditOut(at=e.at, actor=e.actor, action=e.action, target=e.target, detail=e.detail)
+        for e in pitstop.audit.recent(limit)
+    ]

@@ -1,0 +1,66 @@
+"""The composition root: `build(settings)` wires every part of pitstop once. No globals."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from prometheus_client import CollectorRegistry
+
+from pitstop.config.models import Settings
+from pitstop.core.clock import Clock, SystemClock
+from pitstop.observability import Metrics
+from pitstop.scheduler import Scheduler
+from pitstop.storage.engine import Database
+from pitstop.storage.repos.assets import AssetRepo
+from pitstop.storage.repos.audit import AuditRepo
+from pitstop.storage.repos.jobs import JobRepo
+from pitstop.storage.repos.keys import KeyRepo
+from pitstop.storage.repos.readings import ReadingRepo
+
+HEARTBEAT_JOB = "heartbeat"
+
+
+@dataclass
+class Pitstop:
+    settings: Settings
+    clock: Clock
+    db: Database
+    assets: AssetRepo
+    readings: ReadingRepo
+    keys: KeyRepo
+    audit: AuditRepo
+    jobs: JobRepo
+    scheduler: Scheduler
+    metrics: Metrics
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("pitstop"))
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> Pitstop:
+    clock = clock or SystemClock()
+    if db is None:
+        db = Database(
+            settings.database_url(),
+            pool_size=settings.database.pool_size,
+            sqlite_cache_mb=settings.database.sqlite_cache_mb,
+        )
+    jobs = JobRepo(db)
+    scheduler = Scheduler(jobs, clock, lease_ttl=timedelta(seconds=settings.scheduler.lease_seconds))
+    # The heartbeat job proves the scheduler runs; health checks read its last run.
+    scheduler.add(HEARTBEAT_JOB, timedelta(seconds=30), lambda now: None)
+    return Pitstop(
+        settings=settings,
+        clock=clock,
+        db=db,
+        assets=AssetRepo(db),
+        readings=ReadingRepo(db),
+        keys=KeyRepo(db),
+        audit=AuditRepo(db),
+        jobs=jobs,
+        scheduler=scheduler,
+        metrics=Metrics(CollectorRegistry(auto_describe=True)),
+    )

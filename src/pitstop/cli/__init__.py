@@ -1,0 +1,1 @@
+"""The command line: `pitstop <noun> <verb>`, thin over the Pitstop object."""

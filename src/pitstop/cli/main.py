@@ -1,0 +1,310 @@
+"""`pitstop` command line. Each command parses, builds a Pitstop, calls one service, prints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pitstop import __version__, inventory
+from pitstop.app import Pitstop, build
+from pitstop.config import Settings, load_settings, masked
+from pitstop.core.types import Role
+from pitstop.errors import PitstopError
+
+app = typer.Typer(
+    name="pitstop",
+    help="Predictive maintenance and self-healing operations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema: upgrade and status.", no_args_is_help=True)
+assets_app = typer.Typer(help="Sites, assets and sensors.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys and their roles.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(assets_app, name="assets")
+app.add_typer(keys_app, name="keys")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class State:
+    """Global flags, turned into Settings on first use."""
+
+    def __init__(self, config: Path | None, overrides: dict[str, Any]) -> None:
+        self.config = config
+        self.overrides = overrides
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config, self.overrides)
+        return self._settings
+
+    def pitstop(self, *, check_schema: bool = True) -> Pitstop:
+        pitstop = build(self.settings)
+        if check_schema:
+            pitstop.db.ensure_current()
+        return pitstop
+
+
+def _state(ctx: typer.Context) -> State:
+    state: State = ctx.obj
+    return state
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"pitstop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Settings file (default ./pitstop.toml if present).")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where the embedded database and files live.")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Database URL, e.g. postgresql://user@host/db (default: SQLite).")
+    ] = None,
+    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    overrides: dict[str, Any] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if database_url is not None:
+        overrides["database"] = {"url": database_url}
+    if log_level is not None:
+        overrides["log"] = {"level": log_level.upper()}
+    ctx.obj = State(config, overrides)
+
+
+# -- config ------------------------------------------------------------------------------------
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Print the effective settings (defaults < pitstop.toml < env < flags), secrets masked."""
+    values = masked(_state(ctx).settings)
+    if as_json:
+        out.print_json(json.dumps(values))
+        return
+    table = Table("setting", "value", box=None)
+    for key, value in _flatten(values):
+        table.add_row(key, str(value))
+    out.print(table)
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            rows.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
+# -- db ----------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply all pending migrations."""
+    pitstop = _state(ctx).pitstop(check_schema=False)
+    before = pitstop.db.current_revisions()
+    pitstop.db.upgrade()
+    after = pitstop.db.current_revisions()
+    if before == after:
+        out.print(f"database {pitstop.db.display_url} is already current ({', '.join(sorted(after))})")
+    else:
+        was = ", ".join(sorted(before)) or "empty"
+        out.print(f"upgraded {pitstop.db.display_url}: {was} -> {', '.join(sorted(after))}")
+
+
+@db_app.command("status")
+def db_status(ctx: typer.Context) -> None:
+    """Say whether the schema is current. Exit 1 when it is behind."""
+    pitstop = _state(ctx).pitstop(check_schema=False)
+    current, head = pitstop.db.current_revisions(), pitstop.db.head_revisions()
+    out.print(f"database: {pitstop.db.display_url}")
+    out.print(f"schema:   {', '.join(sorted(current)) or 'empty'} (this pitstop: {', '.join(sorted(head))})")
+    if current != head:
+        err.print("the schema is behind: run `pitstop db upgrade`")
+        raise typer.Exit(1)
+
+
+# -- assets ------------------------------------------------------------------------------------
+
+
+@assets_app.command("load")
+def assets_load(
+    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Inventory file (.toml or .yaml).")]
+) -> None:
+    """Create or update sites, assets and sensors from an inventory file. Idempotent, all or nothing."""
+    pitstop = _state(ctx).pitstop()
+    spec = inventory.read_file(file)
+    summary = inventory.apply(pitstop.db, spec, actor="cli", now=pitstop.clock.now())
+    for change in summary.changes:
+        out.print(f"  {change}")
+    out.print(f"{file}: {summary.created} created, {summary.updated} updated, {summary.unchanged} unchanged")
+
+
+@assets_app.command("list")
+def assets_list(
+    ctx: typer.Context,
+    site: Annotated[str | None, typer.Option(help="Only this site.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List assets with their sensors."""
+    pitstop = _state(ctx).pitstop()
+    rows = pitstop.assets.list_assets(site)
+    sensors: dict[str, list[str]] = {}
+    for s in pitstop.assets.sensors():
+        sensors.setdefault(s.asset, []).append(s.name)
+    if as_json:
+        data = [{**_asset_dict(a), "sensors": sensors.get(a.name, [])} for a in rows]
+        out.print_json(json.dumps(data))
+        return
+    table = Table("site", "asset", "parent", "type", "crit.", "location", "sensors")
+    for a in rows:
+        table.add_row(
+            a.site,
+            a.name,
+            a.parent or "",
+            a.type,
+            str(a.criticality),
+            a.location,
+            str(len(sensors.get(a.name, []))),
+        )
+    out.print(table)
+
+
+def _asset_dict(a: Any) -> dict[str, Any]:
+    return {k: getattr(a, k) for k in ("name", "site", "parent", "type", "criticality", "location")}
+
+
+# -- keys --------------------------------------------------------------------------------------
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    role: Annotated[Role, typer.Option(help="viewer sees, operator acts, admin configures.")] = Role.VIEWER,
+    name: Annotated[str, typer.Option(help="Who or what uses the key.")] = "cli",
+) -> None:
+    """Create an API key. The key is printed once; only its hash is stored."""
+    pitstop = _state(ctx).pitstop()
+    key, token = pitstop.keys.create(name, role, pitstop.clock.now())
+    err.print(
+        f"created {key.role.value} key {key.prefix} for {key.name!r}; store it now, it is not shown again:"
+    )
+    out.print(token, soft_wrap=True)
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context) -> None:
+    """List API keys (never their secrets)."""
+    pitstop = _state(ctx).pitstop()
+    table = Table("prefix", "name", "role", "created", "revoked")
+    for k in pitstop.keys.list():
+        table.add_row(
+            k.prefix,
+            k.name,
+            k.role.value,
+            k.created_at.isoformat(timespec="seconds"),
+            k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "",
+        )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(ctx: typer.Context, prefix: str) -> None:
+    """Revoke a key by its prefix."""
+    pitstop = _state(ctx).pitstop()
+    if not pitstop.keys.revoke(prefix, pitstop.clock.now()):
+        err.print(f"no active key with prefix {prefix!r}")
+        raise typer.Exit(1)
+    out.print(f"revoked {prefix}")
+
+
+# -- serve and demo ----------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the service: API, scheduler and the configured sources, in one process."""
+    state = _state(ctx)
+    if host is not None or port is not None:
+        api = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+        state.overrides = {**state.overrides, "api": {**state.overrides.get("api", {}), **api}}
+    pitstop = state.pitstop(check_schema=state.settings.database.check_schema_at_start)
+    _serve(pitstop)
+
+
+def _serve(pitstop: Pitstop) -> None:
+    import uvicorn
+
+    from pitstop.api import create_app
+
+    settings = pitstop.settings
+    logging.basicConfig(level=settings.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        create_app(pitstop, run_scheduler=True),
+        host=settings.api.host,
+        port=settings.api.port,
+        log_level=settings.log.level.lower(),
+        access_log=False,
+    )
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    data_dir: Annotated[Path | None, typer.Option(help="Where the demo keeps its data.")] = None,
+) -> None:
+    """Start pitstop with a small demo site on SQLite, and print the URL and a viewer key."""
+    from pitstop.demo import prepare
+
+    state = _state(ctx)
+    overrides = {**state.overrides, "api": {"port": port}}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    state.overrides = overrides
+    pitstop = state.pitstop(check_schema=False)
+    viewer, operator = prepare(pitstop)
+    url = f"http://{pitstop.settings.api.host}:{pitstop.settings.api.port}"
+    out.print(f"pitstop demo on [bold]{url}[/bold]  (data in {pitstop.settings.data_dir})")
+    out.print(f"  API docs:     {url}/docs")
+    out.print(f"  viewer key:   {viewer}")
+    out.print(f"  operator key: {operator}")
+    _serve(pitstop)
+
+
+def main() -> None:
+    try:
+        app()
+    except PitstopError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)

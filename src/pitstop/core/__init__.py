@@ -1,0 +1,1 @@
+"""The vocabulary of pitstop. Imports nothing else of pitstop."""

@@ -1,0 +1,50 @@
+"""Errors pitstop raises on purpose, each with a stable code.
+
+PitstopError
+├── ConfigError          config.invalid      a settings file or value is wrong
+├── StorageError         storage.*           the database is unreachable or behind
+│   ├── DatabaseUnavailable  storage.unavailable
+│   └── SchemaOutdated       storage.outdated
+├── InventoryError       inventory.invalid   an inventory file is wrong (names the line)
+├── NotFound             not_found           a named thing does not exist
+└── AuthError            auth.*              missing or insufficient API key
+
+Third-party errors are wrapped where they enter pitstop, so callers catch one tree.
+"""
+
+from __future__ import annotations
+
+
+class PitstopError(Exception):
+    code = "pitstop.error"
+    exit_code = 1
+
+
+class ConfigError(PitstopError):
+    code = "config.invalid"
+    exit_code = 2
+
+
+class StorageError(PitstopError):
+    code = "storage.error"
+
+
+class DatabaseUnavailable(StorageError):
+    code = "storage.unavailable"
+
+
+class SchemaOutdated(StorageError):
+    code = "storage.outdated"
+
+
+class InventoryError(PitstopError):
+    code = "inventory.invalid"
+    exit_code = 2
+
+
+class NotFound(PitstopError):
+    code = "not_found"
+
+
+class AuthError(PitstopError):
+    code = "auth.denied"

@@ -1,0 +1,26 @@
+"""pitstop's own Prometheus metrics, on a registry per Pitstop (never the global one)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.http_requests = Counter(
+            "pitstop_http_requests", "HTTP requests served", ["method", "route", "status"], registry=registry
+        )
+        self.http_latency = Histogram(
+            "pitstop_http_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=registry,
+        )
+        self.readings_stored = Counter(
+            "pitstop_readings_stored", "Readings stored, by source", ["source"], registry=registry
+        )
+        self.scheduler_leader = Gauge(
+            "pitstop_scheduler_leader", "1 when this instance runs the scheduled jobs", registry=registry
+        )

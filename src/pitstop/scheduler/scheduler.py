@@ -1,0 +1,94 @@
+"""The scheduler: `tick()` runs the jobs that are due at `clock.now()`.
+
+Time comes only from the clock, so tests drive a year of schedules with a FrozenClock in
+milliseconds. When several pitstop processes share one PostgreSQL database, a lease row
+decides which one runs jobs; the others tick idly and take over when the lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import anyio
+
+from pitstop.core.clock import Clock
+from pitstop.core.types import JobOutcome
+from pitstop.storage.repos.jobs import JobRepo
+
+log = logging.getLogger("pitstop.scheduler")
+LEASE = "scheduler"
+
+
+@dataclass
+class Job:
+    name: str
+    every: timedelta
+    func: Callable[[datetime], None]
+    next_due: datetime | None = None  # None: due at the first tick
+
+
+class Scheduler:
+    def __init__(
+        self, jobs: JobRepo, clock: Clock, *, lease_ttl: timedelta, instance: str | None = None
+    ) -> None:
+        self.repo = jobs
+        self.clock = clock
+        self.lease_ttl = lease_ttl
+        self.instance = instance or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.jobs: dict[str, Job] = {}
+        self.is_leader = False
+
+    def add(self, name: str, every: timedelta, func: Callable[[datetime], None]) -> None:
+        if name in self.jobs:
+            raise ValueError(f"job {name!r} is already scheduled")
+        self.jobs[name] = Job(name, every, func)
+
+    def tick(self) -> list[str]:
+        """Run every due job once, if this instance leads. Returns the names of the jobs run."""
+        now = self.clock.now()
+        self.is_leader = self.repo.acquire_lease(LEASE, self.instance, now, self.lease_ttl)
+        if not self.is_leader:
+            return []
+        ran = []
+        for job in self.jobs.values():
+            if job.next_due is not None and now < job.next_due:
+                continue
+            self._run(job, now)
+            job.next_due = now + job.every
+            ran.append(job.name)
+        return ran
+
+    def _run(self, job: Job, now: datetime) -> None:
+        run_id = self.repo.start(job.name, self.instance, now)
+        try:
+            job.func(now)
+        except Exception as exc:  # a failing job is recorded, and the others still run
+            log.exception("job %s failed", job.name)
+            self.repo.finish(
+                run_id, JobOutcome.FAILED, self.clock.now(), error=f"{type(exc).__name__}: {exc}"
+            )
+        else:
+            self.repo.finish(run_id, JobOutcome.OK, self.clock.now())
+
+    def release(self) -> None:
+        if self.is_leader:
+            self.repo.release_lease(LEASE, self.instance)
+            self.is_leader = False
+
+    async def run(self, tick_seconds: float, stop: asyncio.Event) -> None:
+        """Tick until `stop` is set; jobs run in a worker thread so the event loop stays free."""
+        while not stop.is_set():
+            try:
+                await anyio.to_thread.run_sync(self.tick)
+            except Exception:
+                log.exception("scheduler tick failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=tick_seconds)
+        await anyio.to_thread.run_sync(self.release)

@@ -1,0 +1,147 @@
+"""Narrow telemetry: (sensor, ts, value), idempotent on (sensor, ts), written in bulk.
+
+Batches stay columnar (numpy) all the way to the driver: building millions of Python tuples
+costs more than the database write itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sqlalchemy import Connection, func, select
+
+from pitstop.storage.engine import Database
+from pitstop.storage.schema import readings
+
+# PostgreSQL binary COPY: per row a field count, then (length, value) per field, big-endian.
+_PG_ROW = np.dtype(
+    [
+        ("n", ">i2"),
+        ("l1", ">i4"),
+        ("sensor", ">i4"),
+        ("l2", ">i4"),
+        ("ts", ">i8"),
+        ("l3", ">i4"),
+        ("value", ">f8"),
+    ]
+)
+_PG_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_PG_TRAILER = b"\xff\xff"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    stored: int
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingBatch:
+    """Columns of one batch of valid readings."""
+
+    sensor_id: npt.NDArray[np.int32]
+    ts_us: npt.NDArray[np.int64]
+    value: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+    @classmethod
+    def of(cls, sensor_id: object, ts_us: object, value: object) -> ReadingBatch:
+        return cls(
+            np.ascontiguousarray(sensor_id, dtype=np.int32),
+            np.ascontiguousarray(ts_us, dtype=np.int64),
+            np.ascontiguousarray(value, dtype=np.float64),
+        )
+
+    def sorted(self) -> ReadingBatch:
+        """In key order, so the index is appended to rather than written all over."""
+        order = np.lexsort((self.ts_us, self.sensor_id))
+        return ReadingBatch(self.sensor_id[order], self.ts_us[order], self.value[order])
+
+
+class ReadingRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def write(self, batch: ReadingBatch) -> WriteResult:
+        """Store a batch in one transaction; readings already stored are counted, not stored again."""
+        if len(batch) == 0:
+            return WriteResult(0, 0)
+        with self.db.begin() as conn:
+            stored = self.write_in(conn, batch)
+        return WriteResult(stored, len(batch) - stored)
+
+    def write_in(self, conn: Connection, batch: ReadingBatch) -> int:
+        """Write inside the caller's transaction; returns how many rows were new."""
+        batch = batch.sorted()
+        if self.db.dialect == "postgresql":
+            return _write_postgres(conn, batch)
+        return _write_sqlite(conn, batch)
+
+    def window(self, sensor_id: int, start_us: int | None = None, end_us: int | None = None) -> pd.DataFrame:
+        """Readings of one sensor in [start, end), as a frame indexed by aware UTC time."""
+        query = select(readings.c.ts, readings.c.value).where(readings.c.sensor_id == sensor_id)
+        if start_us is not None:
+            query = query.where(readings.c.ts >= start_us)
+        if end_us is not None:
+            query = query.where(readings.c.ts < end_us)
+        with self.db.connect() as conn:
+            rows = conn.execute(query.order_by(readings.c.ts)).all()
+        ts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        values = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
+        index = pd.DatetimeIndex(ts.astype("datetime64[us]"), name="ts").tz_localize("UTC")
+        return pd.DataFrame({"value": values}, index=index)
+
+    def count(self, sensor_id: int | None = None) -> int:
+        query = select(func.count()).select_from(readings)
+        if sensor_id is not None:
+            query = query.where(readings.c.sensor_id == sensor_id)
+        with self.db.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def latest(self) -> dict[int, int]:
+        """sensor_id -> newest ts (µs)."""
+        query = select(readings.c.sensor_id, func.max(readings.c.ts)).group_by(readings.c.sensor_id)
+        with self.db.connect() as conn:
+            return {int(s): int(t) for s, t in conn.execute(query)}
+
+
+def _write_sqlite(conn: Connection, batch: ReadingBatch) -> int:
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        rows = zip(batch.sensor_id.tolist(), batch.ts_us.tolist(), batch.value.tolist(), strict=True)
+        cursor.executemany("INSERT OR IGNORE INTO readings (sensor_id, ts, value) VALUES (?, ?, ?)", rows)
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def _write_postgres(conn: Connection, batch: ReadingBatch) -> int:
+    # COPY into an index-free staging table, then one INSERT .. ON CONFLICT in key order.
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS readings_staging "
+            "(sensor_id int4, ts int8, value float8) ON COMMIT DELETE ROWS"
+        )
+        rows = np.empty(len(batch), dtype=_PG_ROW)
+        rows["n"], rows["l1"], rows["l2"], rows["l3"] = 3, 4, 8, 8
+        rows["sensor"], rows["ts"], rows["value"] = batch.sensor_id, batch.ts_us, batch.value
+        with cursor.copy("COPY readings_staging (sensor_id, ts, value) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(_PG_HEADER)
+            copy.write(rows.tobytes())
+            copy.write(_PG_TRAILER)
+        cursor.execute(
+            "INSERT INTO readings (sensor_id, ts, value) "
+            "SELECT sensor_id, ts, value FROM readings_staging ORDER BY sensor_id, ts "
+            "ON CONFLICT DO NOTHING"
+        )
+        stored = int(cursor.rowcount)
+        cursor.execute("TRUNCATE readings_staging")
+        return stored
+    finally:
+        cursor.close()

@@ -1,0 +1,147 @@
+"""Tables. Changes here need an Alembic revision in migrations/versions/."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on SQLite (which keeps no zone) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; pitstop stores aware UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("location", String(500), nullable=False, server_default=""),
+)
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("site_id", Integer, ForeignKey("sites.id", ondelete="RESTRICT"), nullable=False),
+    Column("parent_id", Integer, ForeignKey("assets.id", ondelete="RESTRICT")),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("type", String(100), nullable=False),
+    Column("criticality", Integer, nullable=False),
+    Column("location", String(500), nullable=False, server_default=""),
+    CheckConstraint("criticality BETWEEN 1 AND 5", name="criticality_range"),
+)
+
+sensors = Table(
+    "sensors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("unit", String(50), nullable=False, server_default=""),
+    Column("min_value", Float),
+    Column("max_value", Float),
+    Column("period_s", Float, nullable=False),
+    UniqueConstraint("asset_id", "name"),
+)
+
+# Narrow telemetry. `ts` is integer microseconds since the epoch (UTC): compact, and the
+# fastest type for both SQLite's executemany and PostgreSQL's binary COPY. No foreign key on
+# sensor_id: the validator checks it once per batch instead of the database once per row.
+readings = Table(
+    "readings",
+    metadata,
+    Column("sensor_id", Integer, primary_key=True),
+    Column("ts", BigInteger, primary_key=True),
+    Column("value", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(32), nullable=False, unique=True),
+    Column("secret_hash", String(128), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(200), nullable=False),
+    Column("target", String(500), nullable=False, server_default=""),
+    Column("detail", Text, nullable=False, server_default="{}"),
+    Index(None, "at"),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job", String(200), nullable=False),
+    Column("instance", String(200), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("outcome", String(20)),
+    Column("error", Text),
+    Index(None, "job", "started_at"),
+)
+
+scheduler_leases = Table(
+    "scheduler_leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+)

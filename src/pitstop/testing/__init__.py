@@ -1,0 +1,1 @@
+"""Public helpers for pitstop's tests and for plugin authors: clocks, services, contract suites."""
