@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -22,6 +23,16 @@ from pitstop.storage.repos.readings import ReadingRepo
 HEARTBEAT_JOB = "heartbeat"
 
 
+class Background(Protocol):
+    """Something that runs beside the API in `pitstop serve` (an MQTT subscriber, a poller)."""
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 @dataclass
 class Pitstop:
     settings: Settings
@@ -35,8 +46,22 @@ class Pitstop:
     scheduler: Scheduler
     metrics: Metrics
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("pitstop"))
+    background: list[Background] = field(default_factory=list)
+    # Components: one attribute each, set in build() below.
+
+    def start_background(self) -> None:
+        for part in self.background:
+            part.start()
+
+    def stop_background(self) -> None:
+        for part in reversed(self.background):
+            try:
+                part.stop()
+            except Exception:
+                self.log.exception("stopping %s failed", part.name)
 
     def close(self) -> None:
+        self.stop_background()
         self.db.dispose()
 
 
@@ -52,7 +77,7 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     scheduler = Scheduler(jobs, clock, lease_ttl=timedelta(seconds=settings.scheduler.lease_seconds))
     # The heartbeat job proves the scheduler runs; health checks read its last run.
     scheduler.add(HEARTBEAT_JOB, timedelta(seconds=30), lambda now: None)
-    return Pitstop(
+    pitstop = Pitstop(
         settings=settings,
         clock=clock,
         db=db,
@@ -64,3 +89,5 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
         scheduler=scheduler,
         metrics=Metrics(CollectorRegistry(auto_describe=True)),
     )
+    # Components: each adds its services, scheduled jobs and background parts here.
+    return pitstop

@@ -245,9 +245,7 @@ def _parents_first(spec: InventorySpec, known: set[str]) -> list[AssetSpec]:
             orphan = next((a for a in pending.values() if a.parent not in pending), None)
             if orphan is None:
                 first = next(iter(pending))
-                raise InventoryError(
-                    f"{spec.locate(first)}: assets {', '.join(sorted(pending))} form a parent cycle"
-                )
+                raise InventoryError(f"{spec.locate(first)}: assets {', '.join(sorted(pending))} form a parent cycle")
             raise InventoryError(
                 f"{spec.locate(orphan.name)}: asset {orphan.name!r} has unknown parent {orphan.parent!r}"
             )

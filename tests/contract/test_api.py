@@ -34,9 +34,7 @@ def test_keys_and_roles(client: TestClient, keys: dict[Role, str]) -> None:
 def test_inventory_through_the_api_is_audited(client: TestClient, keys: dict[Role, str]) -> None:
     inv = {
         "sites": [{"name": "south"}],
-        "assets": [
-            {"name": "p9", "site": "south", "type": "pump", "sensors": [{"name": "rms", "period_s": 1}]}
-        ],
+        "assets": [{"name": "p9", "site": "south", "type": "pump", "sensors": [{"name": "rms", "period_s": 1}]}],
     }
     first = client.post("/api/inventory", json=inv, headers=auth(keys[Role.ADMIN]))
     assert first.status_code == 200, first.text
@@ -72,9 +70,7 @@ def test_readings_window(client: TestClient, keys: dict[Role, str], demo_pitstop
 
     sensor = demo_pitstop.assets.sensor_index()[("pump-1", "vib_rms")]
     t0 = to_epoch_us(demo_pitstop.clock.now())
-    demo_pitstop.readings.write(
-        ReadingBatch.of([sensor.id] * 3, [t0, t0 + 10**7, t0 + 2 * 10**7], [1.0, 2.0, 3.0])
-    )
+    demo_pitstop.readings.write(ReadingBatch.of([sensor.id] * 3, [t0, t0 + 10**7, t0 + 2 * 10**7], [1.0, 2.0, 3.0]))
     body = client.get("/api/assets/pump-1/sensors/vib_rms/readings", headers=auth(keys[Role.VIEWER])).json()
     assert body["value"] == [1.0, 2.0, 3.0]
     assert body["ts"][0].startswith("2026-01-05T08:00:00")

@@ -47,9 +47,7 @@ def test_inventory_change_updates_in_place(pitstop: Pitstop) -> None:
         'name = "fan-1"\nsite = "north-plant"\ntype = "fan"\ncriticality = 3',
         'name = "fan-1"\nsite = "north-plant"\ntype = "fan"\ncriticality = 5',
     )
-    summary = inventory.apply(
-        pitstop.db, inventory.parse(changed, "b", "toml"), actor="t", now=pitstop.clock.now()
-    )
+    summary = inventory.apply(pitstop.db, inventory.parse(changed, "b", "toml"), actor="t", now=pitstop.clock.now())
     assert summary.changes == ["updated asset fan-1"]
     assert pitstop.assets.get_asset("fan-1").criticality == 5  # type: ignore[union-attr]
 
@@ -60,9 +58,7 @@ def test_unknown_parent_writes_nothing(pitstop: Pitstop) -> None:
         '[[assets]]\nname = "b"\nsite = "s"\ntype = "t"\nparent = "ghost"\n'
     )
     with pytest.raises(InventoryError, match=r"x.toml: line 10: asset 'b' has unknown parent 'ghost'"):
-        inventory.apply(
-            pitstop.db, inventory.parse(text, "x.toml", "toml"), actor="t", now=pitstop.clock.now()
-        )
+        inventory.apply(pitstop.db, inventory.parse(text, "x.toml", "toml"), actor="t", now=pitstop.clock.now())
     assert _counts(pitstop.db) == (0, 0, 0)
     assert pitstop.assets.list_sites() == []
 
@@ -74,9 +70,7 @@ def test_readings_are_stored_once(demo_pitstop: Pitstop) -> None:
     batch = ReadingBatch.of(np.full(1000, sensor.id), ts, np.linspace(10, 20, 1000))
     first = demo_pitstop.readings.write(batch)
     assert (first.stored, first.duplicates) == (1000, 0)
-    overlap = ReadingBatch.of(
-        np.full(1500, sensor.id), t0 + np.arange(500, 2000) * 60_000_000, np.zeros(1500)
-    )
+    overlap = ReadingBatch.of(np.full(1500, sensor.id), t0 + np.arange(500, 2000) * 60_000_000, np.zeros(1500))
     second = demo_pitstop.readings.write(overlap)
     assert (second.stored, second.duplicates) == (1000, 500)
     assert demo_pitstop.readings.count() == 2000
@@ -150,7 +144,5 @@ def test_fresh_database_is_behind(tmp_path: Path) -> None:
 
 def test_unreachable_postgres_is_one_clear_error() -> None:
     db = Database("postgresql://nobody@127.0.0.1:1/none")
-    with pytest.raises(
-        DatabaseUnavailable, match=r"postgresql\+psycopg://nobody@127.0.0.1:1/none is not reachable"
-    ):
+    with pytest.raises(DatabaseUnavailable, match=r"postgresql\+psycopg://nobody@127.0.0.1:1/none is not reachable"):
         db.ping()

@@ -26,9 +26,7 @@ def test_defaults_without_a_file() -> None:
 
 
 def test_file_then_env_then_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "pitstop.toml").write_text(
-        "[api]\nport = 9000\nhost = '0.0.0.0'\n[scheduler]\ntick_seconds = 5\n"
-    )
+    (tmp_path / "pitstop.toml").write_text("[api]\nport = 9000\nhost = '0.0.0.0'\n[scheduler]\ntick_seconds = 5\n")
     s = load_settings()
     assert (s.api.port, s.api.host, s.scheduler.tick_seconds) == (9000, "0.0.0.0", 5)
     monkeypatch.setenv("PITSTOP_API__PORT", "9100")

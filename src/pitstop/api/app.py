@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -45,17 +46,23 @@ def _offline_docs(app: FastAPI) -> None:
         )
 
 
-def create_app(pitstop: Pitstop, *, run_scheduler: bool = False) -> FastAPI:
+def create_app(pitstop: Pitstop, *, run_background: bool = False) -> FastAPI:
+    """`run_background`: also run the scheduler and the background parts (what `pitstop serve` does)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = None
-        if run_scheduler and pitstop.settings.scheduler.enabled:
-            task = asyncio.create_task(pitstop.scheduler.run(pitstop.settings.scheduler.tick_seconds, stop))
+        if run_background:
+            await anyio.to_thread.run_sync(pitstop.start_background)
+            if pitstop.settings.scheduler.enabled:
+                task = asyncio.create_task(pitstop.scheduler.run(pitstop.settings.scheduler.tick_seconds, stop))
         yield
         stop.set()
         if task is not None:
             await task
+        if run_background:
+            await anyio.to_thread.run_sync(pitstop.stop_background)
 
     app = FastAPI(
         title="pitstop",

@@ -212,9 +212,7 @@ def keys_create(
     """Create an API key. The key is printed once; only its hash is stored."""
     pitstop = _state(ctx).pitstop()
     key, token = pitstop.keys.create(name, role, pitstop.clock.now())
-    err.print(
-        f"created {key.role.value} key {key.prefix} for {key.name!r}; store it now, it is not shown again:"
-    )
+    err.print(f"created {key.role.value} key {key.prefix} for {key.name!r}; store it now, it is not shown again:")
     out.print(token, soft_wrap=True)
 
 
@@ -270,7 +268,7 @@ def _serve(pitstop: Pitstop) -> None:
     settings = pitstop.settings
     logging.basicConfig(level=settings.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
-        create_app(pitstop, run_scheduler=True),
+        create_app(pitstop, run_background=True),
         host=settings.api.host,
         port=settings.api.port,
         log_level=settings.log.level.lower(),

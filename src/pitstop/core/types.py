@@ -22,6 +22,28 @@ class Role(StrEnum):
         return self.rank >= needed.rank
 
 
+class Severity(StrEnum):
+    """How bad a finding or incident is, ordered from least to most."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    EMERGENCY = "emergency"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+class Status(StrEnum):
+    """Health of a check target, an asset, a site or the installation."""
+
+    HEALTHY = "healthy"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    UNKNOWN = "unknown"
+
+
 class JobOutcome(StrEnum):
     OK = "ok"
     FAILED = "failed"

@@ -35,9 +35,7 @@ class Job:
 
 
 class Scheduler:
-    def __init__(
-        self, jobs: JobRepo, clock: Clock, *, lease_ttl: timedelta, instance: str | None = None
-    ) -> None:
+    def __init__(self, jobs: JobRepo, clock: Clock, *, lease_ttl: timedelta, instance: str | None = None) -> None:
         self.repo = jobs
         self.clock = clock
         self.lease_ttl = lease_ttl
@@ -71,9 +69,7 @@ class Scheduler:
             job.func(now)
         except Exception as exc:  # a failing job is recorded, and the others still run
             log.exception("job %s failed", job.name)
-            self.repo.finish(
-                run_id, JobOutcome.FAILED, self.clock.now(), error=f"{type(exc).__name__}: {exc}"
-            )
+            self.repo.finish(run_id, JobOutcome.FAILED, self.clock.now(), error=f"{type(exc).__name__}: {exc}")
         else:
             self.repo.finish(run_id, JobOutcome.OK, self.clock.now())
 

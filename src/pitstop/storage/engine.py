@@ -96,9 +96,7 @@ class Database:
         try:
             conn = self.engine.connect()
         except (OperationalError, DBAPIError) as exc:
-            raise DatabaseUnavailable(
-                f"database {self.display_url} is not reachable: {_first_line(exc)}"
-            ) from exc
+            raise DatabaseUnavailable(f"database {self.display_url} is not reachable: {_first_line(exc)}") from exc
         with conn:
             yield conn
 

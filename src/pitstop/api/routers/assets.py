@@ -98,9 +98,7 @@ def get_asset(name: str, pitstop: PitstopDep, _key: Viewer) -> AssetDetail:
 
 
 @router.post("/inventory", summary="Create or update sites, assets and sensors (idempotent)")
-def load_inventory(
-    spec: inventory.InventorySpec, request: Request, pitstop: PitstopDep, _key: Admin
-) -> LoadOut:
+def load_inventory(spec: inventory.InventorySpec, request: Request, pitstop: PitstopDep, _key: Admin) -> LoadOut:
     spec = inventory.validated(spec, source="api")
     summary = inventory.apply(pitstop.db, spec, actor=request.state.actor, now=pitstop.clock.now())
     return LoadOut(

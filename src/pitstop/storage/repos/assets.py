@@ -80,10 +80,7 @@ class AssetRepo:
         if asset is not None:
             query = query.where(assets.c.name == asset)
         with self.db.connect() as conn:
-            return [
-                SensorInfo(**row._mapping)
-                for row in conn.execute(query.order_by(assets.c.name, sensors.c.name))
-            ]
+            return [SensorInfo(**row._mapping) for row in conn.execute(query.order_by(assets.c.name, sensors.c.name))]
 
     def sensor_index(self) -> dict[tuple[str, str], SensorInfo]:
         """(asset, sensor) -> SensorInfo, for validating readings."""
@@ -92,9 +89,7 @@ class AssetRepo:
     # -- writes (inside the caller's transaction) ---------------------------------------------
 
     @staticmethod
-    def upsert(
-        conn: Connection, table: Table, key: tuple[str, ...], values: dict[str, Any]
-    ) -> tuple[int, str]:
+    def upsert(conn: Connection, table: Table, key: tuple[str, ...], values: dict[str, Any]) -> tuple[int, str]:
         """Insert or update one row found by its natural key; says whether anything changed."""
         where = [table.c[k] == values[k] for k in key]
         row = conn.execute(select(table).where(*where)).first()

@@ -47,6 +47,5 @@ class AuditRepo:
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         with self.db.connect() as conn:
             return [
-                AuditEntry(r.id, r.at, r.actor, r.action, r.target, json.loads(r.detail))
-                for r in conn.execute(query)
+                AuditEntry(r.id, r.at, r.actor, r.action, r.target, json.loads(r.detail)) for r in conn.execute(query)
             ]

@@ -30,9 +30,7 @@ class JobRepo:
 
     def start(self, job: str, instance: str, now: datetime) -> int:
         with self.db.begin() as conn:
-            key = conn.execute(
-                insert(job_runs).values(job=job, instance=instance, started_at=now)
-            ).inserted_primary_key
+            key = conn.execute(insert(job_runs).values(job=job, instance=instance, started_at=now)).inserted_primary_key
         assert key is not None
         return int(key[0])
 
@@ -76,16 +74,12 @@ class JobRepo:
             ).rowcount
             if taken:
                 return True
-            exists = conn.execute(
-                select(scheduler_leases.c.name).where(scheduler_leases.c.name == name)
-            ).first()
+            exists = conn.execute(select(scheduler_leases.c.name).where(scheduler_leases.c.name == name)).first()
             if exists:
                 return False
             try:
                 with conn.begin_nested():
-                    conn.execute(
-                        insert(scheduler_leases).values(name=name, holder=holder, expires_at=expires)
-                    )
+                    conn.execute(insert(scheduler_leases).values(name=name, holder=holder, expires_at=expires))
             except IntegrityError:
                 return False  # another instance inserted it first
             return True

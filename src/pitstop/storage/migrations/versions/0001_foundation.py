@@ -91,9 +91,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["parent_id"], ["assets.id"], name=op.f("fk_assets_parent_id_assets"), ondelete="RESTRICT"
         ),
-        sa.ForeignKeyConstraint(
-            ["site_id"], ["sites.id"], name=op.f("fk_assets_site_id_sites"), ondelete="RESTRICT"
-        ),
+        sa.ForeignKeyConstraint(["site_id"], ["sites.id"], name=op.f("fk_assets_site_id_sites"), ondelete="RESTRICT"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_assets")),
         sa.UniqueConstraint("name", name=op.f("uq_assets_name")),
     )
