@@ -3,8 +3,9 @@
     python bench/storage.py [--rows 5000000] [--naive-rows 500000] [--sensors 500]
 
 Prints JSON. Both paths write into a table with the idempotency key (sensor_id, ts) in place.
-The data is time-ordered across sensors, as it arrives from a plant. The naive path is run on
-fewer rows (it is slow) and reported as a rate, so the comparison is rate against rate.
+The data is time-ordered across sensors, as it arrives from a plant. The naive path runs on
+the first million of the same readings by default (at its speed all 5 million take minutes on
+PostgreSQL) and is reported as a rate; `--naive-rows 5000000` runs it on everything.
 """
 
 from __future__ import annotations
@@ -88,11 +89,11 @@ def run(db: Database, data: ReadingBatch, naive: ReadingBatch) -> dict[str, obje
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
-    parser.add_argument("--naive-rows", type=int, default=500_000)
+    parser.add_argument("--naive-rows", type=int, default=1_000_000, help="the first N of the same readings")
     parser.add_argument("--sensors", type=int, default=500)
     args = parser.parse_args()
     data = make_data(args.rows, args.sensors)
-    naive = make_data(args.naive_rows, args.sensors, seed=8)
+    naive = ReadingBatch(data.sensor_id[: args.naive_rows], data.ts_us[: args.naive_rows], data.value[: args.naive_rows])
     result: dict[str, object] = {
         "benchmark": "storage.bulk_write",
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
