@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from pitstop.config.models import Settings
 from pitstop.core.clock import Clock, SystemClock
+from pitstop.incidents import IncidentRegistry
 from pitstop.observability import Metrics
 from pitstop.scheduler import Scheduler
 from pitstop.storage.engine import Database
@@ -48,6 +49,7 @@ class Pitstop:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("pitstop"))
     background: list[Background] = field(default_factory=list)
     # Components: one attribute each, set in build() below.
+    incidents: IncidentRegistry = field(init=False)
 
     def start_background(self) -> None:
         for part in self.background:
@@ -90,4 +92,5 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
         metrics=Metrics(CollectorRegistry(auto_describe=True)),
     )
     # Components: each adds its services, scheduled jobs and background parts here.
+    pitstop.incidents = IncidentRegistry(db, clock)
     return pitstop

@@ -7,6 +7,7 @@ PitstopError
 │   └── SchemaOutdated       storage.outdated
 ├── InventoryError       inventory.invalid   an inventory file is wrong (names the line)
 ├── NotFound             not_found           a named thing does not exist
+├── InvalidInput         input.invalid       a request or command argument is wrong (says which)
 └── AuthError            auth.*              missing or insufficient API key
 
 Third-party errors are wrapped where they enter pitstop, so callers catch one tree.
@@ -44,6 +45,11 @@ class InventoryError(PitstopError):
 
 class NotFound(PitstopError):
     code = "not_found"
+
+
+class InvalidInput(PitstopError):
+    code = "input.invalid"
+    exit_code = 2
 
 
 class AuthError(PitstopError):

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -144,4 +145,119 @@ scheduler_leases = Table(
     Column("name", String(100), primary_key=True),
     Column("holder", String(200), nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
+)
+
+# -- health --
+
+# Incidents, idempotent by key. At most one unresolved incident per key: the partial unique
+# index below holds on SQLite and PostgreSQL, also under concurrent writers.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(500), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("detail", Text),
+    Column("source", String(100), nullable=False),
+    Column("assignee", String(200)),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime),
+    Index(None, "state", "updated_at"),
+    Index(
+        "uq_incidents_unresolved_key",
+        "key",
+        unique=True,
+        sqlite_where=text("state <> 'resolved'"),
+        postgresql_where=text("state <> 'resolved'"),
+    ),
+)
+
+incident_events = Table(
+    "incident_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("from_state", String(20)),
+    Column("to_state", String(20), nullable=False),
+    Column("detail", Text, nullable=False, server_default="{}"),
+    Index(None, "incident_id", "id"),
+)
+
+check_results = Table(
+    "check_results",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("check_name", String(100), nullable=False),
+    Column("target", String(500), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("issue_key", String(200)),
+    Column("observed", Text, nullable=False, server_default="{}"),
+    Column("checked_at", UtcDateTime, nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("error", Text),
+    Index(None, "check_name", "target", "checked_at"),
+    Index(None, "checked_at"),
+)
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("matchers", Text, nullable=False),
+    Column("creator", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("starts_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "ends_at"),
+)
+
+maintenance_windows = Table(
+    "maintenance_windows",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("matchers", Text, nullable=False),
+    Column("recurrence", String(20), nullable=False),
+    Column("weekdays", String(20), nullable=False, server_default=""),
+    Column("start_time", String(5), nullable=False, server_default="00:00"),
+    Column("duration_s", Integer, nullable=False),
+    Column("timezone", String(64), nullable=False, server_default="UTC"),
+    Column("starts_at", UtcDateTime),
+    Column("ends_at", UtcDateTime),
+    Column("creator", String(200), nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("key", String(500), primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+alert_notifications = Table(
+    "alert_notifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("alert_key", String(500), nullable=False),
+    Column("event", String(20), nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    Index(None, "alert_key", "at"),
+    Index(None, "at"),
 )
