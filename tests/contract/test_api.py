@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from pitstop.api import create_app
+from pitstop.api.deps import Operator
 from pitstop.app import Pitstop
 from pitstop.core.types import Role
 from tests.conftest import auth
@@ -81,3 +83,20 @@ def test_docs_are_served_offline(client: TestClient) -> None:
     assert "/static/swagger/swagger-ui-bundle.js" in page
     assert "cdn" not in page.lower()
     assert client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
+
+
+def test_every_api_change_is_audited(demo_pitstop: Pitstop, keys: dict[Role, str]) -> None:
+    app = create_app(demo_pitstop)
+
+    @app.post("/api/probe/{thing}")
+    def probe(thing: str, _key: Operator) -> dict[str, str]:
+        return {"changed": thing}
+
+    with TestClient(app) as c:
+        assert c.post("/api/probe/x", headers=auth(keys[Role.OPERATOR])).status_code == 200
+        assert c.post("/api/probe/y", headers=auth(keys[Role.VIEWER])).status_code == 403  # refused: no entry
+    entries = demo_pitstop.audit.recent()
+    probes = [e for e in entries if e.action == "POST /api/probe/{thing}"]
+    assert len(probes) == 1
+    assert probes[0].target == "/api/probe/x"
+    assert probes[0].actor.startswith("key:test-operator:")

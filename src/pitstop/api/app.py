@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,8 +21,24 @@ from pitstop import __version__
 from pitstop.api.routers import assets, system
 from pitstop.app import Pitstop
 from pitstop.errors import AuthError, DatabaseUnavailable, InventoryError, NotFound, PitstopError
+from pitstop.storage.repos.audit import AuditRepo
 
+log = logging.getLogger("pitstop.api")
+_CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
 _STATUS = {NotFound: 404, InventoryError: 422, DatabaseUnavailable: 503, AuthError: 401}
+
+
+def _audit_request(pitstop: Pitstop, request: Request, route: str, status: int) -> None:
+    """Every change made through the API is in the audit log, even where a route wrote no entry of its own."""
+    with pitstop.db.begin() as conn:
+        AuditRepo.record(
+            conn,
+            at=pitstop.clock.now(),
+            actor=getattr(request.state, "actor", "anonymous"),
+            action=f"{request.method} {route}",
+            target=request.url.path,
+            detail={"status": status},
+        )
 
 
 def _error(status: int, code: str, message: str, detail: object = None) -> JSONResponse:
@@ -83,6 +100,8 @@ def create_app(pitstop: Pitstop, *, run_background: bool = False) -> FastAPI:
         path = getattr(route, "path", "unmatched")
         pitstop.metrics.http_requests.labels(request.method, path, str(response.status_code)).inc()
         pitstop.metrics.http_latency.labels(path).observe(time.perf_counter() - start)
+        if request.method in _CHANGES and response.status_code < 400 and not getattr(request.state, "audited", False):
+            await anyio.to_thread.run_sync(_audit_request, pitstop, request, path, response.status_code)
         return response
 
     @app.exception_handler(PitstopError)
@@ -96,6 +115,11 @@ def create_app(pitstop: Pitstop, *, run_background: bool = False) -> FastAPI:
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "internal", "internal error; the server log has the details")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

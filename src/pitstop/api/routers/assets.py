@@ -101,6 +101,7 @@ def get_asset(name: str, pitstop: PitstopDep, _key: Viewer) -> AssetDetail:
 def load_inventory(spec: inventory.InventorySpec, request: Request, pitstop: PitstopDep, _key: Admin) -> LoadOut:
     spec = inventory.validated(spec, source="api")
     summary = inventory.apply(pitstop.db, spec, actor=request.state.actor, now=pitstop.clock.now())
+    request.state.audited = True  # apply() wrote a detailed entry when anything changed
     return LoadOut(
         created=summary.created, updated=summary.updated, unchanged=summary.unchanged, changes=summary.changes
     )
