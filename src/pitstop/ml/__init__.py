@@ -1,0 +1,1 @@
+"""Machine learning for condition monitoring: detectors, thresholds, twins, explanations."""

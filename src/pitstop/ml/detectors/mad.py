@@ -1,0 +1,56 @@
+"""Robust z-score: distance from the median in units of the median absolute deviation."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from pitstop.ml.base import FloatArray, as_matrix
+from pitstop.ml.detectors.base import Detector, robust_location_scale
+
+
+class RobustZScoreDetector(Detector):
+    """Largest robust z-score over the features: ``max_j |x_j - median_j| / (1.4826 MAD_j)``.
+
+    Parameters
+    ----------
+    aggregate
+        ``"max"`` (the worst feature) or ``"rms"`` (root mean square over features).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(200, 2))
+    >>> det = RobustZScoreDetector().fit(X)
+    >>> bool(det.score([[8.0, 0.0]])[0] > 5)
+    True
+    """
+
+    name: ClassVar[str] = "mad"
+
+    def __init__(self, *, aggregate: str = "max") -> None:
+        self.aggregate = aggregate
+
+    def _fit(self, X: FloatArray) -> None:
+        if self.aggregate not in ("max", "rms"):
+            raise ValueError(f"aggregate must be 'max' or 'rms', not {self.aggregate!r}")
+        self.median_, self.scale_ = robust_location_scale(X)
+
+    def _z(self, X: FloatArray) -> FloatArray:
+        z: FloatArray = np.abs(X - self.median_) / self.scale_
+        return z
+
+    def _score(self, X: FloatArray) -> FloatArray:
+        z = self._z(X)
+        result: FloatArray = z.max(axis=1) if self.aggregate == "max" else np.sqrt((z * z).mean(axis=1))
+        return result
+
+    def contributions(self, X: npt.ArrayLike, /) -> FloatArray:
+        self._check_fitted()
+        return self._z(as_matrix(X, n_features=self.n_features_in_))
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, object]]:
+        return [{}, {"aggregate": "rms"}]

@@ -1,0 +1,106 @@
+"""Thresholds turn scores into decisions. They are fitted separately from detectors."""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar, Self
+
+import numpy as np
+import numpy.typing as npt
+
+from pitstop.core.registry import Registry
+from pitstop.ml.base import Estimator, NotFittedError
+
+BoolArray = npt.NDArray[np.bool_]
+
+
+class Threshold(Estimator, abc.ABC):
+    """Fitted on scores of normal data; ``is_anomalous(scores)`` flags scores above ``cutoff_``."""
+
+    name: ClassVar[str]
+    cutoff_: float
+
+    @abc.abstractmethod
+    def fit(self, scores: npt.ArrayLike, /) -> Self: ...
+
+    def is_anomalous(self, scores: npt.ArrayLike, /) -> BoolArray:
+        if not hasattr(self, "cutoff_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() first")
+        return np.asarray(scores, dtype=np.float64) > self.cutoff_
+
+
+def _finite(scores: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    arr = np.asarray(scores, dtype=np.float64).ravel()
+    arr = arr[np.isfinite(arr)]
+    if len(arr) == 0:
+        raise ValueError("no finite scores to fit a threshold on")
+    return arr
+
+
+class FixedThreshold(Threshold):
+    """A cut-off given by hand.
+
+    Examples
+    --------
+    >>> FixedThreshold(value=3.0).fit([]).is_anomalous([2.0, 4.0]).tolist()
+    [False, True]
+    """
+
+    name: ClassVar[str] = "fixed"
+
+    def __init__(self, *, value: float) -> None:
+        self.value = value
+
+    def fit(self, scores: npt.ArrayLike, /) -> Self:
+        self.cutoff_ = float(self.value)
+        return self
+
+
+class QuantileThreshold(Threshold):
+    """The ``q`` quantile of the normal scores, times ``margin``.
+
+    Examples
+    --------
+    >>> QuantileThreshold(q=0.5).fit([1.0, 2.0, 3.0]).cutoff_
+    2.0
+    """
+
+    name: ClassVar[str] = "quantile"
+
+    def __init__(self, *, q: float = 0.995, margin: float = 1.0) -> None:
+        self.q = q
+        self.margin = margin
+
+    def fit(self, scores: npt.ArrayLike, /) -> Self:
+        if not 0.0 < self.q <= 1.0:
+            raise ValueError("q must be in (0, 1]")
+        self.cutoff_ = float(np.quantile(_finite(scores), self.q)) * self.margin
+        return self
+
+
+class ContaminationThreshold(Threshold):
+    """Flags the ``contamination`` share of the fitted scores (PyOD's convention)."""
+
+    name: ClassVar[str] = "contamination"
+
+    def __init__(self, *, contamination: float = 0.01) -> None:
+        self.contamination = contamination
+
+    def fit(self, scores: npt.ArrayLike, /) -> Self:
+        if not 0.0 < self.contamination < 0.5:
+            raise ValueError("contamination must be in (0, 0.5)")
+        self.cutoff_ = float(np.quantile(_finite(scores), 1.0 - self.contamination))
+        return self
+
+
+THRESHOLDS: tuple[str, ...] = (
+    "pitstop.ml.thresholds:FixedThreshold",
+    "pitstop.ml.thresholds:QuantileThreshold",
+    "pitstop.ml.thresholds:ContaminationThreshold",
+)
+
+
+def threshold_registry() -> Registry[Threshold]:
+    registry: Registry[Threshold] = Registry("threshold")
+    registry.load(THRESHOLDS)
+    return registry

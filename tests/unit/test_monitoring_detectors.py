@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pitstop.ml.base import InvalidInputError, NotFittedError
+from pitstop.ml.detectors import (
+    EwmaZScoreDetector,
+    IsolationForestDetector,
+    PcaDetector,
+    ReconstructionDetector,
+    RobustZScoreDetector,
+    detector_registry,
+)
+from pitstop.ml.thresholds import ContaminationThreshold, FixedThreshold, QuantileThreshold, threshold_registry
+
+
+def _auc(normal: np.ndarray, anomalous: np.ndarray) -> float:
+    """Probability that an anomalous row outscores a normal one."""
+    return float((anomalous[:, None] > normal[None, :]).mean())
+
+
+def _correlated(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = rng.normal(size=(n, 2))
+    mix = np.array([[1.0, 0.5, -1.0, 0.2, 0.8], [0.0, 1.0, 0.5, -0.7, 0.3]])
+    return t @ mix + 0.1 * rng.normal(size=(n, 5))
+
+
+@pytest.mark.parametrize(
+    "detector",
+    [RobustZScoreDetector(), PcaDetector(), IsolationForestDetector(random_state=0), ReconstructionDetector()],
+    ids=lambda d: d.name,
+)
+def test_detectors_separate_shifted_points(detector) -> None:
+    train, normal = _correlated(1000, 0), _correlated(300, 1)
+    anomalous = _correlated(300, 2)
+    anomalous[:, 2] += 3.0  # one signal off by 3 units
+    det = detector.fit(train)
+    assert _auc(det.score(normal), det.score(anomalous)) > 0.9
+
+
+@pytest.mark.parametrize("detector", [PcaDetector(), ReconstructionDetector(), RobustZScoreDetector()])
+def test_contributions_name_the_broken_signal(detector) -> None:
+    det = detector.fit(_correlated(1000, 0))
+    broken = _correlated(50, 3)
+    broken[:, 3] += 2.0
+    top = np.argmax(det.contributions(broken).mean(axis=0))
+    assert top == 3
+
+
+def test_pca_contributions_add_up_to_the_score() -> None:
+    det = PcaDetector().fit(_correlated(500, 0))
+    X = _correlated(20, 4)
+    np.testing.assert_allclose(det.contributions(X).sum(axis=1), det.score(X))
+
+
+def test_ewma_flags_a_step_and_does_not_learn_it() -> None:
+    rng = np.random.default_rng(5)
+    x = np.r_[rng.normal(0, 1, 500), rng.normal(10, 1, 100)]
+    scores = EwmaZScoreDetector().score_learn(x)
+    alarms = np.flatnonzero(scores > 6)
+    assert alarms[0] == 500
+    assert np.all(scores[500:] > 6)  # protected: the new level is never taken for normal
+
+
+def test_ewma_without_protection_absorbs_the_step() -> None:
+    rng = np.random.default_rng(5)
+    x = np.r_[rng.normal(0, 1, 500), rng.normal(10, 1, 400)]
+    scores = EwmaZScoreDetector(protect_above=None).score_learn(x)
+    assert scores[500] > 6 and scores[-50:].max() < 6
+
+
+def test_ewma_refuses_nan_and_multivariate() -> None:
+    det = EwmaZScoreDetector().fit(np.zeros(40))
+    with pytest.raises(InvalidInputError):
+        det.learn_one(float("nan"))
+    with pytest.raises(InvalidInputError):
+        EwmaZScoreDetector().fit(np.zeros((40, 2)))
+
+
+def test_thresholds() -> None:
+    scores = np.arange(1000.0)
+    assert QuantileThreshold(q=0.99).fit(scores).cutoff_ == pytest.approx(989.01)
+    assert ContaminationThreshold(contamination=0.1).fit(scores).is_anomalous([950.0, 10.0]).tolist() == [True, False]
+    assert FixedThreshold(value=2.0).fit([]).cutoff_ == 2.0
+    with pytest.raises(NotFittedError):
+        QuantileThreshold().is_anomalous([1.0])
+    with pytest.raises(ValueError, match="finite"):
+        QuantileThreshold().fit([np.nan])
+    assert threshold_registry().names() == ["contamination", "fixed", "quantile"]
+
+
+def test_registry_refuses_unknown_names() -> None:
+    with pytest.raises(LookupError, match="unknown detector 'nope'"):
+        detector_registry().get("nope")
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=3)), max_size=4), max_size=5
+    )
+)
+def test_hostile_input_gets_a_clear_error(rows: list) -> None:
+    det = RobustZScoreDetector()
+    try:
+        det.fit(rows)
+    except InvalidInputError:
+        return
+    except ValueError as exc:  # ragged lists: numpy's own message, still a ValueError
+        assert "inhomogeneous" in str(exc) or "sequence" in str(exc)
+        return
+    assert np.all(np.isfinite(det.score(rows)))
