@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import uuid
 from collections.abc import Callable
@@ -39,7 +40,7 @@ class Scheduler:
         self.repo = jobs
         self.clock = clock
         self.lease_ttl = lease_ttl
-        self.instance = instance or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.instance = instance or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.jobs: dict[str, Job] = {}
         self.is_leader = False
 
