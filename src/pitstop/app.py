@@ -9,6 +9,7 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
+from pitstop.backup import BackupRecords, BackupService
 from pitstop.config.models import Settings
 from pitstop.core.clock import Clock, SystemClock
 from pitstop.incidents import IncidentRegistry
@@ -50,6 +51,7 @@ class Pitstop:
     background: list[Background] = field(default_factory=list)
     # Components: one attribute each, set in build() below.
     incidents: IncidentRegistry = field(init=False)
+    backup: BackupService = field(init=False)
 
     def start_background(self) -> None:
         for part in self.background:
@@ -93,4 +95,8 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     )
     # Components: each adds its services, scheduled jobs and background parts here.
     pitstop.incidents = IncidentRegistry(db, clock)
+    pitstop.backup = BackupService(
+        settings.backup, data_dir=settings.data_dir, db=db, clock=clock, records=BackupRecords(db)
+    )
+    pitstop.backup.schedule(scheduler)
     return pitstop

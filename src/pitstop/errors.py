@@ -8,7 +8,8 @@ PitstopError
 ├── InventoryError       inventory.invalid   an inventory file is wrong (names the line)
 ├── NotFound             not_found           a named thing does not exist
 ├── InvalidInput         input.invalid       a request or command argument is wrong (says which)
-└── AuthError            auth.*              missing or insufficient API key
+├── AuthError            auth.*              missing or insufficient API key
+└── BackupError          backup.failed       a backup, verification, drill or restore did not succeed
 
 Third-party errors are wrapped where they enter pitstop, so callers catch one tree.
 """
@@ -54,3 +55,7 @@ class InvalidInput(PitstopError):
 
 class AuthError(PitstopError):
     code = "auth.denied"
+
+
+class BackupError(PitstopError):
+    code = "backup.failed"

@@ -43,6 +43,48 @@ class LogSettings(_Section):
     level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
 
+class BackupSourceSettings(_Section):
+    """One thing to back up: a database (sqlite, postgres) or a file tree (files, config, models)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="unique; names the source in sets")
+    kind: str = Field(pattern="^(sqlite|postgres|files|config|models)$")
+    url: SecretStr | None = Field(default=None, description="postgres: connection URL")
+    path: Path | None = Field(default=None, description="sqlite: the database file; files: the root directory")
+    include: list[str] = Field(default_factory=lambda: ["**"], description="glob patterns relative to path")
+    exclude: list[str] = Field(default_factory=list)
+
+
+class RetentionSettings(_Section):
+    """How many sets each tier keeps (restic semantics: the newest set of each period)."""
+
+    keep_last: int = Field(default=3, ge=0)
+    daily: int = Field(default=7, ge=0)
+    weekly: int = Field(default=4, ge=0)
+    monthly: int = Field(default=12, ge=0)
+    quarterly: int = Field(default=20, ge=0, description="20 quarters: five years")
+    yearly: int = Field(default=0, ge=0)
+
+
+class BackupSettings(_Section):
+    include_pitstop_db: bool = Field(default=True, description="back up pitstop's own database")
+    sources: list[BackupSourceSettings] = Field(default_factory=list)
+    destination: Path | None = Field(default=None, description="where sets are written; empty: <data_dir>/backups")
+    offsite: Path | None = Field(default=None, description="second copy of every set (3-2-1): a mounted share")
+    retention: RetentionSettings = RetentionSettings()
+    every_hours: float = Field(default=24.0, gt=0, description="scheduled backup period")
+    drill_every_days: float = Field(default=7.0, gt=0, description="scheduled restore drill period")
+    schedule: bool = Field(default=True, description="run backups, drills and prune from the scheduler")
+    rpo_hours: float = Field(default=24.0, gt=0, description="recovery point objective")
+    rto_minutes: float = Field(default=120.0, gt=0, description="recovery time objective")
+    compression_level: int = Field(default=1, ge=0, le=9, description="gzip level; 0 stores")
+    encryption_key: SecretStr | None = Field(default=None, description="passphrase; sets are AES-256-GCM encrypted")
+
+    @field_validator("encryption_key", mode="before")
+    @classmethod
+    def _blank_key_is_none(cls, v: object) -> object:
+        return None if v == "" else v
+
+
 class Settings(BaseSettings):
     """Effective configuration: defaults < pitstop.toml < PITSTOP_* env < CLI flags."""
 
@@ -55,6 +97,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     log: LogSettings = LogSettings()
+    backup: BackupSettings = BackupSettings()
 
     def database_url(self) -> str:
         if self.database.url is not None:

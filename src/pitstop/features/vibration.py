@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 
-CHUNK = 1024
+CHUNK = 256
 _EPS = 1e-12
 
 

@@ -261,3 +261,22 @@ alert_notifications = Table(
     Index(None, "alert_key", "at"),
     Index(None, "at"),
 )
+
+# -- backup --
+
+# One row per backup, verification, drill, restore or prune: what ran, on which set, how it went,
+# and the evidence (JSON) that a person or a check can read later.
+backup_runs = Table(
+    "backup_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("set_id", String(100)),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("bytes", BigInteger, nullable=False, server_default="0"),
+    Column("detail", Text, nullable=False, server_default="{}"),
+    Index(None, "kind", "finished_at"),
+)

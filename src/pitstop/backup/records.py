@@ -1,0 +1,73 @@
+"""The record of backup work: one `backup_runs` row per backup, verify, drill, restore and prune."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from pitstop.storage.engine import Database
+from pitstop.storage.schema import backup_runs
+
+
+@dataclass(frozen=True, slots=True)
+class BackupRun:
+    id: int
+    kind: str  # backup, verify, drill, restore, prune
+    set_id: str | None
+    started_at: datetime
+    finished_at: datetime
+    outcome: str  # ok, failed
+    seconds: float
+    bytes: int
+    detail: dict[str, Any]
+
+
+class BackupRecords:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(
+        self,
+        kind: str,
+        *,
+        set_id: str | None,
+        started_at: datetime,
+        finished_at: datetime,
+        ok: bool,
+        seconds: float,
+        size: int = 0,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        with self.db.begin() as conn:
+            key = conn.execute(
+                insert(backup_runs).values(
+                    kind=kind,
+                    set_id=set_id,
+                    started_at=started_at,
+                    finished_at=finished_at,
+                    outcome="ok" if ok else "failed",
+                    seconds=seconds,
+                    bytes=size,
+                    detail=json.dumps(detail or {}, sort_keys=True, default=str),
+                )
+            ).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def recent(self, kind: str | None = None, *, outcome: str | None = None, limit: int = 50) -> list[BackupRun]:
+        query = select(backup_runs).order_by(backup_runs.c.finished_at.desc(), backup_runs.c.id.desc()).limit(limit)
+        if kind is not None:
+            query = query.where(backup_runs.c.kind == kind)
+        if outcome is not None:
+            query = query.where(backup_runs.c.outcome == outcome)
+        with self.db.connect() as conn:
+            rows = conn.execute(query).all()
+        return [BackupRun(**{**r._mapping, "detail": json.loads(r.detail)}) for r in rows]
+
+    def last(self, kind: str, *, outcome: str | None = None) -> BackupRun | None:
+        runs = self.recent(kind, outcome=outcome, limit=1)
+        return runs[0] if runs else None

@@ -1,0 +1,511 @@
+"""BackupService: run, list, verify, drill, restore, restore one file, prune. Every step is recorded."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pitstop import __version__
+from pitstop.backup.codec import sha256_file
+from pitstop.backup.records import BackupRecords
+from pitstop.backup.retention import Decision, Policy, decide
+from pitstop.backup.sets import (
+    PARTIAL,
+    BackupSet,
+    SetWriter,
+    copy_set,
+    list_sets,
+    partial_dirs,
+    safe_relpath,
+)
+from pitstop.backup.targets import BackupTarget, FilesTarget, targets
+from pitstop.config.models import BackupSettings
+from pitstop.core.clock import Clock
+from pitstop.errors import BackupError, NotFound
+from pitstop.scheduler import Scheduler
+from pitstop.storage.engine import Database
+
+log = logging.getLogger("pitstop.backup")
+PITSTOP_DB = "pitstop-db"
+SAFETY = "safety"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDrill:
+    source: str
+    kind: str
+    restore_seconds: float
+    verify_seconds: float
+    problems: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DrillResult:
+    set_id: str
+    sources: list[SourceDrill]
+    seconds: float  # restore + verify of every source: the measured recovery time
+    rto_seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return not any(s.problems for s in self.sources)
+
+    @property
+    def within_rto(self) -> bool:
+        return self.seconds <= self.rto_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    destination: Path
+    decisions: list[Decision]
+    stale_partials: list[str] = field(default_factory=list)
+
+    @property
+    def deleted(self) -> list[str]:
+        return [d.id for d in self.decisions if not d.keep]
+
+
+@dataclass(frozen=True, slots=True)
+class FileCopy:
+    """Where a good copy of one file is: what `restore_file` would write, found without side effects."""
+
+    source: str
+    path: str  # relative to the source root
+    target: Path  # where it is restored to
+    set_id: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileRestore:
+    copy: FileCopy
+    changed: bool  # False: the target already held exactly that content
+    skipped_sets: list[str]  # newer sets whose copy was damaged
+
+
+class BackupService:
+    def __init__(
+        self,
+        settings: BackupSettings,
+        *,
+        data_dir: Path,
+        db: Database,
+        clock: Clock,
+        records: BackupRecords,
+    ) -> None:
+        self.settings, self.db, self.clock, self.records = settings, db, clock, records
+        self.destination = settings.destination or data_dir / "backups"
+        self.offsite = settings.offsite
+        self.workdir = data_dir
+
+    # -- sources ----------------------------------------------------------------------------------
+
+    def sources(self) -> dict[str, BackupTarget]:
+        """The configured sources by name, pitstop's own database first."""
+        found: dict[str, BackupTarget] = {}
+        if self.settings.include_pitstop_db:
+            if self.db.dialect == "sqlite":
+                if self.db.url.database not in (None, "", ":memory:"):
+                    found[PITSTOP_DB] = targets.create("sqlite", location=str(self.db.url.database))
+            else:
+                url = self.db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                found[PITSTOP_DB] = targets.create("postgres", location=url)
+        for s in self.settings.sources:
+            if s.name in found:
+                raise BackupError(f"backup source {s.name!r} is configured twice")
+            if s.kind == "postgres":
+                if s.url is None:
+                    raise BackupError(f"backup source {s.name!r}: postgres needs `url`")
+                location = s.url.get_secret_value()
+            else:
+                if s.path is None:
+                    raise BackupError(f"backup source {s.name!r}: {s.kind} needs `path`")
+                location = str(s.path)
+            found[s.name] = targets.create(s.kind, location=location, include=s.include, exclude=s.exclude)
+        return found
+
+    def _source(self, name: str) -> BackupTarget:
+        sources = self.sources()
+        if name not in sources:
+            raise NotFound(f"no backup source {name!r}; configured: {', '.join(sources) or 'none'}")
+        return sources[name]
+
+    @property
+    def _passphrase(self) -> str | None:
+        key = self.settings.encryption_key
+        return key.get_secret_value() if key is not None else None
+
+    # -- backup -----------------------------------------------------------------------------------
+
+    def run(self, *, reason: str = "manual", only: Mapping[str, BackupTarget] | None = None) -> BackupSet:
+        """Back up every source (or `only`) into one new set; copy it off-site when configured."""
+        chosen = dict(only) if only is not None else self.sources()
+        if not chosen:
+            raise BackupError("nothing to back up: no sources are configured")
+        started, t0 = self.clock.now(), time.perf_counter()
+        set_id = f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+        writer = SetWriter(self.destination, set_id, level=self.settings.compression_level, passphrase=self._passphrase)
+        try:
+            for name, target in chosen.items():
+                target.dump(writer.source(name, target.name, target.describe()))
+            backup_set = writer.publish(
+                version=__version__, reason=reason, started_at=started, finished_at=self.clock.now()
+            )
+        except BaseException as exc:
+            writer.abort()
+            if isinstance(exc, Exception):
+                self._record_failure("backup", set_id, started, t0, exc)
+            raise
+        copies = []
+        if self.offsite is not None:
+            try:
+                copies.append(str(copy_set(backup_set, self.offsite).dir))
+            except (OSError, BackupError) as exc:
+                self._record_failure("backup", set_id, started, t0, exc, offsite=True)
+                raise BackupError(f"set {set_id} is written, but the off-site copy failed: {exc}") from exc
+        m = backup_set.manifest
+        self.records.add(
+            "backup",
+            set_id=set_id,
+            started_at=started,
+            finished_at=self.clock.now(),
+            ok=True,
+            seconds=time.perf_counter() - t0,
+            size=m.size,
+            detail={"reason": reason, "sources": m.source_names, "stored_bytes": m.stored_size, "copies": copies},
+        )
+        return backup_set
+
+    def _record_failure(
+        self, kind: str, set_id: str | None, started: datetime, t0: float, exc: BaseException, **extra: Any
+    ) -> None:
+        try:
+            self.records.add(
+                kind,
+                set_id=set_id,
+                started_at=started,
+                finished_at=self.clock.now(),
+                ok=False,
+                seconds=time.perf_counter() - t0,
+                detail={"error": f"{type(exc).__name__}: {exc}", **extra},
+            )
+        except Exception:
+            log.exception("could not record the failed %s", kind)
+
+    # -- sets -------------------------------------------------------------------------------------
+
+    def list_sets(self, *, offsite: bool = False) -> list[BackupSet]:
+        """Complete sets, newest first."""
+        where = self.offsite if offsite else self.destination
+        if where is None:
+            raise BackupError("no off-site destination is configured (backup.offsite)")
+        return list(reversed(list_sets(where)))
+
+    def get(self, set_id: str | None = None, *, include_safety: bool = False) -> BackupSet:
+        """A set by id, or the newest one (safety copies only when asked)."""
+        sets = self.list_sets()
+        if set_id is None:
+            for s in sets:
+                if include_safety or s.manifest.reason != SAFETY:
+                    return s
+            raise NotFound(f"no backup sets in {self.destination}")
+        for s in sets:
+            if s.id == set_id:
+                return s
+        raise NotFound(f"no backup set {set_id!r} in {self.destination}")
+
+    def newest_ok_at(self) -> datetime | None:
+        """When the newest complete set finished, or None when there never was one."""
+        sets = [s for s in self.list_sets() if s.manifest.reason != SAFETY]
+        return sets[0].manifest.finished_at if sets else None
+
+    # -- verify -----------------------------------------------------------------------------------
+
+    def verify(self, set_id: str | None = None) -> tuple[BackupSet, list[str]]:
+        """Check every stored file against the manifest. Returns the problems, one line each."""
+        backup_set = self.get(set_id, include_safety=True)
+        started, t0 = self.clock.now(), time.perf_counter()
+        try:
+            problems = backup_set.verify(self._passphrase)
+        except BackupError as exc:
+            problems = [str(exc)]
+        self.records.add(
+            "verify",
+            set_id=backup_set.id,
+            started_at=started,
+            finished_at=self.clock.now(),
+            ok=not problems,
+            seconds=time.perf_counter() - t0,
+            size=backup_set.manifest.size,
+            detail={"problems": problems},
+        )
+        return backup_set, problems
+
+    # -- drill ------------------------------------------------------------------------------------
+
+    def drill(self, set_id: str | None = None) -> DrillResult:
+        """Restore a set (default: the newest) into scratch locations, check it, time it, record it."""
+        backup_set = self.get(set_id)
+        started, t0 = self.clock.now(), time.perf_counter()
+        results: list[SourceDrill] = []
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for entry in backup_set.manifest.sources:
+            target = targets.create(entry.kind, location=self._drill_location(entry.name, entry.kind))
+            r0 = time.perf_counter()
+            restore_s = verify_s = 0.0
+            try:
+                with target.scratch(self.workdir) as scratch:
+                    target.restore(backup_set.reader(entry.name, self._passphrase), scratch)
+                    restore_s = time.perf_counter() - r0
+                    v0 = time.perf_counter()
+                    problems = target.verify(scratch, entry)
+                    verify_s = time.perf_counter() - v0
+            except BackupError as exc:
+                problems = [str(exc)]
+                restore_s = restore_s or time.perf_counter() - r0
+            results.append(SourceDrill(entry.name, entry.kind, restore_s, verify_s, problems))
+        result = DrillResult(backup_set.id, results, time.perf_counter() - t0, self.settings.rto_minutes * 60)
+        self.records.add(
+            "drill",
+            set_id=backup_set.id,
+            started_at=started,
+            finished_at=self.clock.now(),
+            ok=result.ok,
+            seconds=result.seconds,
+            size=backup_set.manifest.size,
+            detail={
+                "rto_seconds": result.rto_seconds,
+                "within_rto": result.within_rto,
+                "sources": [
+                    {
+                        "source": s.source,
+                        "kind": s.kind,
+                        "restore_seconds": round(s.restore_seconds, 3),
+                        "verify_seconds": round(s.verify_seconds, 3),
+                        "problems": s.problems,
+                        "tables": backup_set.manifest.source(s.source).meta.get("tables", {}),
+                        "files": len(backup_set.manifest.source(s.source).files),
+                    }
+                    for s in results
+                ],
+            },
+        )
+        return result
+
+    def _drill_location(self, name: str, kind: str) -> str:
+        """Where a drill's scratch database lives: beside the source (same PostgreSQL server)."""
+        sources = self.sources()
+        if name in sources and sources[name].name == kind:
+            return sources[name].location
+        if kind == "postgres":
+            raise BackupError(f"cannot drill postgres source {name!r}: it is no longer configured")
+        return str(self.workdir)
+
+    # -- restore ----------------------------------------------------------------------------------
+
+    def restore(
+        self, set_id: str | None, source: str, *, into: str | None = None, force: bool = False
+    ) -> BackupSet | None:
+        """Restore one source of a set into `into` (default: where it came from).
+
+        A live target is refused unless `force`; then a safety backup of it is taken first and
+        returned. The restored copy is verified against the manifest.
+        """
+        backup_set = self.get(set_id, include_safety=set_id is not None)
+        entry = backup_set.manifest.source(source)
+        configured = self.sources().get(source)
+        location = into or (configured.location if configured else None)
+        if location is None:
+            raise BackupError(f"source {source!r} is no longer configured: name a target with --target")
+        target = targets.create(entry.kind, location=location)
+        safety = None
+        if target.is_live(location):
+            if not force:
+                raise BackupError(
+                    f"{target.describe(location)} holds data: pass --force to overwrite it "
+                    "(a safety backup of it is taken first)"
+                )
+            safety = self.run(reason=SAFETY, only={source: target})
+        started, t0 = self.clock.now(), time.perf_counter()
+        try:
+            target.restore(backup_set.reader(source, self._passphrase), location)
+            problems = target.verify(location, entry)
+        except BackupError as exc:
+            self._record_failure("restore", backup_set.id, started, t0, exc, source=source)
+            raise
+        self.records.add(
+            "restore",
+            set_id=backup_set.id,
+            started_at=started,
+            finished_at=self.clock.now(),
+            ok=not problems,
+            seconds=time.perf_counter() - t0,
+            size=sum(f.size for f in entry.files),
+            detail={
+                "source": source,
+                "target": target.describe(location),
+                "safety_set": safety.id if safety else None,
+                "problems": problems,
+            },
+        )
+        if problems:
+            raise BackupError(f"restored {source} into {target.describe(location)}, but: {'; '.join(problems)}")
+        return safety
+
+    # -- one file ---------------------------------------------------------------------------------
+
+    def _file_source(self, name: str) -> tuple[str, str, Path]:
+        """`name` as (source, relative path, where it lives): `source:path`, or a path under a file source."""
+        sources = self.sources()
+        src, sep, rel = name.partition(":")
+        if sep and src in sources and isinstance(sources[src], FilesTarget):
+            rel = safe_relpath(rel)
+            return src, rel, Path(sources[src].location) / rel
+        wanted = Path(name).resolve()
+        for src, target in sources.items():
+            if isinstance(target, FilesTarget):
+                root = Path(target.location).resolve()
+                if wanted.is_relative_to(root) and wanted != root:
+                    return src, wanted.relative_to(root).as_posix(), wanted
+        raise NotFound(f"{name!r} is in no file source; use <source>:<path> or a path under a source root")
+
+    def locate_file(self, name: str, *, known_bad: Collection[str] = ()) -> tuple[FileCopy, list[str]]:
+        """The newest good copy of one file, found without side effects, and the newer sets passed over.
+
+        A copy is good when its stored bytes match the manifest (checked here; the original bytes
+        are checked again while restoring) and its content is not in `known_bad` (sha256 values,
+        e.g. of the damaged file, so a set that captured the damage is passed over too).
+        """
+        source, rel, target = self._file_source(name)
+        skipped = []
+        for backup_set in self.list_sets():
+            if source not in backup_set.manifest.source_names:
+                continue
+            entry = backup_set.manifest.source(source).file(rel)
+            if entry is None:
+                continue
+            if entry.sha256 in known_bad or backup_set.check_stored(entry) is not None:
+                skipped.append(backup_set.id)
+                continue
+            return FileCopy(source, rel, target, backup_set.id, entry.sha256, entry.size), skipped
+        raise NotFound(f"no good copy of {source}:{rel} in any set in {self.destination}")
+
+    def restore_file(self, name: str, *, into: Path | None = None, known_bad: Collection[str] = ()) -> FileRestore:
+        """Restore one file (e.g. a corrupted model) from the newest set whose copy of it is good.
+
+        `name` is `<source>:<relative path>` or a path under a file source's root. The file is
+        written atomically to its own place (or `into`) and checked against the manifest's sha256.
+        Idempotent: when the target already holds the good content nothing is written and
+        `changed` is False.
+        """
+        copy, skipped = self.locate_file(name, known_bad=known_bad)
+        if into is not None:
+            copy = FileCopy(copy.source, copy.path, into, copy.set_id, copy.sha256, copy.size)
+        if copy.target.is_file() and sha256_file(copy.target) == copy.sha256:
+            return FileRestore(copy, False, skipped)
+        started, t0 = self.clock.now(), time.perf_counter()
+        reader = self.get(copy.set_id, include_safety=True).reader(copy.source, self._passphrase)
+        entry = reader.entry.file(copy.path)
+        assert entry is not None
+        detail = {"file": f"{copy.source}:{copy.path}", "target": str(copy.target), "skipped_sets": skipped}
+        try:
+            reader.extract(entry, copy.target)
+        except BackupError as exc:
+            self._record_failure("restore", copy.set_id, started, t0, exc, **detail)
+            raise
+        self.records.add(
+            "restore",
+            set_id=copy.set_id,
+            started_at=started,
+            finished_at=self.clock.now(),
+            ok=True,
+            seconds=time.perf_counter() - t0,
+            size=copy.size,
+            detail=detail,
+        )
+        return FileRestore(copy, True, skipped)
+
+    # -- prune ------------------------------------------------------------------------------------
+
+    @property
+    def policy(self) -> Policy:
+        r = self.settings.retention
+        return Policy(r.keep_last, r.daily, r.weekly, r.monthly, r.quarterly, r.yearly)
+
+    def prune(self, *, dry_run: bool = False) -> list[PruneResult]:
+        """Apply retention in each destination, per group of sets with the same sources and purpose."""
+        results = []
+        started, t0 = self.clock.now(), time.perf_counter()
+        for where in [self.destination, *([self.offsite] if self.offsite else [])]:
+            groups: dict[tuple[bool, tuple[str, ...]], list[BackupSet]] = {}
+            for s in list_sets(where):
+                key = (s.manifest.reason == SAFETY, tuple(sorted(s.manifest.source_names)))
+                groups.setdefault(key, []).append(s)
+            decisions: list[Decision] = []
+            for group in groups.values():
+                decisions += decide([(s.id, s.manifest.started_at) for s in group], self.policy)
+            decisions.sort(key=lambda d: (d.at, d.id), reverse=True)
+            stale = [p.name for p in partial_dirs(where) if self._stale(p.name)]
+            if not dry_run:
+                for d in decisions:
+                    if not d.keep:
+                        shutil.rmtree(where / d.id)
+                for name in stale:
+                    shutil.rmtree(where / name, ignore_errors=True)
+            results.append(PruneResult(where, decisions, stale))
+        if not dry_run:
+            deleted = [f"{r.destination}/{i}" for r in results for i in r.deleted]
+            self.records.add(
+                "prune",
+                set_id=None,
+                started_at=started,
+                finished_at=self.clock.now(),
+                ok=True,
+                seconds=time.perf_counter() - t0,
+                detail={"deleted": deleted},
+            )
+        return results
+
+    def _stale(self, partial: str) -> bool:
+        """A partial set more than a day old is left over from a crash (a running backup is younger)."""
+        stamp = partial.removeprefix(PARTIAL).split("-", 1)[0]
+        try:
+            began = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=self.clock.now().tzinfo)
+        except ValueError:
+            return False
+        return self.clock.now() - began > timedelta(days=1)
+
+    # -- scheduled work ---------------------------------------------------------------------------
+
+    def backup_if_due(self, now: datetime) -> None:
+        """Scheduler job: back up and prune when the newest set is older than `every_hours`."""
+        newest = self.newest_ok_at()
+        if newest is not None and now - newest < timedelta(hours=self.settings.every_hours):
+            return
+        self.run(reason="scheduled")
+        self.prune()
+
+    def drill_if_due(self, now: datetime) -> None:
+        """Scheduler job: drill the newest set when the last drill is older than `drill_every_days`."""
+        last = self.records.last("drill")
+        if last is not None and now - last.finished_at < timedelta(days=self.settings.drill_every_days):
+            return
+        if self.newest_ok_at() is None:
+            return
+        self.drill()
+
+    def schedule(self, scheduler: Scheduler) -> None:
+        """Add the scheduled backup (then prune) and drill jobs; each decides itself whether it is due."""
+        if not self.settings.schedule:
+            return
+        scheduler.add("backup", timedelta(minutes=min(15.0, self.settings.every_hours * 60)), self.backup_if_due)
+        scheduler.add("backup.drill", timedelta(hours=1), self.drill_if_due)
