@@ -15,9 +15,9 @@ import time
 
 import lightgbm as lgb
 import numpy as np
-from _common import dataset, emit
 from sklearn.metrics import confusion_matrix, f1_score
 
+from _common import dataset, emit
 from pitstop.features import BearingGeometry, band_energies, defect_frequencies, sliding_windows, vibration_features
 
 FS = 12_000.0

@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from _common import dataset, emit, optional
 
+from _common import dataset, emit, optional
 from pitstop.ml.detectors import IsolationForestDetector, PcaDetector, ReconstructionDetector, RobustZScoreDetector
 from pitstop.ml.evaluation import (
     SKAB_PROFILES,
@@ -146,7 +146,7 @@ def main() -> None:
         {
             "benchmark": "skab",
             "split": f"first {TRAIN_ROWS} rows of each file train; test parts scored",
-            "pipeline": f"EWM mean span {SPAN}; anomaly when score > median + {MARGIN} x (max - median) of training scores",
+            "pipeline": f"EWM mean span {SPAN}; anomaly when score > median + {MARGIN} x (max - median) of train",
             "headline": "pitstop.pca_t2",
             "target": {"f1": ">= 0.80", "far": "< 15", "mar": "< 25"},
             "results": results,
