@@ -13,6 +13,7 @@ from pitstop.backup import BackupRecords, BackupService
 from pitstop.config.models import Settings
 from pitstop.core.clock import Clock, SystemClock
 from pitstop.incidents import IncidentRegistry
+from pitstop.ingest.service import IngestService
 from pitstop.observability import Metrics
 from pitstop.scheduler import Scheduler
 from pitstop.storage.engine import Database
@@ -50,6 +51,7 @@ class Pitstop:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("pitstop"))
     background: list[Background] = field(default_factory=list)
     # Components: one attribute each, set in build() below.
+    ingest: IngestService = field(init=False)
     incidents: IncidentRegistry = field(init=False)
     backup: BackupService = field(init=False)
 
@@ -94,9 +96,33 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
         metrics=Metrics(CollectorRegistry(auto_describe=True)),
     )
     # Components: each adds its services, scheduled jobs and background parts here.
+    _build_ingest(pitstop)
     pitstop.incidents = IncidentRegistry(db, clock)
     pitstop.backup = BackupService(
         settings.backup, data_dir=settings.data_dir, db=db, clock=clock, records=BackupRecords(db)
     )
     pitstop.backup.schedule(scheduler)
     return pitstop
+
+
+def _build_ingest(pitstop: Pitstop) -> None:
+    from pitstop.ingest.service import SpoolFlusher
+    from pitstop.ingest.spool import Spool
+    from pitstop.storage.repos.quarantine import QuarantineRepo
+
+    settings = pitstop.settings
+    pitstop.ingest = IngestService(
+        db=pitstop.db,
+        assets=pitstop.assets,
+        readings=pitstop.readings,
+        quarantine=QuarantineRepo(pitstop.db),
+        spool=Spool(settings.data_dir / "spool", settings.ingest.spool_max_bytes),
+        clock=pitstop.clock,
+        metrics=pitstop.metrics,
+        settings=settings.ingest,
+    )
+    pitstop.background.append(SpoolFlusher(pitstop.ingest))
+    if settings.mqtt is not None:
+        from pitstop.ingest.mqtt import MqttSubscriber
+
+        pitstop.background.append(MqttSubscriber(settings.mqtt, pitstop.ingest, pitstop.metrics))

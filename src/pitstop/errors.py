@@ -9,6 +9,8 @@ PitstopError
 ├── NotFound             not_found           a named thing does not exist
 ├── InvalidInput         input.invalid       a request or command argument is wrong (says which)
 ├── AuthError            auth.*              missing or insufficient API key
+├── IngestError          ingest.*            readings that cannot be taken in
+│   └── SpoolFull            ingest.spool_full   the database is down and the spool is at its cap
 └── BackupError          backup.failed       a backup, verification, drill or restore did not succeed
 
 Third-party errors are wrapped where they enter pitstop, so callers catch one tree.
@@ -59,3 +61,13 @@ class AuthError(PitstopError):
 
 class BackupError(PitstopError):
     code = "backup.failed"
+
+
+class IngestError(PitstopError):
+    code = "ingest.invalid"
+    exit_code = 2
+
+
+class SpoolFull(IngestError):
+    code = "ingest.spool_full"
+    exit_code = 1

@@ -21,6 +21,22 @@ class Metrics:
         self.readings_stored = Counter(
             "pitstop_readings_stored", "Readings stored, by source", ["source"], registry=registry
         )
+        # -- ingest --
+        self.readings_duplicate = Counter(
+            "pitstop_readings_duplicate", "Readings that were already stored, by source", ["source"], registry=registry
+        )
+        self.readings_quarantined = Counter(
+            "pitstop_readings_quarantined",
+            "Readings quarantined, by source and reason",
+            ["source", "reason"],
+            registry=registry,
+        )
+        self.readings_spooled = Counter(
+            "pitstop_readings_spooled", "Readings written to the spool while the database was down", registry=registry
+        )
+        self.spool_bytes = Gauge("pitstop_ingest_spool_bytes", "Bytes waiting in the spool", registry=registry)
+        self.mqtt_connected = Gauge("pitstop_mqtt_connected", "1 while the MQTT link is up", registry=registry)
+        self.mqtt_messages = Counter("pitstop_mqtt_messages", "MQTT messages received", registry=registry)
         self.scheduler_leader = Gauge(
             "pitstop_scheduler_leader", "1 when this instance runs the scheduled jobs", registry=registry
         )

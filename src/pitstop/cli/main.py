@@ -14,6 +14,7 @@ from rich.table import Table
 
 from pitstop import __version__, inventory
 from pitstop.app import Pitstop, build
+from pitstop.cli.ingest import ingest_command, quarantine_app
 from pitstop.config import Settings, load_settings, masked
 from pitstop.core.types import Role
 from pitstop.errors import PitstopError
@@ -33,6 +34,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(assets_app, name="assets")
 app.add_typer(keys_app, name="keys")
+app.add_typer(quarantine_app, name="quarantine")
+app.command("ingest")(ingest_command)
 
 out = Console()
 err = Console(stderr=True)

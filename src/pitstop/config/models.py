@@ -39,6 +39,36 @@ class SchedulerSettings(_Section):
     lease_seconds: float = Field(default=15.0, gt=0, description="leadership lease among instances")
 
 
+class IngestSettings(_Section):
+    max_future_s: float = Field(
+        default=300.0, ge=0, description="readings stamped further than this ahead of the clock are quarantined"
+    )
+    spool_max_bytes: int = Field(
+        default=1024**3,
+        ge=1024,
+        description="cap of the store-and-forward spool (data_dir/spool) while the database is down",
+    )
+    chunk_rows: int = Field(default=250_000, ge=1000, description="rows per chunk when importing files")
+
+
+class MqttSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    client_id: str = Field(default="pitstop", min_length=1, description="fixed: the broker keeps the session by it")
+    topic_prefix: str = Field(
+        default="pitstop", min_length=1, description="topics are <prefix>/<site>/<asset>/<sensor>"
+    )
+    wide_topic: str = Field(
+        default="{prefix}-wide/{site}/{asset}",
+        description="topic pattern for one asset's wide JSON payloads; {prefix}, {site}, {asset} are filled in",
+    )
+    username: SecretStr | None = None
+    password: SecretStr | None = None
+    qos: int = Field(default=1, ge=0, le=2)
+    batch_ms: int = Field(default=50, ge=1, le=10_000, description="collect messages this long before one write")
+    batch_max: int = Field(default=2000, ge=1, description="or this many messages, whichever comes first")
+
+
 class LogSettings(_Section):
     level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
@@ -97,6 +127,8 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     log: LogSettings = LogSettings()
+    ingest: IngestSettings = IngestSettings()
+    mqtt: MqttSettings | None = Field(default=None, description="the MQTT subscriber runs in `pitstop serve` when set")
     backup: BackupSettings = BackupSettings()
 
     def database_url(self) -> str:

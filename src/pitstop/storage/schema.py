@@ -280,3 +280,20 @@ backup_runs = Table(
     Column("detail", Text, nullable=False, server_default="{}"),
     Index(None, "kind", "finished_at"),
 )
+
+
+# -- ingest --
+
+# Readings that failed validation, with what arrived (a JSON object for a row, or the raw text of a
+# message that could not be split into rows), where from, and why. `pitstop quarantine replay`
+# validates them again and removes the ones that got stored.
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("payload", Text, nullable=False),
+    Index(None, "reason"),
+)

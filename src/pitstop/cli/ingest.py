@@ -1,0 +1,140 @@
+"""`pitstop ingest FILE...` and `pitstop quarantine list|replay`."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from pitstop.ingest import REASONS, IngestResult
+from pitstop.ingest.files import ingest_file
+
+if TYPE_CHECKING:
+    from pitstop.app import Pitstop
+
+quarantine_app = typer.Typer(help="Readings that failed validation: list them, replay them.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+def _pitstop(ctx: typer.Context) -> Pitstop:
+    pitstop: Pitstop = ctx.obj.pitstop()
+    return pitstop
+
+
+def _summary(result: IngestResult) -> str:
+    text = f"{result.stored} stored, {result.duplicates} duplicate, {result.quarantined} quarantined"
+    if result.reasons:
+        text += " (" + ", ".join(f"{k} {v}" for k, v in sorted(result.reasons.items())) + ")"
+    if result.spooled:
+        text += f", {result.spooled} spooled (the database was unavailable)"
+    return text
+
+
+def ingest_command(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files, long or wide.")],
+    asset: Annotated[str | None, typer.Option(help="The asset of a wide file (ts plus one column per sensor).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """Import readings from CSV or Parquet files, streaming in chunks.
+
+    Long files have columns ts, asset, sensor, value; wide files have ts plus one column per sensor
+    of the asset given with --asset. Timestamps: ISO 8601 with an offset, or epoch seconds
+    (milliseconds from 1e11). Bad rows are quarantined with a reason; nothing is stored twice.
+    """
+    pitstop = _pitstop(ctx)
+    total = IngestResult()
+    per_file: dict[str, dict[str, object]] = {}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=as_json,
+    ) as progress:
+        for path in files:
+            task = progress.add_task(path.name, total=None)
+            result = ingest_file(
+                pitstop.ingest,
+                path,
+                asset=asset,
+                chunk_rows=pitstop.settings.ingest.chunk_rows,
+                progress=partial(_advance, progress, task),
+            )
+            total += result
+            per_file[str(path)] = _as_dict(result)
+            if not as_json:
+                progress.console.print(f"{path}: {_summary(result)}")
+    if as_json:
+        out.print_json(json.dumps({"files": per_file, "total": _as_dict(total)}))
+    elif len(files) > 1:
+        out.print(f"total: {_summary(total)}")
+
+
+def _advance(progress: Progress, task: TaskID, done: int, size: int) -> None:
+    progress.update(task, completed=done, total=size)
+
+
+def _as_dict(result: IngestResult) -> dict[str, object]:
+    return {
+        "stored": result.stored,
+        "duplicates": result.duplicates,
+        "quarantined": result.quarantined,
+        "reasons": result.reasons,
+        "spooled": result.spooled,
+    }
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    ctx: typer.Context,
+    reason: Annotated[str | None, typer.Option(help=f"Only this reason: {', '.join(REASONS)}.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many rows.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List quarantined rows, oldest first, with counts per reason."""
+    pitstop = _pitstop(ctx)
+    rows = pitstop.ingest.quarantine.list(reason=reason, limit=limit)
+    if as_json:
+        data = [
+            {
+                "id": r.id,
+                "received_at": r.received_at.isoformat(),
+                "source": r.source,
+                "reason": r.reason,
+                "payload": r.payload,
+            }
+            for r in rows
+        ]
+        out.print_json(json.dumps(data))
+        return
+    table = Table("id", "received", "source", "reason", "payload")
+    for r in rows:
+        table.add_row(str(r.id), r.received_at.isoformat(timespec="seconds"), r.source, r.reason, r.payload[:120])
+    out.print(table)
+    counts = pitstop.ingest.quarantine.counts()
+    out.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "the quarantine is empty")
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    ctx: typer.Context,
+    reason: Annotated[str | None, typer.Option(help="Only rows quarantined for this reason.")] = None,
+) -> None:
+    """Validate quarantined rows again against the current inventory (after fixing it); store the
+    ones that pass (never twice) and remove them from the quarantine."""
+    pitstop = _pitstop(ctx)
+    result = pitstop.ingest.replay(reason=reason)
+    left = ", ".join(f"{k} {v}" for k, v in sorted(result.reasons.items()))
+    out.print(
+        f"replayed {result.checked}: {result.stored} stored, {result.duplicates} duplicate, "
+        f"{result.still_quarantined} still quarantined" + (f" ({left})" if left else "")
+    )

@@ -1,0 +1,345 @@
+"""IngestService: the one way readings come in. Every source (file, HTTP, MQTT) calls `ingest`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sqlite3
+import threading
+import zipfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pandas as pd
+import psycopg
+import sqlalchemy.exc
+
+from pitstop.config.models import IngestSettings
+from pitstop.core.clock import Clock
+from pitstop.core.types import to_epoch_us
+from pitstop.errors import DatabaseUnavailable, SpoolFull
+from pitstop.ingest.spool import Spool
+from pitstop.ingest.validate import (
+    FIELDS,
+    MALFORMED,
+    MAX_PAYLOAD_CHARS,
+    IntArray,
+    Quarantined,
+    SensorIndex,
+    validate,
+)
+from pitstop.observability import Metrics
+from pitstop.storage.engine import Database
+from pitstop.storage.repos.assets import AssetRepo
+from pitstop.storage.repos.quarantine import QuarantineRepo
+from pitstop.storage.repos.readings import ReadingBatch, ReadingRepo
+
+# What a database that is down (restarting, unreachable, disk full) raises on the way in.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    DatabaseUnavailable,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,
+)
+INVENTORY_TTL_S = 5.0  # how long a read of the inventory is reused for validation
+RETRY_DATABASE_S = 1.0  # after a failure, spool without trying the database for this long
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    spooled: int = 0  # accepted and safe on disk, stored when the database is back
+
+    def __add__(self, other: IngestResult) -> IngestResult:
+        reasons = dict(self.reasons)
+        for k, v in other.reasons.items():
+            reasons[k] = reasons.get(k, 0) + v
+        return IngestResult(
+            self.stored + other.stored,
+            self.duplicates + other.duplicates,
+            self.quarantined + other.quarantined,
+            reasons,
+            self.spooled + other.spooled,
+        )
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    checked: int
+    stored: int
+    duplicates: int
+    still_quarantined: int
+    reasons: dict[str, int]
+
+
+class IngestService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        assets: AssetRepo,
+        readings: ReadingRepo,
+        quarantine: QuarantineRepo,
+        spool: Spool,
+        clock: Clock,
+        metrics: Metrics,
+        settings: IngestSettings,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.db = db
+        self.assets = assets
+        self.readings = readings
+        self.quarantine = quarantine
+        self.spool = spool
+        self.clock = clock
+        self.metrics = metrics
+        self.settings = settings
+        self.log = log or logging.getLogger("pitstop.ingest")
+        # Links of push sources (name -> current state, "ok" when up), shown in /ready.
+        self.links: dict[str, Callable[[], str]] = {}
+        # For the HTTP edge: parsing and writing off the event loop, on threads of their own.
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pitstop-ingest")
+        self._lock = threading.RLock()  # one writer at a time keeps the spool in order
+        self._index: SensorIndex | None = None
+        self._index_at = -math.inf
+        self._down_until = -math.inf
+        self._down = False
+        metrics.spool_bytes.set(spool.size_bytes)
+
+    # -- the one entry point ----------------------------------------------------------------
+
+    def ingest(
+        self,
+        rows: pd.DataFrame,
+        source: str,
+        *,
+        malformed: Sequence[str] = (),
+        payload: Callable[[IntArray], list[str]] | None = None,
+    ) -> IngestResult:
+        """Validate raw rows (columns ts, asset, sensor, value) and store them once.
+
+        `malformed`: raw texts of messages or lines that could not even be split into rows; they
+        are quarantined as `malformed`. Valid readings are stored (or, with the database down,
+        spooled); the rest is quarantined. Raises SpoolFull when neither is possible.
+        """
+        index = self.sensor_index()
+        checked = validate(
+            rows,
+            index,
+            now_us=to_epoch_us(self.clock.now()),
+            max_future_us=int(self.settings.max_future_s * 1_000_000),
+            payload=payload,
+        )
+        quarantined = checked.quarantined + [Quarantined(m[:MAX_PAYLOAD_CHARS], MALFORMED) for m in malformed]
+        stored, duplicates, spooled = self._store(checked.batch, quarantined, source)
+        reasons: dict[str, int] = {}
+        for q in quarantined:
+            reasons[q.reason] = reasons.get(q.reason, 0) + 1
+        kind = source_kind(source)
+        if spooled == 0:
+            self._count(kind, stored, duplicates, reasons)
+        return IngestResult(stored, duplicates, len(quarantined), reasons, spooled)
+
+    def sensor_index(self, *, refresh: bool = False) -> SensorIndex:
+        """The inventory for validation, re-read at most every few seconds (and kept while the
+        database is down, so readings can still be validated and spooled)."""
+        now = self.clock.monotonic()
+        stale = refresh or self._index is None or now - self._index_at > INVENTORY_TTL_S
+        if stale and (self._index is None or refresh or self._database_up()):
+            try:
+                self._index = SensorIndex.of(self.assets.sensors())
+                self._index_at = now
+            except UNAVAILABLE as exc:
+                self._mark_down(exc)
+                if self._index is None:
+                    raise DatabaseUnavailable(f"cannot read the inventory to validate readings: {exc}") from exc
+        assert self._index is not None
+        return self._index
+
+    # -- storing, and the spool -------------------------------------------------------------
+
+    def _store(self, batch: ReadingBatch, quarantined: list[Quarantined], source: str) -> tuple[int, int, int]:
+        if len(batch) == 0 and not quarantined:
+            return 0, 0, 0
+        with self._lock:
+            if len(self.spool) and self._database_up():
+                self._flush_locked()
+            if not len(self.spool) and self._database_up():
+                try:
+                    stored = self._write(batch, quarantined, source)
+                except UNAVAILABLE as exc:
+                    self._mark_down(exc)
+                else:
+                    self._mark_up()
+                    return stored, len(batch) - stored, 0
+            try:
+                self.spool.append(batch, quarantined, source)
+            except SpoolFull as exc:
+                self.report_spool_full(exc)
+                raise
+            self.metrics.readings_spooled.inc(len(batch))
+            self.metrics.spool_bytes.set(self.spool.size_bytes)
+            return 0, 0, len(batch)
+
+    def _write(self, batch: ReadingBatch, quarantined: list[Quarantined], source: str) -> int:
+        with self.db.begin() as conn:
+            stored = self.readings.write_in(conn, batch) if len(batch) else 0
+            self.quarantine.add_in(conn, [(q.payload, q.reason) for q in quarantined], source, self.clock.now())
+        return stored
+
+    def flush_spool(self) -> int:
+        """Write spooled entries in order while the database takes them; returns how many."""
+        with self._lock:
+            if not len(self.spool) or not self._database_up():
+                return 0
+            return self._flush_locked()
+
+    def _flush_locked(self) -> int:
+        flushed = 0
+        for path in self.spool.entries():
+            try:
+                entry = Spool.read(path)
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+                self.log.exception("spool entry %s cannot be read; moved aside as .corrupt", path)
+                path.rename(path.with_suffix(".corrupt"))
+                self.spool.remove(path)
+                continue
+            try:
+                stored = self._write(entry.batch, entry.quarantined, entry.source)
+            except UNAVAILABLE as exc:
+                self._mark_down(exc)
+                break
+            self._mark_up()
+            self.spool.remove(path)
+            reasons: dict[str, int] = {}
+            for q in entry.quarantined:
+                reasons[q.reason] = reasons.get(q.reason, 0) + 1
+            self._count(source_kind(entry.source), stored, len(entry.batch) - stored, reasons)
+            flushed += 1
+        if flushed:
+            self.log.info("flushed %d spooled batches; %d left", flushed, len(self.spool))
+        self.metrics.spool_bytes.set(self.spool.size_bytes)
+        return flushed
+
+    def report_spool_full(self, exc: SpoolFull) -> None:
+        """The spool reached its cap: readings are being refused. The place for an incident hook
+        (the health component opens `ingest.spool_full` here); for now, an error in the log."""
+        self.log.error("%s", exc)
+
+    def _database_up(self) -> bool:
+        return self.clock.monotonic() >= self._down_until
+
+    def _mark_down(self, exc: BaseException) -> None:
+        self._down_until = self.clock.monotonic() + RETRY_DATABASE_S
+        if not self._down:
+            self._down = True
+            self.log.warning("database unavailable, spooling readings to %s: %s", self.spool.directory, exc)
+
+    def _mark_up(self) -> None:
+        if self._down:
+            self._down = False
+            self.log.info("database available again")
+
+    def _count(self, kind: str, stored: int, duplicates: int, reasons: dict[str, int]) -> None:
+        self.metrics.readings_stored.labels(kind).inc(stored)
+        self.metrics.readings_duplicate.labels(kind).inc(duplicates)
+        for reason, n in reasons.items():
+            self.metrics.readings_quarantined.labels(kind, reason).inc(n)
+
+    # -- quarantine replay ------------------------------------------------------------------
+
+    def replay(self, *, reason: str | None = None, page: int = 5000) -> ReplayResult:
+        """Validate quarantined rows again against the current inventory. Rows that pass are
+        stored (once: a reading already stored counts as a duplicate) and leave the quarantine;
+        the others stay, with their reason updated."""
+        index = self.sensor_index(refresh=True)
+        checked = stored = duplicates = still = 0
+        reasons: dict[str, int] = {}
+        after = 0
+        while True:
+            rows = self.quarantine.list(reason=reason, limit=page, after_id=after)
+            if not rows:
+                break
+            after = rows[-1].id
+            checked += len(rows)
+            parsed = [_as_row(r.payload) for r in rows]
+            usable = [i for i, p in enumerate(parsed) if p is not None]
+            records = [p for p in parsed if p is not None]
+            frame = pd.DataFrame({f: pd.Series([r[f] for r in records], dtype=object) for f in FIELDS})
+            result = validate(
+                frame,
+                index,
+                now_us=to_epoch_us(self.clock.now()),
+                max_future_us=int(self.settings.max_future_s * 1_000_000),
+            )
+            still_bad = {usable[int(p)]: q.reason for p, q in zip(result.bad_rows, result.quarantined, strict=True)}
+            for i, p in enumerate(parsed):
+                if p is None:
+                    still_bad[i] = MALFORMED
+            passed = [rows[i].id for i in usable if i not in still_bad]
+            changed: dict[str, list[int]] = {}
+            for i, new_reason in still_bad.items():
+                reasons[new_reason] = reasons.get(new_reason, 0) + 1
+                if rows[i].reason != new_reason:
+                    changed.setdefault(new_reason, []).append(rows[i].id)
+            with self._lock, self.db.begin() as conn:
+                n = self.readings.write_in(conn, result.batch) if len(result.batch) else 0
+                self.quarantine.delete_in(conn, passed)
+                for new_reason, ids in changed.items():
+                    self.quarantine.set_reason_in(conn, ids, new_reason)
+            stored += n
+            duplicates += len(result.batch) - n
+            still += len(still_bad)
+        return ReplayResult(checked, stored, duplicates, still, reasons)
+
+
+def source_kind(source: str) -> str:
+    """The metric label of a source: `http:key-name` -> `http`."""
+    return source.split(":", 1)[0]
+
+
+def _as_row(payload: str) -> dict[str, object] | None:
+    try:
+        value = json.loads(payload)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and set(FIELDS) <= value.keys():
+        return value
+    return None
+
+
+class SpoolFlusher:
+    """Background part of `pitstop serve`: flushes the spool every few seconds when the
+    database is back, even when no new readings arrive."""
+
+    name = "ingest-spool"
+
+    def __init__(self, service: IngestService, every_s: float = 2.0) -> None:
+        self.service = service
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                self.service.flush_spool()
+            except Exception:
+                self.service.log.exception("flushing the spool failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

@@ -1,0 +1,298 @@
+"""One validator for every source: raw rows in, valid columns and quarantined rows out.
+
+A raw row has four fields, `ts`, `asset`, `sensor` and `value`, as they arrived (strings from CSV,
+anything from JSON). The work is vectorized over the batch (numpy, pandas, Arrow); the per-row
+Python work happens only for rows that are quarantined (to render their payload).
+
+Timestamps must be timezone-aware:
+- ISO 8601 strings with a zone offset or `Z` (`2026-01-05T08:00:00+01:00`, `2026-01-05 07:00:00Z`);
+  a string without an offset is quarantined (`bad_timestamp`), never guessed;
+- numbers (or numeric strings) of seconds since the Unix epoch, UTC; numbers of magnitude 1e11 or
+  more are milliseconds (1e11 seconds would be the year 5138);
+- aware datetimes (Parquet `timestamp[..., tz=...]` columns).
+A timestamp before 1970 or more than `max_future_us` ahead of the clock is `bad_timestamp`.
+
+Reasons, in the order they are decided (the first that applies wins): `malformed` (a field is
+missing or of the wrong kind), `unknown_sensor` (the asset or the sensor is not in the inventory),
+`bad_timestamp`, `not_a_number` (not a number, NaN, infinite), `out_of_range` (outside the sensor's
+physical min/max).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pitstop.storage.repos.assets import SensorInfo
+from pitstop.storage.repos.readings import ReadingBatch
+
+MALFORMED = "malformed"
+UNKNOWN_SENSOR = "unknown_sensor"
+BAD_TIMESTAMP = "bad_timestamp"
+NOT_A_NUMBER = "not_a_number"
+OUT_OF_RANGE = "out_of_range"
+# Codes 1.. in order of precedence: a row gets the first reason that applies.
+REASONS = (MALFORMED, UNKNOWN_SENSOR, BAD_TIMESTAMP, NOT_A_NUMBER, OUT_OF_RANGE)
+FIELDS = ("ts", "asset", "sensor", "value")
+MAX_PAYLOAD_CHARS = 4000
+_MS_FROM = 1e11  # epoch numbers of this magnitude or more are milliseconds
+_MAX_US = 2**62
+_ISO_AWARE = r"\s*\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)\s*"
+
+_NUMBER_TYPES = [int, float, np.int64, np.int32, np.float64, np.float32]
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A row (or a whole message) that was not stored, with what arrived and why."""
+
+    payload: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SensorIndex:
+    """The inventory as the validator needs it: (asset, sensor) -> id, and each sensor's range."""
+
+    ids: dict[tuple[str, str], int]
+    low: dict[int, float] = field(default_factory=dict)
+    high: dict[int, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, sensors: Iterable[SensorInfo]) -> SensorIndex:
+        ids, low, high = {}, {}, {}
+        for s in sensors:
+            ids[(s.asset, s.name)] = s.id
+            low[s.id] = -math.inf if s.min_value is None else s.min_value
+            high[s.id] = math.inf if s.max_value is None else s.max_value
+        return cls(ids, low, high)
+
+
+@dataclass(frozen=True)
+class Validated:
+    batch: ReadingBatch
+    quarantined: list[Quarantined]
+    bad_rows: IntArray  # positions in the input of the quarantined rows, in the same order
+
+    @property
+    def reasons(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for q in self.quarantined:
+            counts[q.reason] = counts.get(q.reason, 0) + 1
+        return counts
+
+
+def validate(
+    rows: pd.DataFrame,
+    index: SensorIndex,
+    *,
+    now_us: int,
+    max_future_us: int,
+    payload: Callable[[IntArray], list[str]] | None = None,
+) -> Validated:
+    """Split `rows` (columns ts, asset, sensor, value) into valid readings and quarantined rows.
+
+    `payload(positions)` renders what arrived for the given rows; by default a JSON object of the
+    four fields, which `pitstop quarantine replay` can validate again.
+    """
+    n = len(rows)
+    if n == 0:
+        return Validated(ReadingBatch.of([], [], []), [], np.empty(0, dtype=np.int64))
+    sensor_id, id_malformed = _sensor_ids(rows["asset"], rows["sensor"], index)
+    ts_us, ts_ok, ts_missing = parse_timestamps(rows["ts"])
+    ts_ok &= (ts_us >= 0) & (ts_us <= now_us + max_future_us)
+    value, value_ok, value_missing = _values(rows["value"])
+    known = sensor_id > 0
+    low = _per_sensor(index.low, sensor_id, -math.inf)
+    high = _per_sensor(index.high, sensor_id, math.inf)
+
+    reason = np.zeros(n, dtype=np.int8)
+    with np.errstate(invalid="ignore"):
+        reason[(value < low) | (value > high)] = 5
+    reason[~value_ok] = 4
+    reason[~ts_ok] = 3
+    reason[~known] = 2
+    reason[id_malformed | ts_missing | value_missing] = 1
+
+    good = reason == 0
+    batch = ReadingBatch.of(sensor_id[good], ts_us[good], value[good])
+    bad = np.flatnonzero(~good)
+    if len(bad) == 0:
+        return Validated(batch, [], bad)
+    render = payload or (lambda positions: row_payloads(rows, positions))
+    texts = render(bad)
+    quarantined = [
+        Quarantined(text[:MAX_PAYLOAD_CHARS], REASONS[code - 1])
+        for text, code in zip(texts, reason[bad].tolist(), strict=True)
+    ]
+    return Validated(batch, quarantined, bad)
+
+
+def row_payloads(rows: pd.DataFrame, positions: IntArray) -> list[str]:
+    """The quarantine payload of each row: a JSON object of its four raw fields."""
+    picked = {name: rows[name].to_numpy(dtype=object)[positions] for name in FIELDS}
+    return [payload_text({name: picked[name][i] for name in FIELDS}) for i in range(len(positions))]
+
+
+def payload_text(value: Any) -> str:
+    return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: numpy scalars to Python, NaN/inf and timestamps to strings."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value)
+
+
+# -- columns --------------------------------------------------------------------------------
+
+
+def _object(values: pd.Series) -> npt.NDArray[np.object_]:
+    return values.to_numpy(dtype=object)
+
+
+def _kinds(arr: npt.NDArray[np.object_]) -> tuple[BoolArray, BoolArray, BoolArray]:
+    """(is str, is a real number, is missing) for each element of an object array."""
+    inferred = pd.api.types.infer_dtype(arr, skipna=False)
+    n = len(arr)
+    if inferred == "string":
+        return np.ones(n, dtype=bool), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    types = pd.Series(np.frompyfunc(type, 1, 1)(arr), dtype=object)
+    is_str = types.isin([str, np.str_]).to_numpy(dtype=bool)
+    is_num = types.isin(_NUMBER_TYPES).to_numpy(dtype=bool)
+    missing = pd.isna(arr) & ~is_num
+    return is_str, is_num, np.asarray(missing, dtype=bool)
+
+
+def _sensor_ids(asset: pd.Series, sensor: pd.Series, index: SensorIndex) -> tuple[IntArray, BoolArray]:
+    """Sensor id per row (0 when unknown), and whether the asset or sensor field is malformed."""
+    a_arr, s_arr = _object(asset), _object(sensor)
+    a_str, s_str = _kinds(a_arr)[0], _kinds(s_arr)[0]
+    malformed = ~(a_str & s_str)
+    a_codes, a_uniq = pd.factorize(np.where(a_str, a_arr, ""))
+    s_codes, s_uniq = pd.factorize(np.where(s_str, s_arr, ""))
+    pair = a_codes.astype(np.int64) * max(len(s_uniq), 1) + s_codes
+    p_codes, p_uniq = pd.factorize(pair)
+    width = max(len(s_uniq), 1)
+    lookup = np.array(
+        [index.ids.get((str(a_uniq[p // width]), str(s_uniq[p % width])), 0) for p in p_uniq.tolist()],
+        dtype=np.int64,
+    )
+    ids = lookup[p_codes] if len(lookup) else np.zeros(len(pair), dtype=np.int64)
+    ids[malformed] = 0
+    return ids, malformed
+
+
+def _per_sensor(bounds: dict[int, float], sensor_id: IntArray, default: float) -> npt.NDArray[np.float64]:
+    if not bounds:
+        return np.full(len(sensor_id), default)
+    size = max(max(bounds), int(sensor_id.max(initial=0))) + 1
+    table = np.full(size, default)
+    table[list(bounds)] = list(bounds.values())
+    return table[sensor_id]
+
+
+def parse_timestamps(values: pd.Series) -> tuple[IntArray, BoolArray, BoolArray]:
+    """(µs since the epoch, parsed, missing) per element; see the module docstring for the rules."""
+    n = len(values)
+    dtype = values.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        ts = pd.DatetimeIndex(values).as_unit("us")
+        ok = ~np.asarray(ts.isna())
+        return np.where(ok, ts.asi8, 0).astype(np.int64), ok, np.zeros(n, dtype=bool)
+    if pd.api.types.is_datetime64_dtype(dtype):  # naive: refuse to guess the zone
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        us, ok = _epoch(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        return us, ok, np.zeros(n, dtype=bool)
+    arr = _object(values)
+    is_str, is_num, missing = _kinds(arr)
+    if is_str.all():
+        fast = _iso_with_arrow(arr)
+        if fast is not None:
+            return fast, np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+    us = np.zeros(n, dtype=np.int64)
+    ok = np.zeros(n, dtype=bool)
+    if is_num.any():
+        us[is_num], ok[is_num] = _epoch(arr[is_num].astype(np.float64))
+    if is_str.any():
+        where = np.flatnonzero(is_str)
+        strings = pd.Series(arr[where], dtype=object).astype(str)
+        missing[where[(strings.str.strip() == "").to_numpy()]] = True
+        numbers = pd.to_numeric(strings, errors="coerce").to_numpy(dtype=np.float64)
+        numeric = ~np.isnan(numbers)
+        us[where[numeric]], ok[where[numeric]] = _epoch(numbers[numeric])
+        rest = where[~numeric]
+        texts = strings[~numeric]
+        aware = texts.str.fullmatch(_ISO_AWARE).fillna(False).to_numpy(dtype=bool)
+        if aware.any():
+            parsed = pd.to_datetime(texts[aware], utc=True, format="ISO8601", errors="coerce")
+            stamps = pd.DatetimeIndex(parsed).as_unit("us")
+            good = ~np.asarray(stamps.isna())
+            target = rest[aware]
+            us[target[good]] = stamps.asi8[good]
+            ok[target[good]] = True
+    return us, ok, missing
+
+
+def _iso_with_arrow(arr: npt.NDArray[np.object_]) -> IntArray | None:
+    """All strings aware ISO 8601: parse them in one Arrow cast; None when any does not parse."""
+    try:
+        cast = pc.cast(pa.array(arr, type=pa.string()), pa.timestamp("us", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    return np.asarray(cast.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _epoch(numbers: npt.NDArray[np.float64]) -> tuple[IntArray, BoolArray]:
+    with np.errstate(invalid="ignore", over="ignore"):
+        scale = np.where(np.abs(numbers) >= _MS_FROM, 1e3, 1e6)
+        us = np.rint(numbers * scale)
+        ok = np.isfinite(us) & (np.abs(us) < _MAX_US)
+    return np.where(ok, us, 0).astype(np.int64), ok
+
+
+def _values(values: pd.Series) -> tuple[npt.NDArray[np.float64], BoolArray, BoolArray]:
+    """(value, finite number, missing) per element."""
+    n = len(values)
+    dtype = values.dtype
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        out = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        return out, np.isfinite(out), np.zeros(n, dtype=bool)
+    arr = _object(values)
+    is_str, is_num, missing = _kinds(arr)
+    out = np.full(n, np.nan)
+    if is_num.any():
+        out[is_num] = arr[is_num].astype(np.float64)
+    if is_str.any():
+        where = np.flatnonzero(is_str)
+        strings = pd.Series(arr[where], dtype=object).astype(str)
+        missing[where[(strings.str.strip() == "").to_numpy()]] = True
+        out[where] = pd.to_numeric(strings, errors="coerce").to_numpy(dtype=np.float64)
+    # anything else (bool, list, object) is not a number
+    return out, np.isfinite(out), missing

@@ -1,0 +1,60 @@
+"""Quarantined readings: what arrived, from where, and why it was not stored."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from pitstop.storage.engine import Database
+from pitstop.storage.schema import quarantine
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRow:
+    id: int
+    received_at: datetime
+    source: str
+    reason: str
+    payload: str
+
+
+class QuarantineRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add_in(self, conn: Connection, rows: Sequence[tuple[str, str]], source: str, at: datetime) -> None:
+        """Insert (payload, reason) pairs inside the caller's transaction."""
+        if rows:
+            conn.execute(
+                insert(quarantine),
+                [{"received_at": at, "source": source, "reason": r, "payload": p} for p, r in rows],
+            )
+
+    def list(self, *, reason: str | None = None, limit: int = 100, after_id: int = 0) -> list[QuarantineRow]:
+        query = select(quarantine).where(quarantine.c.id > after_id).order_by(quarantine.c.id).limit(limit)
+        if reason is not None:
+            query = query.where(quarantine.c.reason == reason)
+        with self.db.connect() as conn:
+            return [QuarantineRow(**row._mapping) for row in conn.execute(query)]
+
+    def counts(self) -> dict[str, int]:
+        query = select(quarantine.c.reason, func.count()).group_by(quarantine.c.reason)
+        with self.db.connect() as conn:
+            return {str(r): int(n) for r, n in conn.execute(query)}
+
+    def count(self) -> int:
+        with self.db.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(quarantine)).scalar_one())
+
+    @staticmethod
+    def delete_in(conn: Connection, ids: Sequence[int]) -> None:
+        for i in range(0, len(ids), 500):
+            conn.execute(delete(quarantine).where(quarantine.c.id.in_(ids[i : i + 500])))
+
+    @staticmethod
+    def set_reason_in(conn: Connection, ids: Sequence[int], reason: str) -> None:
+        for i in range(0, len(ids), 500):
+            conn.execute(update(quarantine).where(quarantine.c.id.in_(ids[i : i + 500])).values(reason=reason))
