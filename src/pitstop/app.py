@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from pitstop.backup import BackupRecords, BackupService
 from pitstop.config.models import Settings
 from pitstop.core.clock import Clock, SystemClock
+from pitstop.health.monitor import HealthMonitor
 from pitstop.incidents import IncidentRegistry
 from pitstop.ingest.service import IngestService
 from pitstop.observability import Metrics
@@ -53,6 +54,7 @@ class Pitstop:
     # Components: one attribute each, set in build() below.
     ingest: IngestService = field(init=False)
     incidents: IncidentRegistry = field(init=False)
+    health: HealthMonitor = field(init=False)
     backup: BackupService = field(init=False)
 
     def start_background(self) -> None:
@@ -98,6 +100,17 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     # Components: each adds its services, scheduled jobs and background parts here.
     _build_ingest(pitstop)
     pitstop.incidents = IncidentRegistry(db, clock)
+    pitstop.health = HealthMonitor(
+        settings,
+        clock=clock,
+        db=db,
+        assets=pitstop.assets,
+        readings=pitstop.readings,
+        jobs=jobs,
+        incidents=pitstop.incidents,
+    )
+    if settings.health.enabled:
+        scheduler.add("health", timedelta(seconds=settings.health.interval_s), pitstop.health.scheduled)
     pitstop.backup = BackupService(
         settings.backup, data_dir=settings.data_dir, db=db, clock=clock, records=BackupRecords(db)
     )

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pitstop.config.health import HealthSettings
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -127,6 +129,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     log: LogSettings = LogSettings()
+    health: HealthSettings = HealthSettings()
     ingest: IngestSettings = IngestSettings()
     mqtt: MqttSettings | None = Field(default=None, description="the MQTT subscriber runs in `pitstop serve` when set")
     backup: BackupSettings = BackupSettings()

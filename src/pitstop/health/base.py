@@ -55,7 +55,9 @@ class Threshold:
         return a > b if self.direction == "above" else a < b
 
     def _at_or_past(self, value: float, level: float) -> bool:
-        return value >= level if self.direction == "above" else value <= level
+        """Bad at `level`: "above" is bad from the level up (cpu < 70 % is fine), "below" is bad
+        under it (at least 20 % free is fine), as the maintenance guides write them."""
+        return value >= level if self.direction == "above" else value < level
 
     @property
     def raise_level(self) -> float:
@@ -146,6 +148,8 @@ class Check(abc.ABC):
     name: ClassVar[str]
     issue: ClassVar[str]  # the issue key it raises, "<area>.<condition>", e.g. "disk.low"
     timeout_s: ClassVar[float] = 10.0
+    default_target: ClassVar[str] = ""  # "{data_dir}" is filled in; "*" on an asset check means every asset
+    per_asset: ClassVar[bool] = False  # the target is an asset name
     default_thresholds: ClassVar[tuple[Threshold, ...]] = ()
 
     def __init__(
@@ -182,7 +186,7 @@ class Check(abc.ABC):
             clear = clear and threshold.is_clear(value)
             if s is not Status.HEALTHY:
                 level = threshold.critical if s is Status.CRITICAL else threshold.warning
-                side = ">=" if threshold.direction == "above" else "<="
+                side = ">=" if threshold.direction == "above" else "<"
                 reasons.append(f"{metric} {_fmt(value)} {side} {_fmt(level)}")
             status = worst(status, s)
         text = summary if not reasons else f"{summary} ({'; '.join(reasons)})"

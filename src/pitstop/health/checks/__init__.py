@@ -1,0 +1,29 @@
+"""Built-in checks. Each registers by name in `pitstop.health.checks`, the same way plugins do."""
+
+from pitstop.health.base import checks
+from pitstop.health.checks.data import FreshnessCheck, HeartbeatCheck, JobCheck
+from pitstop.health.checks.database import DatabaseCheck, PostgresCheck
+from pitstop.health.checks.logs import LogFileCheck
+from pitstop.health.checks.network import HttpCheck, MqttCheck, RtspCheck, TcpCheck
+from pitstop.health.checks.system import CpuCheck, DiskCheck, MemoryCheck, ProcessCheck
+
+BUILTIN = (
+    CpuCheck,
+    MemoryCheck,
+    DiskCheck,
+    ProcessCheck,
+    HttpCheck,
+    TcpCheck,
+    RtspCheck,
+    MqttCheck,
+    DatabaseCheck,
+    PostgresCheck,
+    LogFileCheck,
+    FreshnessCheck,
+    JobCheck,
+    HeartbeatCheck,
+)
+for _cls in BUILTIN:
+    checks.add(_cls)
+
+__all__ = ["BUILTIN", "checks"]

@@ -1,0 +1,190 @@
+"""The health loop: run the checks, store the results, feed the alert policy, keep incidents in
+step with it, and hand its notifications to the router. One round per scheduler tick."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, insert, select
+
+from pitstop.alerts.notifiers import build_notifiers
+from pitstop.alerts.router import AlertRouter, NotificationRecord, Route
+from pitstop.config.health import AlertRuleSettings
+from pitstop.config.models import Settings
+from pitstop.core.clock import Clock
+from pitstop.core.types import Severity, Status
+from pitstop.health.base import CheckContext, CheckResult, severity_of
+from pitstop.health.diagnostics import Recommend, Report, builtin_recommendations, report
+from pitstop.health.runner import CheckRunner
+from pitstop.health.specs import CheckSpec, resolve
+from pitstop.health.store import ResultStore
+from pitstop.incidents import IncidentRegistry
+from pitstop.incidents.policy import SITE_DOWN_MUTES_ASSETS, AlertPolicy, AlertRule, Observation, Phase, Step
+from pitstop.incidents.windows import MuteStore
+from pitstop.storage.engine import Database
+from pitstop.storage.repos.assets import AssetRepo
+from pitstop.storage.repos.jobs import JobRepo
+from pitstop.storage.repos.readings import ReadingRepo
+from pitstop.storage.schema import alert_states
+
+
+def _rule(s: AlertRuleSettings) -> AlertRule:
+    return AlertRule(**s.model_dump())
+
+
+@dataclass
+class Round:
+    results: list[CheckResult]
+    steps: list[Step] = field(default_factory=list)
+    notifications: list[NotificationRecord] = field(default_factory=list)
+
+
+class HealthMonitor:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock,
+        db: Database,
+        assets: AssetRepo,
+        readings: ReadingRepo,
+        jobs: JobRepo,
+        incidents: IncidentRegistry,
+    ) -> None:
+        self.settings = settings
+        self.cfg = settings.health
+        self.clock = clock
+        self.db = db
+        self.assets = assets
+        self.incidents = incidents
+        self.results = ResultStore(db)
+        self.mutes = MuteStore(db)
+        alerts = self.cfg.alerts
+        self.policy = AlertPolicy(
+            _rule(alerts.rule),
+            rules={k: _rule(v) for k, v in alerts.rules.items()},
+            inhibit=(SITE_DOWN_MUTES_ASSETS,) if alerts.inhibit_site_down else (),
+        )
+        self.router = AlertRouter(
+            db,
+            build_notifiers(alerts.channels),
+            [
+                Route(tuple(r.channels), dict(r.match), Severity(r.min_severity), tuple(r.group_by))
+                for r in alerts.routes
+            ],
+            max_attempts=alerts.max_attempts,
+            backoff_s=alerts.backoff_s,
+        )
+        self.recommend: Recommend = builtin_recommendations
+        self.context = CheckContext(clock=clock, db=db, settings=settings, readings=readings, assets=assets, jobs=jobs)
+        self._runner: CheckRunner | None = None
+        self._runner_ids: tuple[str, ...] = ()
+        self._states_loaded = False
+
+    # -- checks ---------------------------------------------------------------------------------
+
+    def specs(self) -> list[CheckSpec]:
+        return resolve(self.cfg, data_dir=self.settings.data_dir, assets=self.assets.list_assets())
+
+    def runner(self) -> CheckRunner:
+        specs = self.specs()
+        ids = tuple(s.id for s in specs)
+        if self._runner is None or ids != self._runner_ids:  # inventory or settings changed
+            self._runner, self._runner_ids = CheckRunner(specs, workers=self.cfg.workers), ids
+        return self._runner
+
+    def run_checks(self) -> list[CheckResult]:
+        results = self.runner().run(self.context)
+        self.results.save(results)
+        return results
+
+    def run_round(self) -> Round:
+        """Checks -> results stored -> policy -> incidents -> notifications. The scheduled job."""
+        results = self.run_checks()
+        outcome = self.evaluate(results)
+        self.results.prune(self.clock.now() - timedelta(days=self.cfg.history_days))
+        return outcome
+
+    def scheduled(self, now: datetime) -> None:
+        """The scheduler job."""
+        self.run_round()
+
+    # -- policy, incidents, notifications -------------------------------------------------------
+
+    def evaluate(self, results: Sequence[CheckResult]) -> Round:
+        self._load_states()
+        specs = {(s.check, s.target): s for s in (self._runner.specs if self._runner else self.specs())}
+        observations = []
+        for r in results:
+            key = r.incident_key
+            if key is None:
+                continue
+            spec = specs.get((r.check, r.target))
+            labels = spec.alert_labels() if spec else {"check": r.check, "target": r.target}
+            labels["issue"] = r.issue_key or ""
+            bad = r.status in (Status.WARNING, Status.CRITICAL)
+            observations.append(
+                Observation(
+                    key=key,
+                    at=r.checked_at,
+                    bad=bad,
+                    clear=r.is_clear and r.status is Status.HEALTHY,
+                    severity=severity_of(r.status) if bad else Severity.WARNING,
+                    labels=labels,
+                    summary=r.summary,
+                )
+            )
+        now = self.clock.now()
+        steps = self.policy.evaluate_round(observations, self.mutes.mutes(now))
+        for step, obs in zip(steps, observations, strict=True):
+            actor = f"check:{obs.labels.get('check', '?')}"
+            if step.fired or (step.phase is Phase.FIRING and self._severity_changed(step)):
+                self.incidents.open_or_update(
+                    step.key,
+                    severity=step.severity,
+                    title=f"{obs.labels.get('issue', 'check')} on {obs.labels.get('target', step.key)}",
+                    detail=step.summary,
+                    source=actor,
+                    actor=actor,
+                )
+            elif step.resolved:
+                self.incidents.resolve(step.key, reason=step.summary or "recovered", actor=actor)
+        decisions = [s.decision for s in steps if s.decision is not None]
+        records = self.router.dispatch(decisions, now) if decisions else []
+        self._save_states([o.key for o in observations])
+        return Round(list(results), steps, records)
+
+    def _severity_changed(self, step: Step) -> bool:
+        current = self.incidents.active(step.key)
+        return current is not None and current.severity is not step.severity
+
+    def _load_states(self) -> None:
+        if self._states_loaded:
+            return
+        with self.db.connect() as conn:
+            self.policy.load({r.key: r.data for r in conn.execute(select(alert_states))})
+        self._states_loaded = True
+
+    def _save_states(self, keys: Sequence[str]) -> None:
+        dumped = self.policy.dump(keys)
+        if not dumped:
+            return
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            conn.execute(delete(alert_states).where(alert_states.c.key.in_(list(dumped))))
+            conn.execute(insert(alert_states), [{"key": k, "data": v, "updated_at": now} for k, v in dumped.items()])
+
+    # -- diagnostics ----------------------------------------------------------------------------
+
+    def report(self, results: Sequence[CheckResult] | None = None) -> Report:
+        """The status of every asset, site and the installation from the latest results."""
+        latest = list(results) if results is not None else self.results.latest()
+        return report(
+            self.specs(),
+            latest,
+            now=self.clock.now(),
+            max_age=timedelta(seconds=3 * self.cfg.interval_s),
+            recommend=self.recommend,
+        )

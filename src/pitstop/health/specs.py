@@ -1,0 +1,155 @@
+"""From settings to the list of check targets: defaults < profiles < the user's own entries."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pitstop.config.health import CheckSettings, HealthSettings, ThresholdSettings
+from pitstop.errors import ConfigError
+from pitstop.health.base import Threshold, checks
+from pitstop.storage.repos.assets import AssetRow
+
+DEFAULT_CHECKS = ("cpu", "memory", "disk", "database", "heartbeat", "freshness")
+
+
+class Profile(BaseModel):
+    """A ready set of checks and thresholds (src/pitstop/profiles/<name>.toml)."""
+
+    model_config = ConfigDict(extra="forbid")
+    description: str = ""
+    checks: list[CheckSettings] = Field(default_factory=list)
+    thresholds: dict[str, dict[str, ThresholdSettings]] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    check: str
+    target: str
+    asset: str | None = None
+    site: str | None = None
+    scope: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    thresholds: Mapping[str, Threshold] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.check}:{self.target}"
+
+    def alert_labels(self) -> dict[str, str]:
+        labels = {"check": self.check, "target": self.target, **self.labels}
+        for name in ("asset", "site", "scope"):
+            value = getattr(self, name)
+            if value:
+                labels[name] = value
+        labels.setdefault("scope", "asset" if self.asset else "installation")
+        return labels
+
+
+def profile_names() -> list[str]:
+    return sorted(
+        p.name.removesuffix(".toml") for p in resources.files("pitstop.profiles").iterdir() if p.name.endswith(".toml")
+    )
+
+
+def load_profile(name: str) -> Profile:
+    if name.endswith(".toml") or "/" in name:
+        text, origin = _read(Path(name)), name
+    else:
+        ref = resources.files("pitstop.profiles") / f"{name}.toml"
+        if not ref.is_file():
+            raise ConfigError(f"health.include: no profile {name!r}; ready profiles: {', '.join(profile_names())}")
+        text, origin = ref.read_text(), f"profile {name}"
+    try:
+        return Profile.model_validate(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"{origin}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"health.include: cannot read {path}: {exc.strerror}") from None
+
+
+def resolve(settings: HealthSettings, *, data_dir: Path, assets: Sequence[AssetRow] = ()) -> list[CheckSpec]:
+    """Every enabled check target, with thresholds merged and `*` asset targets expanded."""
+    import pitstop.health.checks  # noqa: F401 - registers the built-ins
+
+    entries: dict[tuple[str, str], CheckSettings] = {}
+    thresholds: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def add(items: Sequence[CheckSettings], levels: Mapping[str, Mapping[str, ThresholdSettings]]) -> None:
+        for check_name, metrics in levels.items():
+            for metric, given in metrics.items():
+                per_check = thresholds.setdefault(check_name, {})
+                per_check[metric] = _merge(per_check.get(metric, {}), given.model_dump(exclude_unset=True))
+        for item in items:
+            if item.check not in checks:
+                raise ConfigError(f"health.checks: unknown check {item.check!r}; known: {', '.join(checks.names())}")
+            target = item.target or checks.get(item.check).default_target
+            key = (item.check, target)
+            if key in entries:  # a later entry overrides an earlier one field by field
+                item = entries[key].model_copy(update=item.model_dump(exclude_unset=True))
+            entries[key] = item
+
+    if settings.default_checks:
+        add([CheckSettings(check=name) for name in DEFAULT_CHECKS], {})
+    for name in settings.include:
+        profile = load_profile(name)
+        add(profile.checks, profile.thresholds)
+    add(settings.checks, settings.thresholds)
+
+    by_name = {a.name: a for a in assets}
+    specs: list[CheckSpec] = []
+    for (check_name, target), item in entries.items():
+        if not item.enabled:
+            continue
+        cls = checks.get(check_name)
+        levels = {t.metric: _as_dict(t) for t in cls.default_thresholds}
+        for metric, merged in thresholds.get(check_name, {}).items():
+            levels[metric] = _merge(levels.get(metric, {}), merged)
+        for metric, own in item.thresholds.items():
+            levels[metric] = _merge(levels.get(metric, {}), own.model_dump(exclude_unset=True))
+        try:
+            built = {metric: Threshold.of(metric, level) for metric, level in levels.items()}
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"health.checks {check_name}:{target}: {exc}") from None
+        targets = [a.name for a in assets] if cls.per_asset and target == "*" else [target]
+        for one in targets:
+            one = one.replace("{data_dir}", str(data_dir))
+            asset = item.asset or (one if cls.per_asset else None)
+            site = item.site or (by_name[asset].site if asset in by_name else None)
+            specs.append(
+                CheckSpec(check_name, one, asset, site, item.scope, dict(item.labels), dict(item.params), built)
+            )
+    return specs
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Field by field; new warning or critical levels without a clear level drop the old clear level."""
+    merged = {**base, **over}
+    if ("warning" in over or "critical" in over) and "clear" not in over:
+        merged["clear"] = None
+    return merged
+
+
+def _as_dict(t: Threshold) -> dict[str, Any]:
+    return {
+        "direction": t.direction,
+        "warning": t.warning,
+        "critical": t.critical,
+        "target": t.target,
+        "clear": t.clear,
+    }
