@@ -232,7 +232,7 @@ class BackupService:
 
     def verify(self, set_id: str | None = None) -> tuple[BackupSet, list[str]]:
         """Check every stored file against the manifest. Returns the problems, one line each."""
-        backup_set = self.get(set_id, include_safety=True)
+        backup_set = self.get(set_id, include_safety=set_id is not None)
         started, t0 = self.clock.now(), time.perf_counter()
         try:
             problems = backup_set.verify(self._passphrase)

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from pitstop import __version__, inventory
 from pitstop.app import Pitstop, build
+from pitstop.cli.backup import backup_app
 from pitstop.cli.health import check_command, incidents_app, silence_app, windows_app
 from pitstop.cli.ingest import ingest_command, quarantine_app
 from pitstop.config import Settings, load_settings, masked
@@ -36,6 +37,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(assets_app, name="assets")
 app.add_typer(keys_app, name="keys")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(backup_app, name="backup")
 app.command("ingest")(ingest_command)
 app.command("check")(check_command)
 app.add_typer(incidents_app, name="incidents")
