@@ -10,7 +10,7 @@ PitstopError
 ├── InvalidInput         input.invalid       a request or command argument is wrong (says which)
 ├── AuthError            auth.*              missing or insufficient API key
 ├── IngestError          ingest.*            readings that cannot be taken in
-│   └── SpoolFull            ingest.spool_full   the database is down and the spool is at its cap
+│   └── SpoolFull            ingest.spool_full   database down, spool at its cap (also DatabaseUnavailable)
 └── BackupError          backup.failed       a backup, verification, drill or restore did not succeed
 
 Third-party errors are wrapped where they enter pitstop, so callers catch one tree.
@@ -68,6 +68,6 @@ class IngestError(PitstopError):
     exit_code = 2
 
 
-class SpoolFull(IngestError):
+class SpoolFull(IngestError, DatabaseUnavailable):
     code = "ingest.spool_full"
     exit_code = 1

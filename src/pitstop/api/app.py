@@ -19,6 +19,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from pitstop import __version__
 from pitstop.api.routers import assets, system
+from pitstop.api.routers import ingest as ingest_routes
 from pitstop.api.routers import backup as backup_routes
 from pitstop.api.routers import health as health_routes
 from pitstop.api.routers import incidents as incident_routes
@@ -131,6 +132,7 @@ def create_app(pitstop: Pitstop, *, run_background: bool = False) -> FastAPI:
 
     app.include_router(system.router)
     app.include_router(assets.router)
+    app.include_router(ingest_routes.router)
     app.include_router(backup_routes.router)
     app.include_router(health_routes.router)
     app.include_router(incident_routes.router)

@@ -13,6 +13,7 @@ import csv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,7 @@ def _layout(path: Path, names: list[str], asset: str | None) -> list[str]:
     """The sensor columns of a wide file, or [] for a long one."""
     if set(names) == LONG and len(names) == len(LONG):
         if asset is not None:
-            raise IngestError(f"{path}: --asset is for wide files; this one is long (ts, asset, sensor, value)")
+            raise IngestError(f"{path}: an asset is for wide files; this one is long (ts, asset, sensor, value)")
         return []
     if "ts" not in names or len(names) < 2:
         raise IngestError(
@@ -64,7 +65,9 @@ def _layout(path: Path, names: list[str], asset: str | None) -> list[str]:
             f"with --asset); found {', '.join(names[:10])}"
         )
     if asset is None:
-        raise IngestError(f"{path}: a wide file (ts plus sensor columns): say which asset with --asset")
+        raise IngestError(
+            f"{path}: a wide file (ts plus sensor columns): say which asset (--asset, or ?asset= over HTTP)"
+        )
     if len(set(names)) != len(names):
         raise IngestError(f"{path}: repeated column names")
     return [n for n in names if n != "ts"]
@@ -81,20 +84,7 @@ def _csv(path: Path, asset: str | None, chunk_rows: int) -> FileReader:
     header = [h.strip() for h in header]
     sensors = _layout(path, header, asset)
     malformed: list[str] = []
-
-    def on_invalid(row: pacsv.InvalidRow) -> str:
-        malformed.append(row.text)
-        return "skip"
-
-    options = {
-        "read_options": pacsv.ReadOptions(
-            column_names=header, skip_rows=1, block_size=max(1 << 20, min(chunk_rows * 48, 64 << 20))
-        ),
-        "parse_options": pacsv.ParseOptions(invalid_row_handler=on_invalid),
-        "convert_options": pacsv.ConvertOptions(
-            column_types={h: pa.string() for h in header}, strings_can_be_null=False
-        ),
-    }
+    options = _csv_options(header, chunk_rows, malformed)
 
     def taken() -> list[str]:
         # the handler may run on Arrow's reader threads: take what is there, keep what comes later
@@ -114,6 +104,42 @@ def _csv(path: Path, asset: str | None, chunk_rows: int) -> FileReader:
                 yield Chunk(pd.DataFrame({f: pd.Series([], dtype=object) for f in FIELDS}), taken(), source.tell())
 
     return FileReader(path, path.stat().st_size, chunks())
+
+
+def _csv_options(header: list[str], chunk_rows: int, malformed: list[str]) -> dict[str, Any]:
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        malformed.append(row.text)
+        return "skip"
+
+    return {
+        "read_options": pacsv.ReadOptions(
+            column_names=header, skip_rows=1, block_size=max(1 << 20, min(chunk_rows * 48, 64 << 20))
+        ),
+        "parse_options": pacsv.ParseOptions(invalid_row_handler=on_invalid),
+        "convert_options": pacsv.ConvertOptions(
+            column_types={h: pa.string() for h in header}, strings_can_be_null=False
+        ),
+    }
+
+
+def parse_csv_bytes(data: bytes, *, asset: str | None = None, name: str = "body") -> Chunk:
+    """A whole CSV document in memory (an HTTP body), long or wide, as one chunk."""
+    first = data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+    try:
+        header = [h.strip() for h in next(csv.reader([first]), [])]
+    except csv.Error as exc:
+        raise IngestError(f"{name}: cannot read the header line: {exc}") from None
+    if not header or not any(header):
+        raise IngestError(f"{name}: empty CSV")
+    sensors = _layout(Path(name), header, asset)
+    malformed: list[str] = []
+    try:
+        table = pacsv.read_csv(pa.BufferReader(data), **_csv_options(header, 1_000_000, malformed))
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise IngestError(f"{name}: cannot be read as CSV: {exc}") from None
+    batch = table.combine_chunks().to_batches()
+    rows = _long(batch[0], asset, sensors) if batch else pd.DataFrame({f: pd.Series([], dtype=object) for f in FIELDS})
+    return Chunk(rows, malformed, len(data))
 
 
 def _parquet(path: Path, asset: str | None, chunk_rows: int) -> FileReader:

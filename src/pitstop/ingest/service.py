@@ -163,6 +163,10 @@ class IngestService:
         assert self._index is not None
         return self._index
 
+    def link_states(self) -> dict[str, str]:
+        """State of each push source's link ("ok" when up), for /ready."""
+        return {name: state() for name, state in self.links.items()}
+
     # -- storing, and the spool -------------------------------------------------------------
 
     def _store(self, batch: ReadingBatch, quarantined: list[Quarantined], source: str) -> tuple[int, int, int]:

@@ -147,7 +147,7 @@ def row_payloads(rows: pd.DataFrame, positions: IntArray) -> list[str]:
 
 
 def payload_text(value: Any) -> str:
-    return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False, default=str)
+    return json.dumps(_plain(value), separators=(",", ":"), default=str)
 
 
 def _plain(value: Any) -> Any:

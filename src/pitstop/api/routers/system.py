@@ -53,6 +53,7 @@ def ready(pitstop: PitstopDep, response: Response) -> Ready:
             pitstop.db.ensure_current()
         except PitstopError as exc:
             checks["migrations"] = str(exc)
+    checks.update(pitstop.ingest.link_states())  # MQTT and other push links, when configured
     ok = all(v == "ok" for v in checks.values())
     response.status_code = 200 if ok else 503
     return Ready(ready=ok, checks=checks)

@@ -30,7 +30,7 @@ class QuarantineRepo:
         if rows:
             conn.execute(
                 insert(quarantine),
-                [{"received_at": at, "source": source, "reason": r, "payload": p} for p, r in rows],
+                [{"received_at": at, "source": _text(source), "reason": r, "payload": _text(p)} for p, r in rows],
             )
 
     def list(self, *, reason: str | None = None, limit: int = 100, after_id: int = 0) -> list[QuarantineRow]:
@@ -58,3 +58,8 @@ class QuarantineRepo:
     def set_reason_in(conn: Connection, ids: Sequence[int], reason: str) -> None:
         for i in range(0, len(ids), 500):
             conn.execute(update(quarantine).where(quarantine.c.id.in_(ids[i : i + 500])).values(reason=reason))
+
+
+def _text(value: str) -> str:
+    """Storable anywhere: no NUL (PostgreSQL refuses it), no lone surrogates (not UTF-8)."""
+    return value.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
