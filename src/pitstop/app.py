@@ -15,6 +15,7 @@ from pitstop.core.clock import Clock, SystemClock
 from pitstop.health.monitor import HealthMonitor
 from pitstop.incidents import IncidentRegistry
 from pitstop.ingest.service import IngestService
+from pitstop.maintenance import Maintenance
 from pitstop.observability import Metrics
 from pitstop.scheduler import Scheduler
 from pitstop.storage.engine import Database
@@ -56,6 +57,7 @@ class Pitstop:
     incidents: IncidentRegistry = field(init=False)
     health: HealthMonitor = field(init=False)
     backup: BackupService = field(init=False)
+    maintenance: Maintenance = field(init=False)
 
     def start_background(self) -> None:
         for part in self.background:
@@ -115,6 +117,16 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
         settings.backup, data_dir=settings.data_dir, db=db, clock=clock, records=BackupRecords(db)
     )
     pitstop.backup.schedule(scheduler)
+    pitstop.maintenance = Maintenance(
+        db,
+        clock,
+        data_dir=settings.data_dir,
+        incidents=pitstop.incidents,
+        assets=pitstop.assets,
+        readings=pitstop.readings,
+        jobs=jobs,
+    )
+    pitstop.maintenance.schedule_jobs(scheduler)
     return pitstop
 
 

@@ -297,3 +297,174 @@ quarantine = Table(
     Column("payload", Text, nullable=False),
     Index(None, "reason"),
 )
+
+# -- maintenance --
+
+# Every version of a procedure file that ever ran: a run records (name, version, content hash).
+procedure_versions = Table(
+    "procedure_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("name", "version"),
+    UniqueConstraint("name", "content_hash"),
+)
+
+# One run of a procedure on an asset (or on the system: asset ""), with every step's result (JSON).
+procedure_runs = Table(
+    "procedure_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("procedure", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("asset", String(200), nullable=False, server_default=""),
+    Column("actor", String(200), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("steps", Text, nullable=False, server_default="[]"),
+    Column("incident_key", String(500)),
+    Index(None, "procedure", "asset", "started_at"),
+)
+
+# When a procedure is due: calendar (cron or every N days, fixed or floating), meter or condition.
+maintenance_schedules = Table(
+    "maintenance_schedules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("procedure", String(100), nullable=False),
+    Column("asset", String(200), nullable=False, server_default=""),
+    Column("site", String(200), nullable=False, server_default=""),
+    Column("kind", String(20), nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("enabled", Integer, nullable=False, server_default="1"),
+    Column("last_done_at", UtcDateTime),
+    Column("meter_base", Float),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# One occurrence of a schedule: due, then done (on time or late) or missed.
+schedule_dues = Table(
+    "schedule_dues",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("schedule_id", Integer, ForeignKey("maintenance_schedules.id", ondelete="CASCADE"), nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("deadline", UtcDateTime, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("fallbacks", Integer, nullable=False, server_default="0"),
+    Column("completed_at", UtcDateTime),
+    Column("work_order_id", Integer),
+    Index(None, "schedule_id", "state"),
+)
+
+# Work orders; at most one active order per (asset, key), also under concurrent writers.
+work_orders = Table(
+    "work_orders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("asset", String(200), nullable=False, server_default=""),
+    Column("key", String(500), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("source", String(50), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("assignee", String(200)),
+    Column("due_at", UtcDateTime),
+    Column("estimated_h", Float, nullable=False, server_default="1"),
+    Column("actual_h", Float),
+    Column("parts", Text, nullable=False, server_default="[]"),
+    Column("incident_id", Integer),
+    Column("run_id", Integer),
+    Column("prediction", String(200)),
+    Column("procedure", String(100)),
+    Column("window_name", String(200)),
+    Column("planned_start", UtcDateTime),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("closed_at", UtcDateTime),
+    Column("verified_at", UtcDateTime),
+    Column("updates", Integer, nullable=False, server_default="0"),
+    Index(None, "state", "due_at"),
+    Index(
+        "uq_work_orders_active_asset_key",
+        "asset",
+        "key",
+        unique=True,
+        sqlite_where=text("state NOT IN ('verified', 'cancelled')"),
+        postgresql_where=text("state NOT IN ('verified', 'cancelled')"),
+    ),
+)
+
+# The maintenance log: append-only, one row per thing done to an asset or the system.
+maintenance_log = Table(
+    "maintenance_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("kind", String(50), nullable=False),
+    Column("asset", String(200), nullable=False, server_default=""),
+    Column("site", String(200), nullable=False, server_default=""),
+    Column("actor", String(200), nullable=False),
+    Column("summary", String(500), nullable=False),
+    Column("issues", Text, nullable=False, server_default=""),
+    Column("actions", Text, nullable=False, server_default=""),
+    Column("result", String(50), nullable=False, server_default=""),
+    Column("evidence", Text, nullable=False, server_default="[]"),
+    Column("ref", String(200), nullable=False, server_default=""),
+    Index(None, "at"),
+    Index(None, "asset", "at"),
+)
+
+# What the planner needs beyond the health branch's maintenance_windows (keyed by window name):
+# technician hours per occurrence, scope (sites, assets) and what happens when a window is missed.
+window_capacity = Table(
+    "window_capacity",
+    metadata,
+    Column("window_name", String(200), primary_key=True),
+    Column("capacity_h", Float, nullable=False),
+    Column("sites", Text, nullable=False, server_default="[]"),
+    Column("assets", Text, nullable=False, server_default="[]"),
+    Column("fallback", String(220), nullable=False, server_default="next"),
+    Column("max_fallbacks", Integer, nullable=False, server_default="1"),
+)
+
+# Knowledge base entries (package, user directory, lessons turned into entries). Full-text search:
+# an FTS5 table on SQLite, a to_tsvector GIN index on PostgreSQL (both made in the migration).
+kb_entries = Table(
+    "kb_entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(200), nullable=False, unique=True),
+    Column("title", String(500), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("issue_keys", Text, nullable=False, server_default=""),
+    Column("asset_types", Text, nullable=False, server_default=""),
+    Column("tags", Text, nullable=False, server_default=""),
+    Column("origin", String(20), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Lessons learned on resolving an incident, and post-incident reviews of emergencies.
+lessons = Table(
+    "lessons",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_key", String(500), nullable=False),
+    Column("incident_id", Integer),
+    Column("kind", String(20), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("kb_slug", String(200)),
+    Index(None, "incident_key"),
+)

@@ -1,0 +1,430 @@
+"""Running procedures: automated steps execute, manual checklist items are answered, the run is recorded.
+
+A run records the procedure version it ran. When every step has a result the run finishes:
+each failed manual item opens exactly one work order (deduplicated by asset and step), the run
+goes into the maintenance log, and the `on_finish` hooks run (schedules count the completion).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from pitstop.core.clock import Clock
+from pitstop.core.types import Severity, Status
+from pitstop.errors import InvalidInput, NotFound
+from pitstop.maintenance.common import duration, text
+from pitstop.maintenance.log import MaintenanceLog
+from pitstop.maintenance.procedures import (
+    ActionStep,
+    Catalog,
+    CheckStep,
+    CommandStep,
+    ManualStep,
+    Procedure,
+    ProcedureFile,
+    parse,
+)
+from pitstop.maintenance.workorders import WorkOrderService
+from pitstop.storage.engine import Database
+from pitstop.storage.schema import procedure_runs, procedure_versions
+
+MAX_OUTPUT = 4000
+
+
+class ActionRunner(Protocol):
+    """The self-healing engine's entry for procedure steps: run `action` through its guards
+    (budget, cooldown, window, approval). Returns (passed, what happened); passed None: not applied."""
+
+    def __call__(
+        self, action: str, params: Mapping[str, Any], *, asset: str, disruptive: bool, reason: str
+    ) -> tuple[bool | None, str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A person's result for a manual checklist item."""
+
+    value: float | str | None = None
+    passed: bool | None = None
+    note: str = ""
+    attachment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    id: str
+    kind: str
+    status: str  # pending, passed, failed, skipped, error
+    at: str | None = None
+    by: str = ""
+    value: float | str | None = None
+    note: str = ""
+    attachment: str | None = None
+    output: str = ""
+    overtime: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: int
+    procedure: str
+    version: int
+    content_hash: str
+    asset: str
+    actor: str
+    state: str  # running, passed, failed
+    started_at: datetime
+    finished_at: datetime | None
+    steps: list[StepResult] = field(default_factory=list)
+    incident_key: str | None = None
+
+    @property
+    def failed_steps(self) -> list[StepResult]:
+        return [s for s in self.steps if s.status in ("failed", "error")]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "procedure": self.procedure,
+            "version": self.version,
+            "content_hash": self.content_hash,
+            "asset": self.asset,
+            "actor": self.actor,
+            "state": self.state,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "incident_key": self.incident_key,
+            "steps": [asdict(s) for s in self.steps],
+        }
+
+
+class ProcedureRunner:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        catalog: Catalog,
+        orders: WorkOrderService,
+        *,
+        check_context: Callable[[], Any] | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.catalog = catalog
+        self.orders = orders
+        self.check_context = check_context
+        self.action_runner: ActionRunner | None = None  # set by the self-healing engine when it exists
+        self.on_finish: list[Callable[[Run], None]] = []
+
+    # -- versions -------------------------------------------------------------------------------
+
+    def register(self, pf: ProcedureFile) -> int:
+        """The version number of this file's content, registering it when new."""
+        now = self.clock.now()
+        for _ in range(3):
+            with self.db.begin() as conn:
+                row = conn.execute(
+                    select(procedure_versions.c.version).where(
+                        procedure_versions.c.name == pf.procedure.name,
+                        procedure_versions.c.content_hash == pf.content_hash,
+                    )
+                ).first()
+                if row is not None:
+                    return int(row[0])
+                latest = conn.execute(
+                    select(func.max(procedure_versions.c.version)).where(procedure_versions.c.name == pf.procedure.name)
+                ).scalar()
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(procedure_versions).values(
+                                name=pf.procedure.name,
+                                version=int(latest or 0) + 1,
+                                content_hash=pf.content_hash,
+                                source=pf.source,
+                                created_at=now,
+                            )
+                        )
+                except IntegrityError:
+                    continue
+                return int(latest or 0) + 1
+        raise RuntimeError(f"could not register a version of procedure {pf.procedure.name!r}")
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        query = (
+            select(procedure_versions.c.version, procedure_versions.c.content_hash, procedure_versions.c.created_at)
+            .where(procedure_versions.c.name == name)
+            .order_by(procedure_versions.c.version)
+        )
+        with self.db.connect() as conn:
+            return [{"version": v, "content_hash": h, "created_at": c.isoformat()} for v, h, c in conn.execute(query)]
+
+    def procedure_of(self, run: Run) -> Procedure:
+        """The procedure exactly as that run ran it."""
+        with self.db.connect() as conn:
+            source = conn.execute(
+                select(procedure_versions.c.source).where(
+                    procedure_versions.c.name == run.procedure, procedure_versions.c.version == run.version
+                )
+            ).scalar_one()
+        try:
+            return parse(source, fmt="toml", where=run.procedure)
+        except InvalidInput:
+            return parse(source, fmt="yaml", where=run.procedure)
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def start(
+        self,
+        name: str,
+        *,
+        actor: str,
+        asset: str = "",
+        answers: Mapping[str, Answer] | None = None,
+        incident_key: str | None = None,
+    ) -> Run:
+        """Start a run: automated steps execute now, given answers are recorded; finishes when complete."""
+        pf = self.catalog.get(name)
+        proc = pf.procedure
+        actor = text("actor", actor, 200)
+        asset = text("asset", asset, 200, required=False)
+        for step_id in answers or {}:
+            if not isinstance(proc.step(step_id), ManualStep):
+                raise InvalidInput(f"step {step_id!r} of {name} is not a manual checklist item")
+        version = self.register(pf)
+        now = self.clock.now()
+        pending = [StepResult(s.id, s.kind, "pending") for s in proc.steps]
+        with self.db.begin() as conn:
+            key = conn.execute(
+                insert(procedure_runs).values(
+                    procedure=proc.name,
+                    version=version,
+                    content_hash=pf.content_hash,
+                    asset=asset,
+                    actor=actor,
+                    state="running",
+                    started_at=now,
+                    steps=_dump(pending),
+                    incident_key=incident_key,
+                )
+            ).inserted_primary_key
+        assert key is not None
+        run = self.get(int(key[0]))
+        results = []
+        for step, result in zip(proc.steps, run.steps, strict=True):
+            if isinstance(step, ManualStep):
+                answer = (answers or {}).get(step.id)
+                results.append(self._manual(step, answer, run, actor) if answer is not None else result)
+            else:
+                results.append(self._automated(step, run))
+        return self._save(run, results, proc)
+
+    def answer(self, run_id: int, step_id: str, answer: Answer, *, actor: str) -> Run:
+        """Record a person's result for one manual item of a running run."""
+        run = self.get(run_id)
+        if run.state != "running":
+            raise InvalidInput(f"run {run_id} is {run.state}; it takes no more answers")
+        proc = self.procedure_of(run)
+        step = proc.step(step_id)
+        if not isinstance(step, ManualStep):
+            raise InvalidInput(f"step {step_id!r} of {proc.name} is not a manual checklist item")
+        actor = text("actor", actor, 200)
+        results = [self._manual(step, answer, run, actor) if r.id == step_id else r for r in run.steps]
+        return self._save(run, results, proc)
+
+    def _manual(self, step: ManualStep, answer: Answer, run: Run, actor: str) -> StepResult:
+        value = answer.value
+        if isinstance(value, str):
+            value = text("value", value, 500, required=False)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInput(f"step {step.id}: the value must be a finite number")
+        passed = answer.passed
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if numeric and (step.min is not None or step.max is not None):
+            assert isinstance(value, int | float)
+            passed = (step.min is None or value >= step.min) and (step.max is None or value <= step.max)
+        elif passed is None and step.expected is not None and isinstance(value, str) and value:
+            passed = value.casefold() == step.expected.strip().casefold()
+        if passed is None:
+            raise InvalidInput(f"step {step.id}: say whether it passed, or give a value to compare with its limits")
+        attachment = text("attachment", answer.attachment, 1000) if answer.attachment else None
+        if attachment and not step.attachment:
+            raise InvalidInput(f"step {step.id} takes no attachment")
+        return self._timed(
+            step.within,
+            run,
+            StepResult(
+                step.id,
+                step.kind,
+                "passed" if passed else "failed",
+                value=value,
+                note=text("note", answer.note, 4000, required=False),
+                attachment=attachment,
+                by=actor,
+            ),
+        )
+
+    def _automated(self, step: CheckStep | ActionStep | CommandStep, run: Run) -> StepResult:
+        status, output = "error", ""
+        try:
+            if isinstance(step, CheckStep):
+                status, output = self._check(step, run)
+            elif isinstance(step, ActionStep):
+                if self.action_runner is None:
+                    status, output = "skipped", "the self-healing engine is not available; action not run"
+                else:
+                    ok, output = self.action_runner(
+                        step.action,
+                        step.params,
+                        asset=run.asset,
+                        disruptive=step.disruptive,
+                        reason=f"procedure {run.procedure} run {run.id} step {step.id}",
+                    )
+                    status = "skipped" if ok is None else ("passed" if ok else "failed")
+            else:
+                status, output = self._command(step, run)
+        except Exception as exc:  # a broken step is recorded, the run goes on
+            status, output = "error", f"{type(exc).__name__}: {exc}"
+        return self._timed(step.within, run, StepResult(step.id, step.kind, status, by="pitstop", output=output))
+
+    def _check(self, step: CheckStep, run: Run) -> tuple[str, str]:
+        from pitstop.health.base import CheckContext, checks
+
+        if step.check not in checks:
+            return "error", f"no check named {step.check!r} is registered"
+        target = step.target.replace("{asset}", run.asset or "system")
+        check = checks.get(step.check)(target, params=step.params)
+        ctx = self.check_context() if self.check_context else CheckContext(clock=self.clock, db=self.db)
+        result = check.run(ctx)
+        passed = result.status is Status.HEALTHY
+        return ("passed" if passed else "failed"), f"{result.status.value}: {result.summary}"[:MAX_OUTPUT]
+
+    def _command(self, step: CommandStep, run: Run) -> tuple[str, str]:
+        argv = [a.replace("{asset}", run.asset) for a in step.command]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=step.timeout_s, check=False)
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            return "failed", f"timed out after {step.timeout_s:g} s\n{out}"[-MAX_OUTPUT:]
+        except OSError as exc:
+            return "error", f"cannot run {argv[0]!r}: {exc.strerror or exc}"
+        output = f"exit {done.returncode}\n{done.stdout}{done.stderr}"
+        return ("passed" if done.returncode == 0 else "failed"), output[-MAX_OUTPUT:]
+
+    def _timed(self, within: str | None, run: Run, result: StepResult) -> StepResult:
+        now = self.clock.now()
+        overtime = within is not None and now - run.started_at > duration(within, "within")
+        return replace(result, at=now.isoformat(), overtime=overtime)
+
+    def _save(self, run: Run, results: list[StepResult], proc: Procedure) -> Run:
+        now = self.clock.now()
+        complete = all(r.status != "pending" for r in results)
+        state = "running"
+        if complete:
+            state = "failed" if any(r.status in ("failed", "error") for r in results) else "passed"
+        with self.db.begin() as conn:
+            conn.execute(
+                update(procedure_runs)
+                .where(procedure_runs.c.id == run.id)
+                .values(steps=_dump(results), state=state, finished_at=now if complete else None)
+            )
+            if complete:
+                _log_run(conn, proc, run, results, state, now)
+        finished = self.get(run.id)
+        if complete:
+            self._open_orders(proc, finished)
+            for hook in self.on_finish:
+                hook(finished)
+        return finished
+
+    def _open_orders(self, proc: Procedure, run: Run) -> None:
+        for result in run.steps:
+            step = proc.step(result.id)
+            if result.status != "failed" or not isinstance(step, ManualStep):
+                continue
+            found = f"value {result.value!r}" if result.value is not None else "marked failed"
+            limits = step.expected or _limits(step)
+            self.orders.open_for(
+                "procedure",
+                run.asset,
+                f"procedure.{proc.name}.{step.id}",
+                title=f"{proc.title}: {step.title} failed"[:500],
+                detail=f"{step.instruction}\nfound: {found}; expected: {limits}\n{result.note}".strip(),
+                severity=Severity.WARNING,
+                estimated_h=step.estimated_h,
+                run_id=run.id,
+                procedure=proc.name,
+                actor=result.by or run.actor,
+            )
+
+    def get(self, run_id: int) -> Run:
+        with self.db.connect() as conn:
+            row = conn.execute(select(procedure_runs).where(procedure_runs.c.id == run_id)).first()
+        if row is None:
+            raise NotFound(f"no procedure run with id {run_id}")
+        return _run(dict(row._mapping))
+
+    def runs(self, *, procedure: str | None = None, asset: str | None = None, limit: int = 100) -> list[Run]:
+        query = select(procedure_runs).order_by(procedure_runs.c.id.desc()).limit(max(1, limit))
+        if procedure is not None:
+            query = query.where(procedure_runs.c.procedure == procedure)
+        if asset is not None:
+            query = query.where(procedure_runs.c.asset == asset)
+        with self.db.connect() as conn:
+            return [_run(dict(r._mapping)) for r in conn.execute(query)]
+
+
+def _limits(step: ManualStep) -> str:
+    if step.min is not None and step.max is not None:
+        return f"{step.min:g}..{step.max:g} {step.unit}".strip()
+    if step.min is not None:
+        return f">= {step.min:g} {step.unit}".strip()
+    if step.max is not None:
+        return f"<= {step.max:g} {step.unit}".strip()
+    return "pass"
+
+
+def _log_run(conn: Connection, proc: Procedure, run: Run, results: list[StepResult], state: str, now: datetime) -> None:
+    bad = [r for r in results if r.status in ("failed", "error")]
+    MaintenanceLog.append_in(
+        conn,
+        "procedure_run",
+        f"{proc.title} (v{run.version}) {state}"[:500],
+        actor=run.actor,
+        at=now,
+        asset=run.asset,
+        issues="\n".join(f"{r.id}: {r.status} {r.value if r.value is not None else ''} {r.note}".strip() for r in bad),
+        actions="\n".join(f"{r.id}: {r.status}" for r in results),
+        result=state,
+        evidence=[r.attachment for r in results if r.attachment],
+        ref=f"run:{run.id}",
+    )
+
+
+def _dump(results: list[StepResult]) -> str:
+    return json.dumps([asdict(r) for r in results], default=str)
+
+
+def _run(m: Mapping[str, Any]) -> Run:
+    return Run(
+        id=m["id"],
+        procedure=m["procedure"],
+        version=m["version"],
+        content_hash=m["content_hash"],
+        asset=m["asset"],
+        actor=m["actor"],
+        state=m["state"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+        steps=[StepResult(**s) for s in json.loads(m["steps"])],
+        incident_key=m["incident_key"],
+    )
