@@ -3,9 +3,11 @@
 Revision ID: 0006
 Revises: 0001
 
-`window_capacity.window_name` names a row of the health branch's `maintenance_windows`, hence
-`depends_on = ("0003",)`; there is no foreign key, so a window can be removed without touching
-its capacity row (the planner ignores capacity rows of windows that no longer exist).
+`window_capacity.window_name` names a row of the health branch's `maintenance_windows` by value,
+with no foreign key, so this branch needs nothing of 0003 to upgrade (and a window can be removed
+without touching its capacity row; the planner ignores rows of windows that no longer exist).
+No `depends_on` either: Alembic then records only 0006 as current, while the script directory
+still lists 0003 as a head, and `Database.is_current()` would report the schema as behind.
 """
 
 import sqlalchemy as sa
@@ -14,7 +16,7 @@ from alembic import op
 revision = "0006"
 down_revision = "0001"
 branch_labels = ("maintenance",)
-depends_on = ("0003",)
+depends_on = None
 
 ACTIVE_ORDER = sa.text("state NOT IN ('verified', 'cancelled')")
 TSV = "to_tsvector('english', title || ' ' || body || ' ' || tags || ' ' || issue_keys)"
