@@ -1,5 +1,6 @@
 """Backups proven by restoring: targets, sets, retention, verification, drills and restores."""
 
+from pitstop.backup import checks as checks  # registers the backup health checks
 from pitstop.backup.records import BackupRecords, BackupRun
 from pitstop.backup.retention import Decision, Policy, decide
 from pitstop.backup.service import BackupService, DrillResult, FileCopy, FileRestore, PruneResult
