@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Row, delete, func, insert, select
 
 from pitstop.core.types import Status
+from pitstop.errors import InvalidInput
 from pitstop.health.base import CheckResult
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import check_results
@@ -54,6 +55,8 @@ class ResultStore:
             return [_result(r) for r in conn.execute(query)]
 
     def history(self, check: str | None = None, target: str | None = None, limit: int = 100) -> list[CheckResult]:
+        if any("\x00" in v for v in (check or "", target or "")):
+            raise InvalidInput("check and target must not contain NUL characters")
         query = select(check_results).order_by(check_results.c.id.desc()).limit(limit)
         if check is not None:
             query = query.where(check_results.c.check_name == check)

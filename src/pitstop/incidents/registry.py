@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from pitstop.storage.repos.audit import AuditRepo
 from pitstop.storage.schema import incident_events, incidents
 
 MAX_TEXT = 4000
+AREA = re.compile(r"^[a-z][a-z0-9_-]{0,49}$")
 
 
 class IncidentRegistry:
@@ -200,8 +202,10 @@ class IncidentRegistry:
     def get(self, key_or_id: str | int) -> Incident:
         """The unresolved incident of a key, else its latest one; or the incident with that id."""
         with self.db.connect() as conn:
-            if isinstance(key_or_id, int) or str(key_or_id).isdigit():
+            if isinstance(key_or_id, int) or (key_or_id.isascii() and key_or_id.isdigit()):
                 return self._get_id(conn, int(key_or_id))
+            if "\x00" in key_or_id:
+                raise NotFound("no incident with a NUL in its key")
             row = conn.execute(
                 select(incidents)
                 .where(incidents.c.key == key_or_id)
@@ -232,6 +236,8 @@ class IncidentRegistry:
         elif state is not None:
             query = query.where(incidents.c.state.in_([s.value for s in state]))
         if area is not None:
+            if not AREA.match(area):
+                raise InvalidInput(f"area {area[:60]!r} is not a lowercase area name like disk or asset")
             query = query.where(incidents.c.key.like(f"{area}.%"))
         if severity is not None:
             query = query.where(incidents.c.severity == Severity(severity).value)
@@ -259,6 +265,8 @@ class IncidentRegistry:
 
     @staticmethod
     def _get_id(conn: Connection, incident_id: int) -> Incident:
+        if not 0 < incident_id < 2**31:
+            raise NotFound(f"no incident with id {incident_id}")
         row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).first()
         if row is None:
             raise NotFound(f"no incident with id {incident_id}")

@@ -224,6 +224,8 @@ class MuteStore:
         self.db = db
 
     def add_silence(self, silence: Silence, *, now: datetime) -> Silence:
+        _printable("reason", silence.reason)
+        _printable("creator", silence.creator)
         if not silence.reason.strip():
             raise InvalidInput("a silence needs a reason")
         if not silence.creator.strip():
@@ -261,6 +263,8 @@ class MuteStore:
             return [_silence(r) for r in conn.execute(query)]
 
     def expire_silence(self, silence_id: int, *, now: datetime, actor: str) -> Silence:
+        if not 0 < silence_id < 2**31:
+            raise NotFound(f"no silence with id {silence_id}")
         with self.db.begin() as conn:
             row = conn.execute(select(silences).where(silences.c.id == silence_id)).first()
             if row is None:
@@ -274,6 +278,8 @@ class MuteStore:
         return _silence(row)
 
     def add_window(self, window: Window, *, now: datetime) -> Window:
+        _printable("name", window.name)
+        _printable("reason", window.reason)
         matchers = parse_matchers(window.matchers)
         with self.db.begin() as conn:
             if conn.execute(select(maintenance_windows.c.id).where(maintenance_windows.c.name == window.name)).first():
@@ -306,6 +312,7 @@ class MuteStore:
         return self.window(window.name)
 
     def window(self, name: str) -> Window:
+        _printable("name", name)
         with self.db.connect() as conn:
             row = conn.execute(select(maintenance_windows).where(maintenance_windows.c.name == name)).first()
         if row is None:
@@ -325,6 +332,11 @@ class MuteStore:
 
     def mutes(self, at: datetime) -> Mutes:
         return Mutes(self.silences(active_at=at), self.windows())
+
+
+def _printable(what: str, value: str) -> None:
+    if "\x00" in value:
+        raise InvalidInput(f"{what} contains a NUL character")
 
 
 def _silence(row: Row[Any]) -> Silence:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from pitstop.api.deps import Operator, PitstopDep, Viewer
@@ -16,6 +16,7 @@ from pitstop.incidents.windows import Silence, Window, parse_matchers, recurring
 router = APIRouter(prefix="/api", tags=["incidents"])
 
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class AckIn(BaseModel):
@@ -76,7 +77,7 @@ def list_incidents(
 
 
 @router.get("/incidents/{incident_id}", summary="One incident with its timeline")
-def get_incident(incident_id: int, pitstop: PitstopDep, _key: Viewer) -> dict[str, Any]:
+def get_incident(incident_id: RowId, pitstop: PitstopDep, _key: Viewer) -> dict[str, Any]:
     item = pitstop.incidents.get(incident_id)
     timeline = [
         {
@@ -99,7 +100,7 @@ def _key_of(pitstop: Any, incident_id: int) -> str:
 
 @router.post("/incidents/{incident_id}/ack", summary="Acknowledge an open incident")
 def ack_incident(
-    incident_id: int, body: AckIn, request: Request, pitstop: PitstopDep, _key: Operator
+    incident_id: RowId, body: AckIn, request: Request, pitstop: PitstopDep, _key: Operator
 ) -> dict[str, Any]:
     item, change = pitstop.incidents.acknowledge(_key_of(pitstop, incident_id), actor=_actor(request), note=body.note)
     return item.as_dict() | {"change": change.value}
@@ -107,7 +108,7 @@ def ack_incident(
 
 @router.post("/incidents/{incident_id}/resolve", summary="Resolve an incident by hand")
 def resolve_incident(
-    incident_id: int, body: ResolveIn, request: Request, pitstop: PitstopDep, _key: Operator
+    incident_id: RowId, body: ResolveIn, request: Request, pitstop: PitstopDep, _key: Operator
 ) -> dict[str, Any]:
     item, change = pitstop.incidents.resolve(_key_of(pitstop, incident_id), reason=body.reason, actor=_actor(request))
     if item is None:
@@ -117,7 +118,7 @@ def resolve_incident(
 
 @router.post("/incidents/{incident_id}/assign", summary="Assign an incident (null assignee unassigns)")
 def assign_incident(
-    incident_id: int, body: AssignIn, request: Request, pitstop: PitstopDep, _key: Operator
+    incident_id: RowId, body: AssignIn, request: Request, pitstop: PitstopDep, _key: Operator
 ) -> dict[str, Any]:
     item, change = pitstop.incidents.assign(
         _key_of(pitstop, incident_id), assignee=body.assignee, actor=_actor(request)
@@ -127,7 +128,7 @@ def assign_incident(
 
 @router.post("/incidents/{incident_id}/suppress", summary="Suppress an incident (it stays on record)")
 def suppress_incident(
-    incident_id: int, body: ResolveIn, request: Request, pitstop: PitstopDep, _key: Operator
+    incident_id: RowId, body: ResolveIn, request: Request, pitstop: PitstopDep, _key: Operator
 ) -> dict[str, Any]:
     item, change = pitstop.incidents.suppress(_key_of(pitstop, incident_id), reason=body.reason, actor=_actor(request))
     return item.as_dict() | {"change": change.value}
@@ -155,7 +156,7 @@ def add_silence(body: SilenceIn, request: Request, pitstop: PitstopDep, _key: Op
 
 
 @router.post("/silences/{silence_id}/expire", summary="End a silence now")
-def expire_silence(silence_id: int, request: Request, pitstop: PitstopDep, _key: Operator) -> dict[str, Any]:
+def expire_silence(silence_id: RowId, request: Request, pitstop: PitstopDep, _key: Operator) -> dict[str, Any]:
     return pitstop.health.mutes.expire_silence(silence_id, now=pitstop.clock.now(), actor=_actor(request)).as_dict()
 
 
