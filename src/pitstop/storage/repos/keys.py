@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from pitstop.core.types import Role
+from pitstop.errors import DatabaseUnavailable
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import api_keys
 
@@ -35,6 +37,7 @@ def _hash(secret: str) -> str:
 class KeyRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._known: dict[str, ApiKey] = {}  # token hash -> key, for when the database is down
 
     def create(self, name: str, role: Role, now: datetime) -> tuple[ApiKey, str]:
         """Returns the stored key and the plain token, which is shown once and never stored."""
@@ -52,13 +55,22 @@ class KeyRepo:
         parts = token.split("_", 2)
         if len(parts) != 3 or parts[0] != "ps" or not parts[1] or not parts[2]:
             return None
-        with self.db.connect() as conn:
-            row = conn.execute(select(api_keys).where(api_keys.c.prefix == parts[1])).first()
-        if row is None or row.revoked_at is not None:
+        try:
+            with self.db.connect() as conn:
+                row = conn.execute(select(api_keys).where(api_keys.c.prefix == parts[1])).first()
+        except (DatabaseUnavailable, OperationalError):
+            # While the database is down, a key that authenticated before still does (nothing can be
+            # revoked meanwhile): readings pushed then can still be accepted into the ingest spool.
+            known = self._known.get(_hash(token))
+            if known is None:
+                raise
+            return known
+        if row is None or row.revoked_at is not None or not hmac.compare_digest(row.secret_hash, _hash(parts[2])):
+            self._known.pop(_hash(token), None)
             return None
-        if not hmac.compare_digest(row.secret_hash, _hash(parts[2])):
-            return None
-        return _key(row)
+        key = _key(row)
+        self._known[_hash(token)] = key
+        return key
 
     def list(self) -> list[ApiKey]:
         with self.db.connect() as conn:
