@@ -35,6 +35,7 @@ class FileEntry:
     stored: str  # relative to the set directory
     stored_size: int
     stored_sha256: str
+    compressed: bool = True  # gzip; False for data that is compressed already (pg_dump -Fc)
 
 
 @dataclass(slots=True)
@@ -139,13 +140,15 @@ class SourceWriter:
     def meta(self) -> dict[str, Any]:
         return self.entry.meta
 
-    def add_stream(self, path: str, chunks: Iterable[bytes]) -> FileEntry:
+    def add_stream(self, path: str, chunks: Iterable[bytes], *, compress: bool = True) -> FileEntry:
+        """Store one file; `compress=False` for data that is compressed already."""
         rel = safe_relpath(path)
         stored = f"data/{self.entry.name}/{len(self.entry.files):06d}"
         dest = self._writer.dir / stored
         dest.parent.mkdir(parents=True, exist_ok=True)
-        info = codec.write_stored(chunks, dest, level=self._writer.level, key=self._writer.key)
-        entry = FileEntry(rel, info.size, info.sha256, stored, info.stored_size, info.stored_sha256)
+        level = self._writer.level if compress else 0
+        info = codec.write_stored(chunks, dest, level=level, key=self._writer.key)
+        entry = FileEntry(rel, info.size, info.sha256, stored, info.stored_size, info.stored_sha256, level > 0)
         self.entry.files.append(entry)
         return entry
 
@@ -233,8 +236,8 @@ class SourceReader:
         """The original bytes; raises BackupError naming the file if they do not match the manifest."""
         name = f"{self.set.id}/{self.entry.name}/{file.path}"
         digest, size = hashlib.sha256(), 0
-        compressed = self.set.manifest.compression_level > 0
-        for chunk in codec.read_stored(self.set.dir / file.stored, compressed=compressed, key=self._key, name=name):
+        stored = self.set.dir / file.stored
+        for chunk in codec.read_stored(stored, compressed=file.compressed, key=self._key, name=name):
             digest.update(chunk)
             size += len(chunk)
             yield chunk

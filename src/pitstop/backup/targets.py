@@ -233,7 +233,7 @@ class PostgresTarget(BackupTarget):
             with tempfile.TemporaryFile() as errors:
                 with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, env=env) as proc:
                     assert proc.stdout is not None
-                    dest.add_stream(PG_FILE, _pump(proc.stdout))
+                    dest.add_stream(PG_FILE, _pump(proc.stdout), compress=False)  # -Fc is compressed
                     rc = proc.wait()
                 if rc != 0:
                     errors.seek(0)
