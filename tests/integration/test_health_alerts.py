@@ -250,3 +250,35 @@ def test_failing_check_opens_one_incident_and_sends_one_mqtt_alert(
     assert [r.outcome for r in pitstop.health.router.recent()] == ["sent", "sent"]
     timeline = [e.action for e in pitstop.incidents.timeline(incident.id)]
     assert timeline == ["opened", "resolved"]
+
+
+def test_a_window_holds_alerts_back_and_they_are_sent_when_it_ends(
+    db: Database, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """Inside the window the incident opens but the alert is logged as suppressed, not lost."""
+    from pitstop.incidents.windows import recurring
+
+    clock.set(datetime(2026, 1, 11, 2, 30, tzinfo=UTC))  # a Sunday, inside 02:00-04:00
+    missing = tmp_path / "gone"
+    settings = Settings(
+        data_dir=tmp_path,
+        health={
+            "default_checks": False,
+            "checks": [{"check": "disk", "target": str(missing), "asset": "vms-server", "site": "north-plant"}],
+        },
+    )
+    pitstop = build(settings, clock=clock, db=db)
+    pitstop.health.mutes.add_window(
+        recurring("sunday", {"site": "north-plant"}, days="sun", start="02:00", end="04:00"), now=clock.now()
+    )
+    for _ in range(4):
+        pitstop.scheduler.tick()
+        clock.advance(timedelta(minutes=10))
+    assert pitstop.incidents.active(f"disk.low:{missing}") is not None
+    records = pitstop.health.router.recent()
+    assert [(r.outcome, r.reason) for r in records] == [("suppressed", "window:sunday")]  # logged once
+    clock.set(datetime(2026, 1, 11, 4, 1, tzinfo=UTC))
+    pitstop.scheduler.tick()
+    latest = pitstop.health.router.recent(1)[0]
+    assert (latest.outcome, latest.channel, latest.event) == ("sent", "log", "firing")
+    assert any(r.job == "health" and r.outcome == "ok" for r in pitstop.jobs.recent("health"))

@@ -194,7 +194,8 @@ class AlertPolicy:
         t = obs.at.timestamp()
         bad, clear = obs.bad, obs.clear and not obs.bad
         previous = state.phase
-        state.labels = dict(obs.labels)
+        if state.labels != obs.labels:
+            state.labels = dict(obs.labels)
         state.recent = [*state.recent, bad][-rule.m :]
         if bad and not state.last_bad:
             state.crossings.append(t)
@@ -230,7 +231,10 @@ class AlertPolicy:
         return state, obs, previous
 
     def _decide(
-        self, advanced: tuple[AlertState, Observation, Phase], mutes: Mutes | None, sources: list[AlertState]
+        self,
+        advanced: tuple[AlertState, Observation, Phase],
+        mutes: Mutes | None,
+        sources: list[dict[tuple[str | None, ...], list[str]]],
     ) -> Step:
         state, obs, previous = advanced
         rule = self.rule_for(state.key)
@@ -273,28 +277,41 @@ class AlertPolicy:
                 decision = None  # held back already and logged once
             else:
                 state.held = event.value
-        return Step(state.key, previous, state.phase, state.severity, state.summary, dict(state.labels), decision)
+        return Step(state.key, previous, state.phase, state.severity, state.summary, state.labels, decision)
 
     @staticmethod
     def _settle_s(rule: AlertRule, state: AlertState) -> float:
         """A flapping alert is told it settled no sooner than its next repeat."""
         return rule.repeat_s if state.flapped else rule.min_interval_s
 
-    def _inhibitors(self) -> list[AlertState]:
+    def _inhibitors(self) -> list[dict[tuple[str | None, ...], list[str]]]:
+        """Per inhibit rule: the firing source alerts by the values of the rule's `equal` labels."""
+        index: list[dict[tuple[str | None, ...], list[str]]] = [{} for _ in self.inhibit]
         if not self.inhibit:
-            return []
-        return [s for s in self.states.values() if s.phase is Phase.FIRING]
-
-    def _muted(self, state: AlertState, at: datetime, mutes: Mutes | None, sources: list[AlertState]) -> str | None:
-        labels = {**state.labels, "key": state.key}
-        for rule in self.inhibit:
-            if not matches(rule.target, labels):
+            return index
+        for state in self.states.values():
+            if state.phase is not Phase.FIRING:
                 continue
-            for source in sources:
-                if source.key == state.key or not matches(rule.source, {**source.labels, "key": source.key}):
-                    continue
-                if all(source.labels.get(name) == state.labels.get(name) for name in rule.equal):
-                    return f"inhibited:{source.key}"
+            labels = {**state.labels, "key": state.key}
+            for rule, by_value in zip(self.inhibit, index, strict=True):
+                if matches(rule.source, labels):
+                    by_value.setdefault(tuple(state.labels.get(n) for n in rule.equal), []).append(state.key)
+        return index
+
+    def _muted(
+        self,
+        state: AlertState,
+        at: datetime,
+        mutes: Mutes | None,
+        sources: list[dict[tuple[str | None, ...], list[str]]],
+    ) -> str | None:
+        labels = {**state.labels, "key": state.key}
+        for rule, by_value in zip(self.inhibit, sources, strict=True):
+            if by_value and matches(rule.target, labels):
+                keys = by_value.get(tuple(state.labels.get(n) for n in rule.equal), [])
+                source = next((k for k in keys if k != state.key), None)
+                if source is not None:
+                    return f"inhibited:{source}"
         return mutes.reason(labels, at) if mutes is not None else None
 
     # -- persistence ----------------------------------------------------------------------------

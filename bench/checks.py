@@ -1,0 +1,157 @@
+"""Cost of one round of 1,000 cheap check targets, and of the alert policy over 100,000 evaluations.
+
+    python bench/checks.py [--targets 1000] [--evaluations 100000]
+
+Prints JSON. The check round is 1,000 targets of the cheap built-in checks (disk free of 10
+paths, memory, pitstop's own database and the scheduler heartbeat, data freshness of 100 assets)
+run by the runner with 1 and with 8 workers, on SQLite; then the same results through the whole
+loop (stored, fed to the policy, incidents, the log channel). The policy part drives 1,000 alert
+keys with random signals (a fifth of them flapping), a weekly window and a silence in force.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pitstop import inventory
+from pitstop.app import build
+from pitstop.config import Settings
+from pitstop.core.types import Severity
+from pitstop.health.runner import CheckRunner
+from pitstop.health.specs import CheckSpec
+from pitstop.incidents.policy import AlertPolicy, AlertRule, Observation
+from pitstop.incidents.windows import Mutes, Silence, recurring
+from pitstop.storage import Database
+from pitstop.testing.clock import FrozenClock
+
+
+def measure(func: object) -> tuple[object, float, float]:
+    cpu, wall = time.process_time(), time.perf_counter()
+    out = func()  # type: ignore[operator]
+    return out, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def inventory_of(assets: int) -> inventory.InventorySpec:
+    return inventory.InventorySpec.model_validate(
+        {
+            "sites": [{"name": "bench-site"}],
+            "assets": [
+                {
+                    "name": f"a{i:03d}",
+                    "site": "bench-site",
+                    "type": "pump",
+                    "sensors": [{"name": f"s{j}", "period_s": 10} for j in range(4)],
+                }
+                for i in range(assets)
+            ],
+        }
+    )
+
+
+def check_round(targets: int, tmp: Path) -> dict[str, object]:
+    db = Database(f"sqlite:///{tmp / 'bench.db'}")
+    db.upgrade()
+    settings = Settings(data_dir=tmp, health={"default_checks": False})
+    pitstop = build(settings, clock=FrozenClock(), db=db)
+    inventory.apply(db, inventory.validated(inventory_of(100), source="bench"), actor="bench", now=pitstop.clock.now())
+    pitstop.scheduler.tick()  # a heartbeat to read
+    paths = [tmp / f"d{i}" for i in range(10)]
+    for p in paths:
+        p.mkdir()
+    specs: list[CheckSpec] = []
+    kinds = ["disk", "memory", "database", "heartbeat", "freshness"]
+    for i in range(targets):
+        kind = kinds[i % len(kinds)]
+        target = {
+            "disk": str(paths[i % 10]),
+            "memory": f"host-{i}",
+            "database": f"db-{i}",
+            "heartbeat": "heartbeat",
+            "freshness": f"a{i % 100:03d}",
+        }[kind]
+        specs.append(CheckSpec(kind, target, asset=target if kind == "freshness" else None))
+    out: dict[str, object] = {"targets": targets, "by_check": {k: targets // len(kinds) for k in kinds}}
+    for workers in (1, 8):
+        runner = CheckRunner(specs, workers=workers)
+        runner.run(pitstop.health.context)  # warm up
+        results, cpu, wall = measure(lambda runner=runner: runner.run(pitstop.health.context))
+        out[f"round_workers_{workers}"] = {"cpu_s": round(cpu, 4), "wall_s": round(wall, 4)}
+    pitstop.health._runner, pitstop.health._runner_ids = runner, tuple(s.id for s in specs)
+    logging.getLogger("pitstop.alerts").setLevel(logging.ERROR)
+    _, cpu, wall = measure(lambda: pitstop.health.results.save(results))  # type: ignore[arg-type]
+    out["store_results"] = {"cpu_s": round(cpu, 4), "wall_s": round(wall, 4)}
+    _, cpu, wall = measure(lambda: pitstop.health.evaluate(results))  # type: ignore[arg-type]
+    out["policy_incidents_notify_round"] = {"cpu_s": round(cpu, 4), "wall_s": round(wall, 4)}
+    pitstop.close()
+    return out
+
+
+def policy(evaluations: int, keys: int = 1000) -> dict[str, object]:
+    rng = random.Random(7)
+    start = datetime(2026, 1, 4, tzinfo=UTC)
+    window = recurring("sunday", {"site": "s1"}, days="sun", start="02:00", end="04:00")
+    silence = Silence({"asset": "a7*"}, "bench", "bench", start, start + timedelta(days=30), id=1)
+    mutes = Mutes([silence], [window])
+    rounds = evaluations // keys
+    labels = [{"site": f"s{k % 5}", "asset": f"a{k}", "scope": "asset", "check": "cpu"} for k in range(keys)]
+    level = [rng.uniform(20, 60) for _ in range(keys)]
+    batches = []
+    for r in range(rounds):
+        at = start + timedelta(minutes=r)
+        batch = []
+        for k in range(keys):
+            flapping = k % 5 == 0
+            level[k] = min(100.0, max(0.0, level[k] + rng.gauss(0, 12 if flapping else 3)))
+            value = level[k]
+            batch.append(
+                Observation(
+                    f"cpu.high:h{k}", at, value >= 70, value < 65, Severity.WARNING, labels[k], f"cpu {value:.0f}%"
+                )
+            )
+        batches.append(batch)
+    engine = AlertPolicy(AlertRule(for_s=120, clear_for_s=60))
+    decisions = 0
+
+    def run() -> None:
+        nonlocal decisions
+        for batch in batches:
+            decisions += sum(1 for s in engine.evaluate_round(batch, mutes) if s.decision)
+
+    _, cpu, wall = measure(run)
+    return {
+        "evaluations": rounds * keys,
+        "keys": keys,
+        "cpu_s": round(cpu, 4),
+        "wall_s": round(wall, 4),
+        "per_evaluation_us": round(cpu / (rounds * keys) * 1e6, 2),
+        "notifications_decided": decisions,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", type=int, default=1000)
+    parser.add_argument("--evaluations", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        checks = check_round(args.targets, Path(tmp))
+    result = {
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "check_round": checks,
+        "alert_policy": policy(args.evaluations),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
