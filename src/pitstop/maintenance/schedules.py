@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Row, insert, select, update
 
 from pitstop.core.clock import Clock
@@ -306,11 +307,12 @@ class ScheduleService:
         for _ in range(CATCH_UP):
             current = self.open_due(s.id)
             if current is not None:
-                if now <= current.deadline and not self._superseded(s, current, now):
-                    return events
-                if now > current.deadline and self._fall_back(s, current, now):
+                windowed = bool(s.rule.get("window"))
+                if windowed and now > current.deadline and self._fall_back(s, current, now):
                     events.append(f"{s.name}: window missed, falls back")
                     continue
+                if not (windowed and now > current.deadline) and not self._superseded(s, current, now):
+                    return events  # still open: due, or overdue until done
                 self._settle_missed(s, current, now)
                 events.append(f"{s.name}: occurrence due {current.due_at.isoformat()} missed")
                 s = self._reload(s)
@@ -452,7 +454,7 @@ class ScheduleService:
         frame = self.readings.window(sensor.id, to_epoch_us(s.created_at), end)
         if len(frame) < 2:
             return 0.0
-        ts = frame.index.to_numpy().astype("datetime64[us]").astype(np.int64) / 1e6
+        ts = (pd.DatetimeIndex(frame.index) - pd.Timestamp(0, tz="UTC")).total_seconds().to_numpy()
         gaps = np.minimum(np.diff(ts), 2 * sensor.period_s)
         running = frame["value"].to_numpy()[:-1] >= float(s.rule["on_above"])
         return float(gaps[running].sum() / 3600.0)
