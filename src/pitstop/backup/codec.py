@@ -155,6 +155,8 @@ def _decrypt(path: Path, key: bytes, name: str) -> Iterator[bytes]:
                 raise BackupError(f"{name}: damaged (truncated)")
             length, last = _RECORD.unpack(header)
             sealed = fh.read(length)
+            if len(sealed) != length:
+                raise BackupError(f"{name}: damaged (truncated)")
             try:
                 data = aead.decrypt(prefix + struct.pack(">I", counter), sealed, bytes([last]))
             except InvalidTag:

@@ -89,6 +89,8 @@ class Manifest:
     @classmethod
     def from_json(cls, text: str) -> Manifest:
         data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
         if data.get("format") != FORMAT:
             raise ValueError(f"unknown manifest format {data.get('format')!r}")
         sources = [
@@ -320,8 +322,8 @@ def read_set(directory: Path) -> BackupSet:
         manifest = Manifest.from_json((directory / MANIFEST).read_text())
     except FileNotFoundError:
         raise BackupError(f"{directory} is not a backup set (no manifest)") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BackupError(f"{directory}: the manifest is damaged ({exc})") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise BackupError(f"{directory}: the manifest is damaged ({exc!r})") from None
     return BackupSet(directory, manifest)
 
 
