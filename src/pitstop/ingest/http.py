@@ -43,8 +43,7 @@ def parse_json(data: bytes) -> Body:
         others = [json.dumps(r)[:MAX_PAYLOAD_CHARS] for r in value if not isinstance(r, dict)]
         if not records:
             return Body(_empty(), others)
-        frame = pd.DataFrame.from_records(records, columns=list(FIELDS))
-        return Body(frame.astype({f: object for f in FIELDS if frame[f].dtype == "str"}), others)
+        return Body(pd.DataFrame(records, columns=list(FIELDS), dtype=object), others)
     if isinstance(value, dict) and isinstance(value.get("asset"), str) and isinstance(value.get("rows"), list):
         rows = [r for r in value["rows"] if isinstance(r, dict) and "ts" in r]
         others = [json.dumps(r)[:MAX_PAYLOAD_CHARS] for r in value["rows"] if not (isinstance(r, dict) and "ts" in r)]

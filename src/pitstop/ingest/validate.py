@@ -182,6 +182,8 @@ def _kinds(arr: npt.NDArray[np.object_]) -> tuple[BoolArray, BoolArray, BoolArra
     n = len(arr)
     if inferred == "string":
         return np.ones(n, dtype=bool), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    if inferred in ("floating", "integer", "mixed-integer-float"):
+        return np.zeros(n, dtype=bool), np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
     types = pd.Series(np.frompyfunc(type, 1, 1)(arr), dtype=object)
     is_str = types.isin([str, np.str_]).to_numpy(dtype=bool)
     is_num = types.isin(_NUMBER_TYPES).to_numpy(dtype=bool)
