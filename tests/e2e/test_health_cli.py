@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from pitstop.app import build
+from pitstop.cli.main import main
 from pitstop.config import load_settings
 from pitstop.core.types import Severity
 from tests.e2e.test_cli import pitstop
@@ -54,8 +58,31 @@ def test_check_exit_codes_and_json(tmp_path: Path) -> None:
     assert wrong.returncode == 2 and "no profile 'no-such-profile'" in wrong.stderr
 
 
-@pytest.mark.slow
-def test_incidents_silences_and_windows(tmp_path: Path) -> None:
+class InProcess:
+    """`pitstop ...` through main() in this process (the subprocess start-up dominates otherwise)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+        self.capsys, self.monkeypatch = capsys, monkeypatch
+
+    def __call__(self, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        self.monkeypatch.chdir(cwd)
+        self.monkeypatch.setattr(sys, "argv", ["pitstop", *args])
+        self.monkeypatch.setenv("COLUMNS", "200")
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = self.capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+
+
+def test_incidents_silences_and_windows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [k for k in os.environ if k.startswith("PITSTOP_")]:
+        monkeypatch.delenv(name)
+    pitstop = InProcess(capsys, monkeypatch)
     assert pitstop("db", "upgrade", cwd=tmp_path).returncode == 0
     app = build(load_settings(overrides={"data_dir": tmp_path / "pitstop-data"}))
     app.incidents.open_or_update("disk.low:/data", severity=Severity.CRITICAL, title="disk low on /data")
