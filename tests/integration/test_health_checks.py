@@ -231,9 +231,45 @@ def test_profiles_are_included_and_overridden(tmp_path: Path) -> None:
     assert (cpu.warning, cpu.critical, cpu.clear) == (75, 90, None)
     assert specs["disk:" + str(tmp_path)].thresholds["free_pct"].warning == 20
     assert specs["rtsp:rtsp://camera-1.local:554/stream"].thresholds["latency_ms"].warning == 500
-    assert "tcp:plc-1.local:502" not in specs  # disabled until configured
+    assert "modbus:plc-1.local:502" not in specs  # disabled until configured
     assert "job:backup" in specs and "http:http://127.0.0.1:8000/health" in specs
     with pytest.raises(ConfigError, match="no profile"):
         resolve(HealthSettings(include=["nope"]), data_dir=tmp_path)
     with pytest.raises(ConfigError, match="unknown check"):
         resolve(HealthSettings(checks=[CheckSettings(check="warp-drive")]), data_dir=tmp_path)
+
+
+def test_modbus_reads_a_holding_register_from_pymodbus_server(pitstop: Pitstop) -> None:
+    import asyncio
+
+    from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
+    from pymodbus.server import ModbusTcpServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    device = ModbusDeviceContext(hr=ModbusSequentialDataBlock(1, [0, 42, 7] + [0] * 20))
+    servers: list[ModbusTcpServer] = []
+
+    async def serve() -> None:
+        servers.append(ModbusTcpServer(ModbusServerContext(devices=device, single=True), address=("127.0.0.1", port)))
+        await servers[0].serve_forever()
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    try:
+        result = None
+        for _ in range(50):  # until the server listens
+            result = run(pitstop, "modbus", f"127.0.0.1:{port}", register=1, timeout_s=1)
+            if result.status is Status.HEALTHY:
+                break
+            threading.Event().wait(0.05)
+        assert result is not None and result.status is Status.HEALTHY, result
+        assert result.observed["value"] == 42 and result.incident_key == f"plc.link:127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(servers[0].shutdown(), loop).result(5)
+        thread.join(5)
+        loop.close()
+    down = run(pitstop, "modbus", f"127.0.0.1:{port}", timeout_s=1)
+    assert down.status is Status.CRITICAL and down.observed["up"] == 0

@@ -4,7 +4,7 @@ from pitstop.health.base import checks
 from pitstop.health.checks.data import FreshnessCheck, HeartbeatCheck, JobCheck
 from pitstop.health.checks.database import DatabaseCheck, PostgresCheck
 from pitstop.health.checks.logs import LogFileCheck
-from pitstop.health.checks.network import HttpCheck, MqttCheck, RtspCheck, TcpCheck
+from pitstop.health.checks.network import HttpCheck, ModbusCheck, MqttCheck, RtspCheck, TcpCheck
 from pitstop.health.checks.system import CpuCheck, DiskCheck, MemoryCheck, ProcessCheck
 
 BUILTIN = (
@@ -15,6 +15,7 @@ BUILTIN = (
     HttpCheck,
     TcpCheck,
     RtspCheck,
+    ModbusCheck,
     MqttCheck,
     DatabaseCheck,
     PostgresCheck,

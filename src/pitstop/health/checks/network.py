@@ -195,3 +195,51 @@ class MqttCheck(Check):
             client.disconnect()
             client.loop_stop()
         return self.judge(ctx, {"latency_ms": round(latency, 3), "up": 1.0}, f"broker round trip {latency:.1f} ms")
+
+
+class ModbusCheck(Check):
+    """A PLC link: read holding register(s) over Modbus TCP (`target` host[:port], default 502).
+
+    params: register (0), count (1), device_id (1), timeout_s (3). Observed: latency_ms, value
+    (the first register; give it thresholds to watch a process value), up.
+    """
+
+    name = "modbus"
+    issue = "plc.link"
+    default_thresholds = (LATENCY,)
+
+    def configure(self, **params: Any) -> None:
+        _params("modbus", params, {"register", "count", "device_id", "timeout_s"})
+        self.host, self.port = _host_port(self.target, 502)
+        self.register = int(params.get("register", 0))
+        self.count = int(params.get("count", 1))
+        self.device_id = int(params.get("device_id", 1))
+        self.wait_s = float(params.get("timeout_s", 3.0))
+        if not (0 <= self.register <= 65535 and 1 <= self.count <= 125):
+            raise ValueError("modbus check: register is 0..65535 and count 1..125")
+
+    def run(self, ctx: CheckContext, /) -> CheckResult:
+        from pymodbus.client import ModbusTcpClient
+        from pymodbus.exceptions import ModbusException
+
+        client = ModbusTcpClient(self.host, port=self.port, timeout=self.wait_s, retries=0)
+        start = time.perf_counter()
+        try:
+            if not client.connect():  # type: ignore[no-untyped-call]
+                return self.result(ctx, Status.CRITICAL, f"PLC {self.target}: cannot connect", observed={"up": 0.0})
+            reply = client.read_holding_registers(self.register, count=self.count, device_id=self.device_id)
+        except ModbusException as exc:
+            return self.result(ctx, Status.CRITICAL, f"PLC {self.target}: {type(exc).__name__}", observed={"up": 0.0})
+        finally:
+            client.close()  # type: ignore[no-untyped-call]
+        latency = (time.perf_counter() - start) * 1000
+        if reply.isError():
+            return self.result(
+                ctx,
+                Status.CRITICAL,
+                f"PLC {self.target}: register {self.register} read failed ({reply})"[:300],
+                observed={"up": 0.0, "latency_ms": round(latency, 3)},
+            )
+        value = float(reply.registers[0])
+        observed = {"up": 1.0, "latency_ms": round(latency, 3), "value": value}
+        return self.judge(ctx, observed, f"PLC {self.target}: register {self.register} = {value:g} in {latency:.0f} ms")
