@@ -233,6 +233,15 @@ def test_profiles_are_included_and_overridden(tmp_path: Path) -> None:
     assert specs["rtsp:rtsp://camera-1.local:554/stream"].thresholds["latency_ms"].warning == 500
     assert "modbus:plc-1.local:502" not in specs  # disabled until configured
     assert "job:backup" in specs and "http:http://127.0.0.1:8000/health" in specs
+    secret = HealthSettings(
+        default_checks=False,
+        checks=[CheckSettings(check="postgres", target="plant-db", secrets={"url": "postgresql://u:pw-123@h/db"})],
+    )
+    (pg,) = resolve(secret, data_dir=tmp_path)
+    assert pg.params["url"].endswith("pw-123@h/db") and "pw-123" not in repr(pg)
+    from pitstop.config import Settings, masked
+
+    assert "pw-123" not in json.dumps(masked(Settings(health=secret)))
     with pytest.raises(ConfigError, match="no profile"):
         resolve(HealthSettings(include=["nope"]), data_dir=tmp_path)
     with pytest.raises(ConfigError, match="unknown check"):

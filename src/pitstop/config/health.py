@@ -35,6 +35,9 @@ class CheckSettings(_Section):
     )
     labels: dict[str, str] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
+    secrets: dict[str, SecretStr] = Field(
+        default_factory=dict, description="parameters that are secrets (a postgres url, an mqtt password): masked"
+    )
     thresholds: dict[str, ThresholdSettings] = Field(default_factory=dict)
 
 

@@ -110,6 +110,8 @@ def masked(settings: Settings) -> dict[str, Any]:
     def walk(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
         if isinstance(value, SecretStr):
             return "**********"
         if isinstance(value, Path):

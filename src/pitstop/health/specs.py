@@ -36,7 +36,7 @@ class CheckSpec:
     site: str | None = None
     scope: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict, repr=False)  # may hold secrets
     thresholds: Mapping[str, Threshold] = field(default_factory=dict)
 
     @property
@@ -131,9 +131,8 @@ def resolve(settings: HealthSettings, *, data_dir: Path, assets: Sequence[AssetR
             one = one.replace("{data_dir}", str(data_dir))
             asset = item.asset or (one if cls.per_asset else None)
             site = item.site or (by_name[asset].site if asset in by_name else None)
-            specs.append(
-                CheckSpec(check_name, one, asset, site, item.scope, dict(item.labels), dict(item.params), built)
-            )
+            params = dict(item.params) | {k: v.get_secret_value() for k, v in item.secrets.items()}
+            specs.append(CheckSpec(check_name, one, asset, site, item.scope, dict(item.labels), params, built))
     return specs
 
 
