@@ -1,0 +1,46 @@
+"""Every registered check and every built-in notifier keeps the contract."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pitstop.alerts.base import Alert, AlertItem
+from pitstop.alerts.notifiers import LogNotifier
+from pitstop.app import build
+from pitstop.config import Settings
+from pitstop.core.types import Severity
+from pitstop.health.checks import BUILTIN, checks
+from pitstop.storage import Database
+from pitstop.testing.clock import FrozenClock
+from pitstop.testing.health import check_check_class, check_check_result, check_notifier
+
+TARGETS = {
+    "http": "http://127.0.0.1:1/",
+    "tcp": "127.0.0.1:1",
+    "rtsp": "rtsp://127.0.0.1:1/s",
+    "modbus": "127.0.0.1:1",
+    "mqtt": "127.0.0.1:1",
+}
+NEEDS = {"process": {"pidfile": "/nonexistent.pid"}}
+
+
+def test_every_builtin_check_keeps_the_contract(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'pitstop.db'}")
+    db.upgrade()
+    pitstop = build(Settings(data_dir=tmp_path), clock=FrozenClock(), db=db)
+    (tmp_path / "app.log").write_text("ERROR x\n")
+    targets = {**TARGETS, "logfile": str(tmp_path / "app.log")}
+    for cls in BUILTIN:
+        assert cls.name in checks
+        target = targets.get(cls.name, str(tmp_path))
+        check_check_class(cls, sample_target=target, **NEEDS.get(cls.name, {}))
+        if cls.name in ("cpu", "memory", "disk", "database", "logfile", "heartbeat", "job", "process"):
+            check_check_result(cls(target, params=NEEDS.get(cls.name, {})), pitstop.health.context)
+    pitstop.close()
+
+
+def test_log_notifier_keeps_the_contract() -> None:
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    alert = Alert({}, (AlertItem("cpu.high:h", "firing", Severity.WARNING, "cpu 80%", at),))
+    assert check_notifier(LogNotifier(), alert).ok
