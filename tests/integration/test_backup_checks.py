@@ -71,3 +71,17 @@ def test_a_failed_drill_and_a_restore_slower_than_the_rto_open_incidents(tmp_pat
     assert results["backup_drill"].status is Status.CRITICAL
     assert "database.sqlite" in results["backup_drill"].summary
     assert _open(pitstop)["backup.drill:backups"] is Severity.CRITICAL
+
+
+def test_the_backup_checks_keep_the_check_contract(tmp_path: Path, clock: FrozenClock) -> None:
+    from pitstop.backup.checks import BackupDrillCheck, BackupFreshCheck, BackupNeverCheck, BackupRtoCheck
+    from pitstop.testing.health import check_check_class, check_check_result
+
+    pitstop = _pitstop(tmp_path, clock)
+    for cls in (BackupFreshCheck, BackupNeverCheck, BackupDrillCheck, BackupRtoCheck):
+        check_check_class(cls, sample_target="backups")
+        check_check_result(cls("backups"), pitstop.health.context)
+    pitstop.backup.run()
+    pitstop.backup.drill()
+    for cls in (BackupFreshCheck, BackupNeverCheck, BackupDrillCheck, BackupRtoCheck):
+        assert check_check_result(cls("backups"), pitstop.health.context).status is Status.HEALTHY
