@@ -11,7 +11,8 @@ PitstopError
 ├── AuthError            auth.*              missing or insufficient API key
 ├── IngestError          ingest.*            readings that cannot be taken in
 │   └── SpoolFull            ingest.spool_full   database down, spool at its cap (also DatabaseUnavailable)
-└── BackupError          backup.failed       a backup, verification, drill or restore did not succeed
+├── BackupError          backup.failed       a backup, verification, drill or restore did not succeed
+└── ScenarioError        sim.scenario        a simulator scenario or option is wrong (says which)
 
 Third-party errors are wrapped where they enter pitstop, so callers catch one tree.
 """
@@ -71,3 +72,8 @@ class IngestError(PitstopError):
 class SpoolFull(IngestError, DatabaseUnavailable):
     code = "ingest.spool_full"
     exit_code = 1
+
+
+class ScenarioError(PitstopError):
+    code = "sim.scenario"
+    exit_code = 2
