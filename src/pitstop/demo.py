@@ -19,3 +19,12 @@ def prepare(pitstop: Pitstop) -> tuple[str, str]:
     _, viewer = pitstop.keys.create("demo-viewer", Role.VIEWER, now)
     _, operator = pitstop.keys.create("demo-operator", Role.OPERATOR, now)
     return viewer, operator
+
+
+def simulate(pitstop: Pitstop) -> int:
+    """Run the fleet simulator into the database: a few days of history on first start (or the gap
+    since the last run), then new readings every few seconds. Returns how many readings were added."""
+    from pitstop.sim.live import attach
+
+    _, stored = attach(pitstop)
+    return stored

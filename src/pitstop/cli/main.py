@@ -17,6 +17,7 @@ from pitstop.app import Pitstop, build
 from pitstop.cli.backup import backup_app
 from pitstop.cli.health import check_command, incidents_app, silence_app, windows_app
 from pitstop.cli.ingest import ingest_command, quarantine_app
+from pitstop.cli.sim import sim_app
 from pitstop.config import Settings, load_settings, masked
 from pitstop.core.types import Role
 from pitstop.errors import PitstopError
@@ -43,6 +44,7 @@ app.command("check")(check_command)
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(silence_app, name="silence")
 app.add_typer(windows_app, name="windows")
+app.add_typer(sim_app, name="sim")
 
 out = Console()
 err = Console(stderr=True)
@@ -293,7 +295,7 @@ def demo(
     data_dir: Annotated[Path | None, typer.Option(help="Where the demo keeps its data.")] = None,
 ) -> None:
     """Start pitstop with a small demo site on SQLite, and print the URL and a viewer key."""
-    from pitstop.demo import prepare
+    from pitstop.demo import prepare, simulate
 
     state = _state(ctx)
     overrides = {**state.overrides, "api": {"port": port}}
@@ -302,11 +304,13 @@ def demo(
     state.overrides = overrides
     pitstop = state.pitstop(check_schema=False)
     viewer, operator = prepare(pitstop)
+    added = simulate(pitstop)
     url = f"http://{pitstop.settings.api.host}:{pitstop.settings.api.port}"
     out.print(f"pitstop demo on [bold]{url}[/bold]  (data in {pitstop.settings.data_dir})")
     out.print(f"  API docs:     {url}/docs")
     out.print(f"  viewer key:   {viewer}")
     out.print(f"  operator key: {operator}")
+    out.print(f"  simulator:    {added} readings of history added; new ones every 10 s (`pitstop sim --help`)")
     _serve(pitstop)
 
 

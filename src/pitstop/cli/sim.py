@@ -1,0 +1,154 @@
+"""`pitstop sim run` and `pitstop sim backfill`: the fleet simulator from the command line."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from pitstop import inventory as inventory_file
+from pitstop.core.clock import Clock, SystemClock
+from pitstop.errors import ScenarioError
+from pitstop.sim import Scenario, Simulator, assets_of_database, assets_of_inventory, parse_duration, parse_time
+from pitstop.sim.publish import DatabasePublisher, HttpPublisher, MqttPublisher, Publisher, parse_speed, run
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from pitstop.app import Pitstop
+
+sim_app = typer.Typer(help="The fleet simulator: readings for the inventory's assets.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+class Target(StrEnum):
+    DB = "db"
+    MQTT = "mqtt"
+    HTTP = "http"
+
+
+SeedOption = Annotated[int, typer.Option(help="Same seed, same readings.")]
+ScenarioOption = Annotated[
+    Path | None, typer.Option(help="TOML file of [[faults]]; relative times count from the start.")
+]
+
+
+def _simulator(
+    pitstop: Pitstop | None, inventory: Path | None, seed: int, scenario: Path | None, origin: datetime
+) -> Simulator:
+    if inventory is not None:
+        assets = assets_of_inventory(inventory_file.read_file(inventory))
+    else:
+        assert pitstop is not None
+        assets = assets_of_database(pitstop.assets)
+    faults = Scenario.load(scenario, origin) if scenario is not None else Scenario()
+    simulator = Simulator(assets, seed=seed, scenario=faults)
+    if not simulator.keys:
+        raise ScenarioError(
+            "nothing to simulate: no asset of type hvac, pump, fan, motor or monitoring-server has sensors"
+        )
+    return simulator
+
+
+@sim_app.command("run")
+def run_command(
+    ctx: typer.Context,
+    speed: Annotated[str, typer.Option(help="Simulated time per real time, e.g. 60x.")] = "1x",
+    publish: Annotated[Target, typer.Option(help="db, mqtt or http.")] = Target.DB,
+    duration: Annotated[str, typer.Option(help="Simulated span: 90s, 15m, 2h, 1d, 1w.")] = "1d",
+    seed: SeedOption = 7,
+    scenario: ScenarioOption = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="Simulated start: ISO 8601 with offset or -2d. Default: now, or now minus the duration "
+            "above 1x, so that no reading lies in the future."
+        ),
+    ] = None,
+    inventory: Annotated[
+        Path | None, typer.Option(help="Simulate this inventory file instead of the database's (mqtt, http).")
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="http: pitstop's base URL (default: the configured API).")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="PITSTOP_API_KEY", help="http: an operator key.", show_default=False)
+    ] = None,
+    mqtt_host: Annotated[str | None, typer.Option(help="mqtt: broker host (default: [mqtt] or 127.0.0.1).")] = None,
+    mqtt_port: Annotated[int | None, typer.Option(help="mqtt: broker port (default: [mqtt] or 1883).")] = None,
+    prefix: Annotated[str | None, typer.Option(help="mqtt: topic prefix (default: [mqtt] or pitstop).")] = None,
+) -> None:
+    """Publish simulated readings as simulated time passes, `--speed` times faster than real time."""
+    state = ctx.obj
+    factor, span = parse_speed(speed), parse_duration(duration)
+    if publish is Target.HTTP and not api_key:
+        raise ScenarioError("--publish http needs --api-key (or PITSTOP_API_KEY), an operator key")
+    needs_db = publish is Target.DB or inventory is None
+    pitstop: Pitstop | None = state.pitstop() if needs_db else None
+    clock: Clock = pitstop.clock if pitstop is not None else SystemClock()
+    now = clock.now()
+    origin = parse_time(start, now) if start else (now - span if factor > 1 else now)
+    simulator = _simulator(pitstop, inventory, seed, scenario, origin)
+    settings = state.settings
+    target: Publisher
+    if publish is Target.DB:
+        assert pitstop is not None
+        target = DatabasePublisher(pitstop, simulator)
+    elif publish is Target.MQTT:
+        mqtt = getattr(settings, "mqtt", None)
+        target = MqttPublisher(
+            simulator,
+            host=mqtt_host or str(getattr(mqtt, "host", "127.0.0.1")),
+            port=mqtt_port or int(getattr(mqtt, "port", 1883)),
+            prefix=prefix or str(getattr(mqtt, "topic_prefix", "pitstop")),
+            username=_secret(getattr(mqtt, "username", None)),
+            password=_secret(getattr(mqtt, "password", None)),
+        )
+    else:
+        assert api_key is not None
+        target = HttpPublisher(url or f"http://{settings.api.host}:{settings.api.port}", api_key)
+    err.print(
+        f"simulating {len(simulator.keys)} sensors of {len(simulator.assets)} assets from "
+        f"{origin.isoformat(timespec='seconds')} for {duration} at {factor:g}x into {publish.value}"
+    )
+    try:
+        summary = run(simulator, target, clock=clock, start=origin, duration=span, speed=factor)
+    except KeyboardInterrupt:
+        err.print("stopped")
+        raise typer.Exit(130) from None
+    finally:
+        target.close()
+    out.print(f"{summary.readings} readings published up to {summary.end.isoformat(timespec='seconds')}")
+
+
+@sim_app.command("backfill")
+def backfill_command(
+    ctx: typer.Context,
+    days: Annotated[float, typer.Option(min=0.001, help="How many days of history, ending now.")] = 30.0,
+    seed: SeedOption = 7,
+    scenario: ScenarioOption = None,
+) -> None:
+    """Write a simulated history into the database, as fast as it goes. Running it twice stores nothing twice."""
+    pitstop: Pitstop = ctx.obj.pitstop()
+    end = pitstop.clock.now()
+    start = end - timedelta(days=days)
+    simulator = _simulator(pitstop, None, seed, scenario, start)
+    publisher = DatabasePublisher(pitstop, simulator)
+    began = time.perf_counter()
+    taken = sum(publisher.publish(batch) for batch in simulator.chunks(start, end))
+    seconds = time.perf_counter() - began
+    out.print(
+        f"{taken} readings of {len(simulator.keys)} sensors over {days:g} days in {seconds:.1f} s "
+        f"({taken / max(seconds, 1e-9):,.0f} readings/s)"
+    )
+
+
+def _secret(value: object) -> str | None:
+    if value is None:
+        return None
+    get = getattr(value, "get_secret_value", None)
+    return str(get() if get else value)
