@@ -17,6 +17,7 @@ from pitstop.app import Pitstop, build
 from pitstop.cli.backup import backup_app
 from pitstop.cli.health import check_command, incidents_app, silence_app, windows_app
 from pitstop.cli.ingest import ingest_command, quarantine_app
+from pitstop.cli.maintenance import register as register_maintenance
 from pitstop.cli.sim import sim_app
 from pitstop.config import Settings, load_settings, masked
 from pitstop.core.types import Role
@@ -44,6 +45,7 @@ app.command("check")(check_command)
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(silence_app, name="silence")
 app.add_typer(windows_app, name="windows")
+register_maintenance(app)
 app.add_typer(sim_app, name="sim")
 
 out = Console()

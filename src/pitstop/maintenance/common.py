@@ -29,6 +29,13 @@ def text(what: str, value: str | None, limit: int, *, required: bool = True) -> 
     return value
 
 
+def param(what: str, value: str | None) -> str | None:
+    """A filter value as given, or InvalidInput when it holds bytes no database takes (NUL)."""
+    if value is not None and ("\x00" in value or len(value) > 1000):
+        raise InvalidInput(f"{what} must be at most 1000 characters without NUL bytes")
+    return value
+
+
 def name(what: str, value: str) -> str:
     if not isinstance(value, str) or not NAME.match(value):
         raise InvalidInput(f"{what} {str(value)[:60]!r} must be 1-100 lowercase letters, digits, '.', '_' or '-'")

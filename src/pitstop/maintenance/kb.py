@@ -173,6 +173,8 @@ class KnowledgeBase:
     # -- reads ----------------------------------------------------------------------------------
 
     def get(self, slug: str) -> Entry:
+        if not SLUG.match(slug):
+            raise NotFound(f"no knowledge base entry {slug[:100]!r}")
         self._ensure()
         with self.db.connect() as conn:
             row = conn.execute(select(kb_entries).where(kb_entries.c.slug == slug)).first()
@@ -186,7 +188,7 @@ class KnowledgeBase:
             return [_entry(r) for r in conn.execute(select(kb_entries).order_by(kb_entries.c.slug))]
 
     def search(self, query: str, *, limit: int = 10) -> list[Entry]:
-        """Entries matching every word of `query`, best first."""
+        """Entries matching any word of `query`, those matching more (and rarer) words first."""
         self._ensure()
         terms = WORD.findall(query.replace("\x00", " "))[:20]
         if not terms:
@@ -194,16 +196,16 @@ class KnowledgeBase:
         limit = max(1, min(limit, 100))
         with self.db.connect() as conn:
             if self.db.dialect == "postgresql":
-                tsq = func.plainto_tsquery("english", " ".join(terms))
-                tsv = text(TSV)
+                words = " | ".join(t.lower() for t in terms)
+                tsq = func.to_tsquery("english", words)
                 rows = conn.execute(
                     select(kb_entries)
-                    .where(text(f"{TSV} @@ plainto_tsquery('english', :q)").bindparams(q=" ".join(terms)))
-                    .order_by(func.ts_rank(tsv, tsq).desc(), kb_entries.c.slug)
+                    .where(text(f"{TSV} @@ to_tsquery('english', :q)").bindparams(q=words))
+                    .order_by(func.ts_rank(text(TSV), tsq).desc(), kb_entries.c.slug)
                     .limit(limit)
                 ).all()
             else:
-                match = " ".join('"' + t.replace('"', "") + '"' for t in terms)
+                match = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
                 rows = conn.execute(
                     text(
                         "SELECT kb_entries.* FROM kb_fts JOIN kb_entries ON kb_entries.id = kb_fts.rowid "
@@ -250,6 +252,7 @@ class KnowledgeBase:
     def lessons(self, incident_key: str | None = None) -> list[Lesson]:
         query = select(lessons).order_by(lessons.c.id)
         if incident_key is not None:
+            checked("incident key", incident_key, 500)
             query = query.where(lessons.c.incident_key == incident_key)
         with self.db.connect() as conn:
             return [_lesson(r) for r in conn.execute(query)]

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import and_, column, func, inspect, select, table
 
+from pitstop.maintenance.common import param
 from pitstop.maintenance.workorders import ACTIVE, OrderState
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import assets, maintenance_schedules, schedule_dues, sites, work_orders
@@ -30,6 +31,7 @@ def _pct(part: int, whole: int) -> float | None:
 
 
 def compliance(db: Database, *, since: datetime, until: datetime, site: str | None = None) -> dict[str, Any]:
+    param("site", site)
     query = (
         select(
             maintenance_schedules.c.name,
@@ -98,7 +100,7 @@ def _asset_filter(site: str | None) -> Any:
 
 
 def kpis(db: Database, *, since: datetime, until: datetime, now: datetime, site: str | None = None) -> dict[str, Any]:
-    scope = _asset_filter(site)
+    scope = _asset_filter(param("site", site))
     corrective = work_orders.c.source.not_in(PREVENTIVE)
     with db.connect() as conn:
 

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Row, insert, select
 
 from pitstop.core.clock import Clock
 from pitstop.errors import InvalidInput
-from pitstop.maintenance.common import dumps, site_of, text
+from pitstop.maintenance.common import dumps, param, site_of, text
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import maintenance_log
 
@@ -143,6 +143,8 @@ class MaintenanceLog:
         limit: int = 1000,
     ) -> list[LogEntry]:
         """Oldest first, filtered."""
+        asset, site, kind = param("asset", asset), param("site", site), param("kind", kind)
+        contains = param("contains", contains)
         query = select(maintenance_log).order_by(maintenance_log.c.at, maintenance_log.c.id).limit(max(1, limit))
         if asset is not None:
             query = query.where(maintenance_log.c.asset == asset)

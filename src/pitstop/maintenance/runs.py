@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from pitstop.core.clock import Clock
 from pitstop.core.types import Severity, Status
 from pitstop.errors import InvalidInput, NotFound
-from pitstop.maintenance.common import duration, text
+from pitstop.maintenance.common import duration, param, text
 from pitstop.maintenance.log import MaintenanceLog
 from pitstop.maintenance.procedures import (
     ActionStep,
@@ -374,6 +374,7 @@ class ProcedureRunner:
         return _run(dict(row._mapping))
 
     def runs(self, *, procedure: str | None = None, asset: str | None = None, limit: int = 100) -> list[Run]:
+        procedure, asset = param("procedure", procedure), param("asset", asset)
         query = select(procedure_runs).order_by(procedure_runs.c.id.desc()).limit(max(1, limit))
         if procedure is not None:
             query = query.where(procedure_runs.c.procedure == procedure)

@@ -253,6 +253,7 @@ class ScheduleService:
         return self.add(schedule_name, procedure, "calendar", rule, asset=asset, site=site, actor=actor)
 
     def get(self, schedule_name: str) -> Schedule:
+        text("schedule name", schedule_name, 200)
         with self.db.connect() as conn:
             row = conn.execute(
                 select(maintenance_schedules).where(maintenance_schedules.c.name == schedule_name)

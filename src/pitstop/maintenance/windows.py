@@ -72,6 +72,7 @@ class WindowCapacities:
         fallback: str = "next",
         max_fallbacks: int = 1,
     ) -> Capacity:
+        text("window", window_name, 200)
         self.windows.window(window_name)  # NotFound unless the window exists
         cap = Capacity(
             window_name,
@@ -121,6 +122,7 @@ class WindowCapacities:
 
     def next_slot(self, window_name: str, after: datetime, horizon_days: int = 400) -> tuple[datetime, datetime] | None:
         """The first occurrence of a window that starts at or after `after`."""
+        text("window", window_name, 200)
         try:
             window: Window = self.windows.window(window_name)
         except NotFound:

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from pitstop.core.clock import Clock
 from pitstop.core.types import Severity
 from pitstop.errors import InvalidInput, NotFound
-from pitstop.maintenance.common import criticality_of, dumps, text
+from pitstop.maintenance.common import criticality_of, dumps, param, text
 from pitstop.maintenance.log import MaintenanceLog
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import work_orders
@@ -360,6 +360,7 @@ class WorkOrderService:
         active: bool = False,
         limit: int = 1000,
     ) -> builtins.list[WorkOrder]:
+        asset, source = param("asset", asset), param("source", source)
         query = select(work_orders).order_by(work_orders.c.priority.desc(), work_orders.c.id).limit(max(1, limit))
         if isinstance(state, OrderState):
             query = query.where(work_orders.c.state == state.value)

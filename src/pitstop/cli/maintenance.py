@@ -1,0 +1,565 @@
+"""`pitstop procedures|workorders (wo)|plan|log|kb|report|emergency`: maintenance from the command line."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pitstop.core.types import Severity
+from pitstop.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from pitstop.app import Pitstop
+    from pitstop.maintenance.service import Maintenance
+
+procedures_app = typer.Typer(
+    help="Procedures as code: list, show, run, answer checklist items, enable schedules.", no_args_is_help=True
+)
+workorders_app = typer.Typer(
+    help="Work orders: list, open, start, close, verify, cancel, assign.", no_args_is_help=True
+)
+plan_app = typer.Typer(help="Place work orders into maintenance windows (and set window capacity).")
+log_app = typer.Typer(help="The maintenance log: list, filter, export, append.", no_args_is_help=True)
+kb_app = typer.Typer(help="The knowledge base: search, show, lessons learned.", no_args_is_help=True)
+report_app = typer.Typer(help="Maintenance reports.", no_args_is_help=True)
+emergency_app = typer.Typer(
+    help="Emergencies: declare with a runbook, timeline, post-incident review.", no_args_is_help=True
+)
+
+out = Console()
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+By = Annotated[str, typer.Option("--by", help="Who does it (recorded).")]
+
+
+def _m(ctx: typer.Context) -> Maintenance:
+    pitstop: Pitstop = ctx.obj.pitstop()
+    return pitstop.maintenance
+
+
+def _json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str))
+
+
+def _when(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{text[:40]!r} is not an ISO date or date and time") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+# -- procedures --------------------------------------------------------------------------------
+
+
+@procedures_app.command("list")
+def procedures_list(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """Every procedure (shipped and the site's own), with its steps and suggested schedule."""
+    m = _m(ctx)
+    rows = []
+    for name, pf in sorted(m.catalog.files().items()):
+        spec = pf.procedure.schedule
+        when = "" if spec is None else (spec.cron or f"every {spec.every}") + f" ({spec.mode})"
+        rows.append(
+            {
+                "name": name,
+                "title": pf.procedure.title,
+                "origin": pf.origin,
+                "steps": len(pf.procedure.steps),
+                "manual": len(pf.procedure.manual_steps),
+                "schedule": when,
+                "hash": pf.content_hash[:12],
+            }
+        )
+    if as_json:
+        _json(rows)
+        return
+    table = Table("name", "title", "origin", "steps", "manual", "schedule", "hash", box=None)
+    for r in rows:
+        table.add_row(*(str(r[k]) for k in ("name", "title", "origin", "steps", "manual", "schedule", "hash")))
+    out.print(table)
+
+
+@procedures_app.command("show")
+def procedures_show(ctx: typer.Context, name: str, as_json: AsJson = False) -> None:
+    """One procedure's steps and its recorded versions."""
+    m = _m(ctx)
+    pf = m.catalog.get(name)
+    if as_json:
+        _json({**pf.procedure.model_dump(), "content_hash": pf.content_hash, "versions": m.runner.versions(name)})
+        return
+    out.print(f"[bold]{pf.procedure.title}[/bold] ({name}, {pf.origin}, {pf.content_hash[:12]})")
+    for step in pf.procedure.steps:
+        what = getattr(step, "instruction", None) or getattr(step, "check", None) or getattr(step, "action", None)
+        what = what or " ".join(getattr(step, "command", []))
+        timed = f" within {step.within}" if step.within else ""
+        out.print(f"  {step.id:<22} {step.kind:<8} {step.title}{timed}: {what}", highlight=False)
+
+
+def _answers(values: list[str] | None, passed: list[str] | None, failed: list[str] | None) -> dict[str, Any]:
+    from pitstop.maintenance.runs import Answer
+
+    answers: dict[str, Answer] = {}
+    for item in values or []:
+        step, sep, raw = item.partition("=")
+        if not sep:
+            raise InvalidInput(f"--value {item[:40]!r} is not step=value")
+        value: float | str
+        try:
+            value = float(raw)
+        except ValueError:
+            value = raw
+        answers[step.strip()] = Answer(value=value)
+    for step in passed or []:
+        answers[step] = Answer(passed=True)
+    for step in failed or []:
+        answers[step] = Answer(passed=False)
+    return answers
+
+
+def _print_run(run: Any, as_json: bool) -> None:
+    if as_json:
+        _json(run.as_dict())
+        return
+    out.print(f"run {run.id}: {run.procedure} v{run.version} on {run.asset or 'system'}: {run.state}")
+    for s in run.steps:
+        extra = f" {s.value}" if s.value is not None else ""
+        late = " (overtime)" if s.overtime else ""
+        out.print(
+            f"  {s.id:<22} {s.status}{extra}{late} {s.output.splitlines()[0] if s.output else ''}", highlight=False
+        )
+
+
+@procedures_app.command("run")
+def procedures_run(
+    ctx: typer.Context,
+    name: str,
+    asset: Annotated[str, typer.Option(help="The asset it runs on (empty: the system).")] = "",
+    value: Annotated[list[str] | None, typer.Option("--value", help="step=value for a checklist item.")] = None,
+    passed: Annotated[list[str] | None, typer.Option("--pass", help="A checklist item that passed.")] = None,
+    failed: Annotated[list[str] | None, typer.Option("--fail", help="A checklist item that failed.")] = None,
+    by: By = "cli",
+    as_json: AsJson = False,
+) -> None:
+    """Run a procedure: automated steps now, checklist items from --value/--pass/--fail or later with `answer`."""
+    run = _m(ctx).runner.start(name, actor=by, asset=asset, answers=_answers(value, passed, failed))
+    _print_run(run, as_json)
+
+
+@procedures_app.command("answer")
+def procedures_answer(
+    ctx: typer.Context,
+    run_id: int,
+    step: str,
+    value: Annotated[str | None, typer.Option(help="The value read (number or text).")] = None,
+    ok: Annotated[bool | None, typer.Option("--pass/--fail", help="Whether it passed.")] = None,
+    note: Annotated[str, typer.Option(help="A note.")] = "",
+    attachment: Annotated[str | None, typer.Option(help="Path of a photo or file.")] = None,
+    by: By = "cli",
+    as_json: AsJson = False,
+) -> None:
+    """Record the result of one checklist item of a running procedure."""
+    from pitstop.maintenance.runs import Answer
+
+    parsed: float | str | None = value
+    if value is not None:
+        try:
+            parsed = float(value)
+        except ValueError:
+            parsed = value
+    run = _m(ctx).runner.answer(run_id, step, Answer(parsed, ok, note, attachment), actor=by)
+    _print_run(run, as_json)
+
+
+@procedures_app.command("enable")
+def procedures_enable(
+    ctx: typer.Context,
+    name: str,
+    asset: Annotated[str, typer.Option(help="For one asset.")] = "",
+    site: Annotated[str, typer.Option(help="For one site.")] = "",
+    by: By = "cli",
+) -> None:
+    """Enable the schedule the procedure suggests."""
+    s = _m(ctx).schedules.enable(name, asset=asset, site=site, actor=by)
+    out.print(f"schedule {s.name}: {s.rule}", highlight=False)
+
+
+@procedures_app.command("schedules")
+def procedures_schedules(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """Every schedule with its current occurrence: upcoming, due, overdue."""
+    m = _m(ctx)
+    now = m.clock.now()
+    rows = []
+    for s in m.schedules.schedules():
+        due = m.schedules.open_due(s.id)
+        rows.append({**s.as_dict(), "current": due.as_dict(now) if due else None})
+    if as_json:
+        _json(rows)
+        return
+    table = Table("schedule", "procedure", "asset", "kind", "status", "due", "deadline", box=None)
+    for r in rows:
+        cur = r["current"] or {}
+        table.add_row(
+            r["name"],
+            r["procedure"],
+            r["asset"] or "-",
+            r["kind"],
+            cur.get("status", "-"),
+            cur.get("due_at", "-"),
+            cur.get("deadline", "-"),
+        )
+    out.print(table)
+
+
+@procedures_app.command("tick")
+def procedures_tick(ctx: typer.Context) -> None:
+    """Bring schedules up to now (what `pitstop serve` does every few minutes)."""
+    for line in _m(ctx).tick():
+        out.print(line, highlight=False)
+
+
+# -- work orders -------------------------------------------------------------------------------
+
+
+def _print_orders(orders: list[Any], as_json: bool) -> None:
+    if as_json:
+        _json([o.as_dict() for o in orders])
+        return
+    table = Table("id", "asset", "key", "state", "prio", "due", "est h", "window", "title", box=None)
+    for o in orders:
+        table.add_row(
+            str(o.id),
+            o.asset or "system",
+            o.key,
+            o.state.value,
+            str(o.priority),
+            o.due_at.strftime("%Y-%m-%d %H:%M") if o.due_at else "-",
+            f"{o.estimated_h:g}",
+            o.window_name or "-",
+            o.title,
+        )
+    out.print(table)
+
+
+@workorders_app.command("list")
+def wo_list(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Also verified and cancelled orders.")] = False,
+    asset: Annotated[str | None, typer.Option(help="Only this asset.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Active work orders, highest priority first."""
+    _print_orders(_m(ctx).orders.list(active=not all_, asset=asset), as_json)
+
+
+@workorders_app.command("show")
+def wo_show(ctx: typer.Context, order_id: int) -> None:
+    """One work order, as JSON."""
+    _json(_m(ctx).orders.get(order_id).as_dict())
+
+
+@workorders_app.command("open")
+def wo_open(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Option(help="What it is about, e.g. inspect.belt (deduplicates with the asset).")],
+    title: Annotated[str, typer.Option(help="One line for the technician.")],
+    asset: Annotated[str, typer.Option(help="The asset (empty: the system).")] = "",
+    severity: Annotated[Severity, typer.Option(help="info, warning, critical or emergency.")] = Severity.WARNING,
+    hours: Annotated[float | None, typer.Option(help="Estimated hours.")] = None,
+    due: Annotated[str | None, typer.Option(help="Due date, ISO (UTC if no zone).")] = None,
+    detail: Annotated[str, typer.Option(help="Details.")] = "",
+    by: By = "cli",
+) -> None:
+    """Open a work order by hand (or update the active one for the same asset and key)."""
+    order, created = _m(ctx).orders.open_for(
+        "manual",
+        asset,
+        key,
+        title=title,
+        severity=severity,
+        detail=detail,
+        due_at=_when(due),
+        estimated_h=hours,
+        actor=by,
+    )
+    out.print(f"{'opened' if created else 'updated'} work order {order.id} (priority {order.priority})")
+
+
+@workorders_app.command("start")
+def wo_start(ctx: typer.Context, order_id: int, by: By = "cli") -> None:
+    """Work begins."""
+    out.print(f"work order {order_id}: {_m(ctx).orders.start(order_id, actor=by).state.value}")
+
+
+@workorders_app.command("close")
+def wo_close(
+    ctx: typer.Context,
+    order_id: int,
+    hours: Annotated[float | None, typer.Option(help="Actual hours.")] = None,
+    part: Annotated[list[str] | None, typer.Option("--part", help="A part used (repeatable).")] = None,
+    note: Annotated[str, typer.Option(help="What was done.")] = "",
+    by: By = "cli",
+) -> None:
+    """Mark done; the condition that opened it is checked again (verified, or back to in progress)."""
+    order = _m(ctx).orders.close(order_id, actor=by, actual_h=hours, parts=part or [], note=note)
+    out.print(f"work order {order_id}: {order.state.value}")
+
+
+@workorders_app.command("verify")
+def wo_verify(
+    ctx: typer.Context,
+    order_id: int,
+    confirm: Annotated[bool, typer.Option(help="Confirm by hand where pitstop cannot check.")] = False,
+    by: By = "cli",
+) -> None:
+    """Check a done order again (or confirm it by hand)."""
+    out.print(f"work order {order_id}: {_m(ctx).orders.verify(order_id, actor=by, confirmed=confirm).state.value}")
+
+
+@workorders_app.command("cancel")
+def wo_cancel(
+    ctx: typer.Context, order_id: int, reason: Annotated[str, typer.Option(help="Why.")], by: By = "cli"
+) -> None:
+    """Cancel an order."""
+    out.print(f"work order {order_id}: {_m(ctx).orders.cancel(order_id, actor=by, reason=reason).state.value}")
+
+
+@workorders_app.command("assign")
+def wo_assign(ctx: typer.Context, order_id: int, assignee: str, by: By = "cli") -> None:
+    """Assign an order to a person."""
+    out.print(f"work order {order_id}: {_m(ctx).orders.assign(order_id, assignee=assignee, actor=by).assignee}")
+
+
+# -- plan --------------------------------------------------------------------------------------
+
+
+@plan_app.callback(invoke_without_command=True)
+def plan(
+    ctx: typer.Context,
+    horizon: Annotated[str, typer.Option(help="How far ahead, e.g. 14d or 4w.")] = "14d",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan without saving it.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Place open work orders into maintenance-window occurrences by priority, due date and capacity."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from pitstop.maintenance.common import duration
+
+    result = _m(ctx).planner.plan(duration(horizon, "horizon"), apply=not dry_run)
+    if as_json:
+        _json(result.as_dict())
+        return
+    data = result.as_dict()
+    table = Table("window", "start", "capacity h", "used h", box=None)
+    for w in data["windows"]:
+        table.add_row(w["window"], w["start"], f"{w['capacity_h']:g}", f"{w['used_h']:g}")
+    out.print(table)
+    late = sum(p.late for p in result.placements)
+    out.print(f"placed {len(result.placements)} order(s) ({late} late); could not place {len(result.unplaced)}")
+    for u in result.unplaced:
+        out.print(f"  work order {u.order_id}: {u.reason}", highlight=False)
+
+
+@plan_app.command("capacity")
+def plan_capacity(
+    ctx: typer.Context,
+    window: str,
+    hours: Annotated[float, typer.Argument(help="Technician hours each occurrence offers.")],
+    site: Annotated[list[str] | None, typer.Option(help="Serves only these sites (repeatable).")] = None,
+    asset: Annotated[list[str] | None, typer.Option(help="Serves only these assets (repeatable).")] = None,
+    fallback: Annotated[str, typer.Option(help="When missed: next, window:<name> or missed.")] = "next",
+    max_fallbacks: Annotated[int, typer.Option(help="How many times to fall back.")] = 1,
+) -> None:
+    """Set the capacity, scope and fallback of a maintenance window (`pitstop windows add` makes windows)."""
+    cap = _m(ctx).capacities.set(
+        window, hours, sites=site or [], assets=asset or [], fallback=fallback, max_fallbacks=max_fallbacks
+    )
+    out.print(json.dumps(cap.as_dict()), highlight=False)
+
+
+# -- log ---------------------------------------------------------------------------------------
+
+
+@log_app.command("list")
+def log_list(
+    ctx: typer.Context,
+    asset: Annotated[str | None, typer.Option(help="Only this asset.")] = None,
+    site: Annotated[str | None, typer.Option(help="Only this site.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
+    since: Annotated[str | None, typer.Option(help="From (ISO).")] = None,
+    until: Annotated[str | None, typer.Option(help="Until (ISO, exclusive).")] = None,
+    contains: Annotated[str | None, typer.Option(help="Text in summary, issues or actions.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    output: Annotated[Path | None, typer.Option(help="Write to this file instead.")] = None,
+) -> None:
+    """The maintenance log, filtered; export as CSV or JSON."""
+    from pitstop.maintenance.log import export
+
+    entries = _m(ctx).log.entries(
+        asset=asset, site=site, kind=kind, since=_when(since), until=_when(until), contains=contains, limit=100_000
+    )
+    if fmt in ("csv", "json"):
+        text = export(entries, fmt)  # type: ignore[arg-type]
+        if output is not None:
+            output.write_text(text, encoding="utf-8")
+            out.print(f"wrote {len(entries)} entries to {output}")
+        else:
+            print(text, end="" if text.endswith("\n") else "\n")
+        return
+    if fmt != "table":
+        raise InvalidInput("--format is table, csv or json")
+    table = Table("time", "kind", "asset", "by", "summary", "result", box=None)
+    for e in entries:
+        table.add_row(e.at.strftime("%Y-%m-%d %H:%M"), e.kind, e.asset or "system", e.actor, e.summary, e.result)
+    out.print(table)
+
+
+@log_app.command("add")
+def log_add(
+    ctx: typer.Context,
+    kind: str,
+    summary: str,
+    asset: Annotated[str, typer.Option(help="The asset (empty: the system).")] = "",
+    issues: Annotated[str, typer.Option(help="What was found.")] = "",
+    actions: Annotated[str, typer.Option(help="What was done.")] = "",
+    result: Annotated[str, typer.Option(help="The result.")] = "",
+    evidence: Annotated[list[str] | None, typer.Option(help="An evidence link or path (repeatable).")] = None,
+    by: By = "cli",
+) -> None:
+    """Append an entry (it is never changed afterwards)."""
+    entry = _m(ctx).log.append(
+        kind, summary, actor=by, asset=asset, issues=issues, actions=actions, result=result, evidence=evidence or []
+    )
+    out.print(f"log entry {entry.id}")
+
+
+# -- kb ----------------------------------------------------------------------------------------
+
+
+@kb_app.command("search")
+def kb_search(ctx: typer.Context, query: str, limit: int = 10, as_json: AsJson = False) -> None:
+    """Full-text search over the knowledge base."""
+    hits = _m(ctx).kb.search(query, limit=limit)
+    if as_json:
+        _json([h.as_dict(body=False) for h in hits])
+        return
+    if not hits:
+        out.print("no entries match")
+    for h in hits:
+        out.print(f"{h.slug:<24} {h.title}  [{', '.join(h.issue_keys)}]", highlight=False)
+
+
+@kb_app.command("list")
+def kb_list(ctx: typer.Context) -> None:
+    """Every entry."""
+    for e in _m(ctx).kb.entries():
+        out.print(f"{e.slug:<24} {e.origin:<8} {e.title}", highlight=False)
+
+
+@kb_app.command("show")
+def kb_show(ctx: typer.Context, slug: str) -> None:
+    """One entry, as Markdown."""
+    e = _m(ctx).kb.get(slug)
+    print(f"# {e.title}\n\nissue keys: {', '.join(e.issue_keys)}; tags: {', '.join(e.tags)}\n\n{e.body}")
+
+
+@kb_app.command("lesson")
+def kb_lesson(ctx: typer.Context, incident_key: str, text: str, by: By = "cli") -> None:
+    """Record a lesson learned on an incident."""
+    lesson = _m(ctx).kb.add_lesson(incident_key, text, author=by)
+    out.print(f"lesson {lesson.id} recorded; `pitstop kb promote {lesson.id}` turns it into an entry")
+
+
+@kb_app.command("promote")
+def kb_promote(
+    ctx: typer.Context,
+    lesson_id: int,
+    slug: Annotated[str | None, typer.Option(help="Add to this entry (default: a new one).")] = None,
+    title: Annotated[str | None, typer.Option(help="Title of a new entry.")] = None,
+) -> None:
+    """Turn a lesson into a knowledge base entry (new, or added to an existing one)."""
+    entry = _m(ctx).kb.lesson_to_entry(lesson_id, slug=slug, title=title)
+    out.print(f"entry {entry.slug}: {entry.title}")
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+@report_app.command("monthly")
+def report_monthly(
+    ctx: typer.Context,
+    site: Annotated[str | None, typer.Option(help="One site (default: all).")] = None,
+    month: Annotated[str | None, typer.Option(help="YYYY-MM (default: this month).")] = None,
+    output: Annotated[Path | None, typer.Option(help="File to write (.html, or .pdf with weasyprint).")] = None,
+) -> None:
+    """Compliance, MTTR, MTBF, backlog, self-healing and the month's log as one HTML page."""
+    from pitstop.maintenance import report
+
+    m = _m(ctx)
+    month = month or m.clock.now().strftime("%Y-%m")
+    page = report.monthly(m, month=month, site=site)
+    pitstop: Pitstop = ctx.obj.pitstop()
+    path = output or pitstop.settings.data_dir / "reports" / f"maintenance-{month}{'-' + site if site else ''}.html"
+    out.print(f"wrote {report.write(page, path)}")
+
+
+# -- emergency ---------------------------------------------------------------------------------
+
+
+@emergency_app.command("declare")
+def emergency_declare(
+    ctx: typer.Context,
+    key: str,
+    title: str,
+    runbook: Annotated[str, typer.Option(help="The runbook procedure.")] = "emergency-restore",
+    asset: Annotated[str, typer.Option(help="The asset (empty: the system).")] = "",
+    by: By = "cli",
+) -> None:
+    """Open an emergency incident, its work order and the timed runbook run."""
+    em = _m(ctx).emergency.declare(key, title, actor=by, runbook=runbook, asset=asset)
+    out.print(f"incident {em.incident.id}, work order {em.order.id}, runbook run {em.run.id} started")
+
+
+@emergency_app.command("timeline")
+def emergency_timeline(ctx: typer.Context, key: str, as_json: AsJson = False) -> None:
+    """Who did what, when."""
+    rows = _m(ctx).emergency.timeline(key)
+    if as_json:
+        _json(rows)
+        return
+    for r in rows:
+        out.print(f"{r['at']}  {r['who']:<16} {r['what']}", highlight=False)
+
+
+@emergency_app.command("review")
+def emergency_review(
+    ctx: typer.Context,
+    key: str,
+    summary: Annotated[str, typer.Option(help="What happened.")],
+    lessons: Annotated[str, typer.Option(help="Lessons learned.")],
+    by: By = "cli",
+) -> None:
+    """Record the post-incident review."""
+    lesson = _m(ctx).emergency.review(key, summary=summary, lessons=lessons, author=by)
+    out.print(f"review recorded as lesson {lesson.id}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the maintenance nouns to the `pitstop` command."""
+    app.add_typer(procedures_app, name="procedures")
+    app.add_typer(workorders_app, name="workorders")
+    app.add_typer(workorders_app, name="wo", hidden=True)
+    app.add_typer(plan_app, name="plan")
+    app.add_typer(log_app, name="log")
+    app.add_typer(kb_app, name="kb")
+    app.add_typer(report_app, name="report")
+    app.add_typer(emergency_app, name="emergency")

@@ -1,0 +1,146 @@
+"""The monthly maintenance report: compliance, KPIs, backlog and the month's log, as one HTML page.
+
+Plain string templates with every value escaped: the page has no scripts and no external assets,
+so it can be mailed or archived as it is. PDF needs the optional `weasyprint` package.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+from datetime import UTC, date, datetime
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from pitstop.errors import InvalidInput
+from pitstop.maintenance.service import Maintenance
+
+PAGE = Template("""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>$title</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}
+th{background:#f3f3f3}
+.kpi{display:inline-block;margin:0 2em 1em 0}
+.kpi b{display:block;font-size:1.6em}
+</style></head><body>
+<h1>$title</h1>
+<p>Period $since to $until (UTC). Generated $generated.</p>
+<h2>Key figures</h2>
+$kpis
+<h2>Planned-maintenance compliance</h2>
+$compliance
+<h2>Work order backlog</h2>
+$backlog
+<h2>Maintenance log</h2>
+$log
+</body></html>
+""")
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """'2026-03' -> [2026-03-01, 2026-04-01) in UTC."""
+    try:
+        first = date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise InvalidInput(f"month {month[:20]!r} is not YYYY-MM") from None
+    nxt = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+    return datetime(first.year, first.month, 1, tzinfo=UTC), datetime(nxt.year, nxt.month, 1, tzinfo=UTC)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    if not rows:
+        return "<p>None.</p>"
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def monthly(maintenance: Maintenance, *, month: str, site: str | None = None) -> str:
+    since, until = month_bounds(month)
+    comp = maintenance.compliance(since=since, until=until, site=site)
+    k = maintenance.kpis(since=since, until=until, site=site)
+    heal = k["self_healing"]
+    heal_text = "n/a" if isinstance(heal, str) else _fmt(heal["success_pct"]) + " %"
+    figures = [
+        ("Compliance", _fmt(comp["total"]["compliance_pct"]) + " %"),
+        ("MTTR", _fmt(k["mttr_h"]) + " h"),
+        ("MTBF", _fmt(k["mtbf_h"]) + " h"),
+        ("Open work orders", _fmt(k["backlog"]["orders"])),
+        ("Overdue", _fmt(k["backlog"]["overdue"])),
+        ("Self-healing success", heal_text),
+    ]
+    kpis_html = "".join(f'<div class="kpi">{html.escape(n)}<b>{html.escape(v)}</b></div>' for n, v in figures)
+    compliance_html = _table(
+        ["schedule", "procedure", "site", "on time", "late", "missed", "open", "compliance %"],
+        [
+            [
+                c["schedule"],
+                c["procedure"],
+                c["site"],
+                c["on_time"],
+                c["late"],
+                c["missed"],
+                c["open"],
+                c["compliance_pct"],
+            ]
+            for c in comp["schedules"]
+        ],
+    )
+    assets = {a.name for a in maintenance.assets.list_assets(site)} if site else None
+    orders = [o for o in maintenance.orders.list(active=True, limit=500) if assets is None or o.asset in assets]
+    backlog_html = _table(
+        ["id", "asset", "title", "state", "priority", "due", "est. h"],
+        [
+            [
+                o.id,
+                o.asset or "system",
+                o.title,
+                o.state.value,
+                o.priority,
+                o.due_at.isoformat() if o.due_at else None,
+                o.estimated_h,
+            ]
+            for o in orders
+        ],
+    )
+    entries = maintenance.log.entries(since=since, until=until, site=site, limit=2000)
+    log_html = _table(
+        ["time", "kind", "asset", "by", "summary", "result"],
+        [[e.at.strftime("%Y-%m-%d %H:%M"), e.kind, e.asset or "system", e.actor, e.summary, e.result] for e in entries],
+    )
+    title = f"Maintenance report {month}" + (f", site {site}" if site else "")
+    return PAGE.substitute(
+        title=html.escape(title),
+        since=since.date().isoformat(),
+        until=until.date().isoformat(),
+        generated=html.escape(maintenance.clock.now().strftime("%Y-%m-%d %H:%M UTC")),
+        kpis=kpis_html,
+        compliance=compliance_html,
+        backlog=backlog_html,
+        log=log_html,
+    )
+
+
+def write(page: str, path: Path) -> Path:
+    """Write HTML, or PDF when `path` ends in .pdf and the optional weasyprint package is installed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".pdf":
+        try:
+            weasyprint = importlib.import_module("weasyprint")
+        except ImportError:
+            raise InvalidInput("PDF output needs the optional `weasyprint` package; write .html instead") from None
+        weasyprint.HTML(string=page).write_pdf(str(path))
+        return path
+    path.write_text(page, encoding="utf-8")
+    return path
