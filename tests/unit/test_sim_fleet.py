@@ -236,3 +236,32 @@ def test_any_seed_and_duration_give_finite_values_in_range(
     lo = np.array([s.sensors[k].min for k in batch.keys], dtype=float)[batch.key]
     hi = np.array([s.sensors[k].max for k in batch.keys], dtype=float)[batch.key]
     assert np.all((batch.value >= lo) & (batch.value <= hi))
+
+
+toml_values = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["+1h", "-2d", "+99999999999w", "2026-07-01T00:00:00+00:00", "2026-07-01T00:00:00"]),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.datetimes(timezones=st.sampled_from([None, UTC])),
+)
+fault_tables = st.dictionaries(
+    st.sampled_from(["kind", "asset", "start", "end", "severity", "sensor", "other"]),
+    st.one_of(toml_values, st.sampled_from([k.value for k in FaultKind] + ["ahu-1", "pump-1", "UCWIT"])),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(max_size=200), st.lists(fault_tables, max_size=3).map(lambda faults: {"faults": faults})))
+def test_any_scenario_input_is_a_scenario_or_one_clear_error(raw: object) -> None:
+    if isinstance(raw, dict):
+        try:
+            Simulator(ASSETS, seed=1, scenario=Scenario.from_mapping(raw, T0))
+        except ScenarioError as exc:
+            assert str(exc) and "\n" not in str(exc)
+        return
+    try:
+        Scenario.parse(str(raw), T0)
+    except ScenarioError as exc:
+        assert str(exc)

@@ -128,7 +128,7 @@ def run_command(
 @sim_app.command("backfill")
 def backfill_command(
     ctx: typer.Context,
-    days: Annotated[float, typer.Option(min=0.001, help="How many days of history, ending now.")] = 30.0,
+    days: Annotated[float, typer.Option(min=0.001, max=3650, help="How many days of history, ending now.")] = 30.0,
     seed: SeedOption = 7,
     scenario: ScenarioOption = None,
 ) -> None:

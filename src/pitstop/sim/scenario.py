@@ -166,6 +166,11 @@ class Scenario:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+        return cls.from_mapping(raw, origin, source=source)
+
+    @classmethod
+    def from_mapping(cls, raw: dict[str, Any], origin: datetime, *, source: str = "scenario") -> Scenario:
+        """A scenario from parsed TOML (or JSON): {"faults": [{kind, asset, start, ...}, ...]}."""
         extra = set(raw) - {"faults"}
         if extra:
             raise ScenarioError(f"{source}: unknown key(s) {', '.join(sorted(extra))}; a scenario has [[faults]]")
@@ -223,7 +228,10 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text)
     if not match:
         raise ScenarioError(f"not a duration: {text!r} (a number and one of s, m, h, d, w, e.g. 1d)")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    except OverflowError:
+        raise ScenarioError(f"duration {text!r} is too long") from None
 
 
 def parse_time(value: object, origin: datetime) -> datetime:
@@ -232,7 +240,10 @@ def parse_time(value: object, origin: datetime) -> datetime:
         parsed = value
     elif isinstance(value, str) and value.strip()[:1] in ("+", "-"):
         sign = -1 if value.strip().startswith("-") else 1
-        return origin + sign * parse_duration(value.strip()[1:])
+        try:
+            return origin + sign * parse_duration(value.strip()[1:])
+        except OverflowError:
+            raise ScenarioError(f"time {value!r} is out of range") from None
     elif isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
