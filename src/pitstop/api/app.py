@@ -19,10 +19,10 @@ from swagger_ui_bundle import swagger_ui_path
 
 from pitstop import __version__
 from pitstop.api.routers import assets, system
-from pitstop.api.routers import ingest as ingest_routes
 from pitstop.api.routers import backup as backup_routes
 from pitstop.api.routers import health as health_routes
 from pitstop.api.routers import incidents as incident_routes
+from pitstop.api.routers import ingest as ingest_routes
 from pitstop.api.routers import maintenance as maintenance_routes
 from pitstop.app import Pitstop
 from pitstop.errors import AuthError, DatabaseUnavailable, InventoryError, NotFound, PitstopError
@@ -133,9 +133,9 @@ def create_app(pitstop: Pitstop, *, run_background: bool = False) -> FastAPI:
 
     app.include_router(system.router)
     app.include_router(assets.router)
-    app.include_router(ingest_routes.router)
     app.include_router(backup_routes.router)
     app.include_router(health_routes.router)
     app.include_router(incident_routes.router)
+    app.include_router(ingest_routes.router)
     app.include_router(maintenance_routes.router)
     return app
