@@ -17,6 +17,7 @@ from pitstop.incidents import IncidentRegistry
 from pitstop.ingest.service import IngestService
 from pitstop.maintenance import Maintenance
 from pitstop.observability import Metrics
+from pitstop.remediation import RemediationEngine
 from pitstop.scheduler import Scheduler
 from pitstop.storage.engine import Database
 from pitstop.storage.repos.assets import AssetRepo
@@ -58,6 +59,7 @@ class Pitstop:
     health: HealthMonitor = field(init=False)
     backup: BackupService = field(init=False)
     maintenance: Maintenance = field(init=False)
+    remediation: RemediationEngine = field(init=False)
 
     def start_background(self) -> None:
         for part in self.background:
@@ -127,7 +129,28 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
         jobs=jobs,
     )
     pitstop.maintenance.schedule_jobs(scheduler)
+    _build_remediation(pitstop)
     return pitstop
+
+
+def _build_remediation(pitstop: Pitstop) -> None:
+    from pitstop.remediation import check_verifier, escalator, own_links
+    from pitstop.remediation.metrics import RemediationCollector
+
+    settings = pitstop.settings.remediation
+    maintenance = pitstop.maintenance if hasattr(pitstop, "maintenance") else None
+    pitstop.remediation = RemediationEngine(
+        settings,
+        clock=pitstop.clock,
+        db=pitstop.db,
+        incidents=pitstop.incidents,
+        verifier=check_verifier(pitstop.health),
+        escalate=escalator(pitstop.health, maintenance, pitstop.clock),
+        links=lambda: own_links(pitstop.background, pitstop.db),
+    )
+    pitstop.metrics.registry.register(RemediationCollector(pitstop.remediation.kpis))
+    if settings.enabled and settings.rules:
+        pitstop.scheduler.add("remediation", timedelta(seconds=settings.interval_s), pitstop.remediation.scheduled)
 
 
 def _build_ingest(pitstop: Pitstop) -> None:

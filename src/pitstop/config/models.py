@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pitstop.config.health import HealthSettings
+from pitstop.config.remediation import RemediationSettings
 
 
 class _Section(BaseModel):
@@ -133,6 +134,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     mqtt: MqttSettings | None = Field(default=None, description="the MQTT subscriber runs in `pitstop serve` when set")
     backup: BackupSettings = BackupSettings()
+    remediation: RemediationSettings = RemediationSettings()
 
     def database_url(self) -> str:
         if self.database.url is not None:

@@ -468,3 +468,61 @@ lessons = Table(
     Column("kb_slug", String(200)),
     Index(None, "incident_key"),
 )
+
+# -- remediation --
+
+# One row per remediation attempt of one incident: the rule and action, the plan, where it got to.
+# Incidents are named by id and key by value (no foreign key: this branch needs nothing of 0003).
+remediations = Table(
+    "remediations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_id", Integer, nullable=False),
+    Column("incident_key", String(500), nullable=False),
+    Column("incident_opened_at", UtcDateTime, nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("target", String(500), nullable=False),
+    Column("rule", String(500), nullable=False),
+    Column("state", String(30), nullable=False),
+    Column("destructive", Integer, nullable=False, server_default="0"),
+    Column("plan", Text, nullable=False, server_default="{}"),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("applied_at", UtcDateTime),
+    Column("finished_at", UtcDateTime),
+    Column("decided_by", String(200)),
+    Column("result", Text, nullable=False, server_default=""),
+    Index(None, "action", "target", "created_at"),
+    Index(None, "incident_id"),
+)
+
+# Every step of an attempt: seen, planned, applied, verified, rolled back, resolved, escalated.
+remediation_steps = Table(
+    "remediation_steps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("remediation_id", Integer, ForeignKey("remediations.id", ondelete="CASCADE"), nullable=False),
+    Column("step", String(30), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("ok", Integer, nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("output", Text, nullable=False, server_default=""),
+    Column("data", Text, nullable=False, server_default="{}"),
+    Column("duration_s", Float, nullable=False, server_default="0"),
+    Index(None, "remediation_id"),
+)
+
+# The circuit breaker of one action on one target: open after the budget is spent, until a person resets it.
+remediation_breakers = Table(
+    "remediation_breakers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("action", String(100), nullable=False),
+    Column("target", String(500), nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("escalated_to", String(200), nullable=False, server_default=""),
+    Column("reset_at", UtcDateTime),
+    Column("reset_by", String(200)),
+    Index(None, "action", "target"),
+)

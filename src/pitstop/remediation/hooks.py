@@ -1,0 +1,79 @@
+"""How the engine reaches the rest of pitstop: the health checks (verification), the alert
+channels and the maintenance work orders (escalation), and pitstop's own links (reconnect)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pitstop.alerts.base import Alert, AlertItem
+from pitstop.core.types import Severity, Status
+from pitstop.incidents import Incident
+
+if TYPE_CHECKING:
+    from pitstop.health.monitor import HealthMonitor
+    from pitstop.remediation.engine import Escalate, Verifier
+    from pitstop.storage.engine import Database
+
+WORK_ORDER = "work_order"
+
+
+def check_verifier(health: HealthMonitor) -> Verifier:
+    """Re-run the check that opened the incident (source `check:<name>`, the incident's target)."""
+
+    def verify(incident: Incident) -> tuple[bool, str] | None:
+        name = incident.source.removeprefix("check:")
+        for spec, check in health.runner().instances:
+            if spec.check == name and spec.target == incident.target:
+                try:
+                    result = check.run(health.context)
+                except Exception as exc:  # a broken check verifies nothing
+                    return False, f"check {name} failed: {type(exc).__name__}: {exc}"[:500]
+                health.results.save([result])
+                return result.status is Status.HEALTHY, f"check {name}: {result.status.value}: {result.summary}"
+        return None
+
+    return verify
+
+
+def escalator(health: HealthMonitor, maintenance: Any | None, clock: Any) -> Escalate:
+    """Escalate to an alert channel by name, or to a work order when maintenance is there."""
+
+    def escalate(to: str, incident: Incident, title: str, body: str) -> tuple[bool, str]:
+        if to == WORK_ORDER:
+            if maintenance is None:
+                return False, "no maintenance component to open a work order"
+            order, created = maintenance.orders.open_for(
+                "remediation",
+                "",
+                incident.key,
+                title=title,
+                severity=max(incident.severity, Severity.WARNING, key=lambda s: s.rank),
+                detail=body,
+                incident_id=incident.id,
+                actor="remediation",
+            )
+            return True, f"work order {order.id} {'opened' if created else 'updated'}"
+        notifier = health.router.notifiers.get(to)
+        if notifier is None:
+            return False, f"no alert channel named {to!r}"
+        item = AlertItem(
+            incident.key,
+            "escalated",
+            max(incident.severity, Severity.CRITICAL, key=lambda s: s.rank),
+            f"{title}\n{body}",
+            clock.now(),
+            {"target": incident.target, "source": "remediation"},
+        )
+        delivery = notifier.send(Alert({"target": incident.target}, (item,)))
+        return delivery.ok, f"{to}: {'sent' if delivery.ok else delivery.error}"
+
+    return escalate
+
+
+def own_links(background: Sequence[Any], db: Database) -> Mapping[str, object]:
+    """pitstop's own links by name: its background parts and its database pool."""
+    links: dict[str, object] = {"database": db}
+    for part in background:
+        links.setdefault(str(getattr(part, "name", "")), part)
+    return links
