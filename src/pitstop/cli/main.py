@@ -18,6 +18,7 @@ from pitstop.cli.backup import backup_app
 from pitstop.cli.health import check_command, incidents_app, silence_app, windows_app
 from pitstop.cli.ingest import ingest_command, quarantine_app
 from pitstop.cli.maintenance import register as register_maintenance
+from pitstop.cli.models import models_app
 from pitstop.cli.sim import sim_app
 from pitstop.config import Settings, load_settings, masked
 from pitstop.core.types import Role
@@ -47,6 +48,7 @@ app.add_typer(silence_app, name="silence")
 app.add_typer(windows_app, name="windows")
 register_maintenance(app)
 app.add_typer(sim_app, name="sim")
+app.add_typer(models_app, name="models")
 
 out = Console()
 err = Console(stderr=True)
