@@ -14,6 +14,8 @@ MODULES = [
     "pitstop.ml.detectors.reconstruction",
     "pitstop.ml.detectors.ewma",
     "pitstop.ml.thresholds",
+    "pitstop.ml.explanations",
+    "pitstop.ml.twins",
 ]
 
 
