@@ -15,6 +15,7 @@ from rich.table import Table
 from pitstop import __version__, inventory
 from pitstop.app import Pitstop, build
 from pitstop.cli.backup import backup_app
+from pitstop.cli.heal import heal_app
 from pitstop.cli.health import check_command, incidents_app, silence_app, windows_app
 from pitstop.cli.ingest import ingest_command, quarantine_app
 from pitstop.cli.maintenance import register as register_maintenance
@@ -46,6 +47,7 @@ app.command("check")(check_command)
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(silence_app, name="silence")
 app.add_typer(windows_app, name="windows")
+app.add_typer(heal_app, name="heal")
 register_maintenance(app)
 app.add_typer(sim_app, name="sim")
 app.add_typer(models_app, name="models")
