@@ -4,9 +4,10 @@ the incident is critical."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any, ClassVar
 
-from sqlalchemy import make_url, text
+from sqlalchemy import make_url
 
 from pitstop.incidents import Incident
 from pitstop.remediation.base import Action, ActionContext, Outcome, Plan
@@ -86,9 +87,17 @@ class VacuumDatabase(Action):
         if plan.params.get("dialect") == "sqlite":
             if ctx.db.dialect != "sqlite":
                 return self.outcome(plan, ctx, started, False, "planned for SQLite, the database is not SQLite")
-            with ctx.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text("VACUUM"))
-                conn.execute(text("ANALYZE"))
+            path = ctx.db.url.database
+            if not path or path == ":memory:":
+                return self.outcome(plan, ctx, started, False, "an in-memory SQLite database is not vacuumed")
+            conn = sqlite3.connect(path, timeout=self.timeout_s, isolation_level=None)  # VACUUM needs autocommit
+            try:
+                conn.execute("VACUUM")
+                conn.execute("ANALYZE")
+            except sqlite3.Error as exc:
+                return self.outcome(plan, ctx, started, False, f"failed: {exc}")
+            finally:
+                conn.close()
             return self.outcome(plan, ctx, started, True, "VACUUM and ANALYZE done")
         url = self._pg_url(ctx)
         if url is None:
