@@ -90,14 +90,14 @@ class VacuumDatabase(Action):
             path = ctx.db.url.database
             if not path or path == ":memory:":
                 return self.outcome(plan, ctx, started, False, "an in-memory SQLite database is not vacuumed")
-            conn = sqlite3.connect(path, timeout=self.timeout_s, isolation_level=None)  # VACUUM needs autocommit
+            lite = sqlite3.connect(path, timeout=self.timeout_s, isolation_level=None)  # VACUUM needs autocommit
             try:
-                conn.execute("VACUUM")
-                conn.execute("ANALYZE")
+                lite.execute("VACUUM")
+                lite.execute("ANALYZE")
             except sqlite3.Error as exc:
                 return self.outcome(plan, ctx, started, False, f"failed: {exc}")
             finally:
-                conn.close()
+                lite.close()
             return self.outcome(plan, ctx, started, True, "VACUUM and ANALYZE done")
         url = self._pg_url(ctx)
         if url is None:
