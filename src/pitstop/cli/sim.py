@@ -35,7 +35,7 @@ class Target(StrEnum):
 
 SeedOption = Annotated[int, typer.Option(help="Same seed, same readings.")]
 ScenarioOption = Annotated[
-    Path | None, typer.Option(help="TOML file of [[faults]]; relative times count from the start.")
+    Path | None, typer.Option(help="TOML file of \\[\\[faults]]; relative times count from the start.")
 ]
 
 
@@ -78,9 +78,9 @@ def run_command(
     api_key: Annotated[
         str | None, typer.Option(envvar="PITSTOP_API_KEY", help="http: an operator key.", show_default=False)
     ] = None,
-    mqtt_host: Annotated[str | None, typer.Option(help="mqtt: broker host (default: [mqtt] or 127.0.0.1).")] = None,
-    mqtt_port: Annotated[int | None, typer.Option(help="mqtt: broker port (default: [mqtt] or 1883).")] = None,
-    prefix: Annotated[str | None, typer.Option(help="mqtt: topic prefix (default: [mqtt] or pitstop).")] = None,
+    mqtt_host: Annotated[str | None, typer.Option(help="mqtt: broker host (default: \\[mqtt] or 127.0.0.1).")] = None,
+    mqtt_port: Annotated[int | None, typer.Option(help="mqtt: broker port (default: \\[mqtt] or 1883).")] = None,
+    prefix: Annotated[str | None, typer.Option(help="mqtt: topic prefix (default: \\[mqtt] or pitstop).")] = None,
 ) -> None:
     """Publish simulated readings as simulated time passes, `--speed` times faster than real time."""
     state = ctx.obj
