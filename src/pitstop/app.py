@@ -129,6 +129,7 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
         jobs=jobs,
     )
     pitstop.maintenance.schedule_jobs(scheduler)
+    pitstop.health.recommend = pitstop.maintenance.recommendations_hook(pitstop.health.recommend)
     _build_remediation(pitstop)
     return pitstop
 

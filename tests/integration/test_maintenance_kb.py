@@ -63,6 +63,9 @@ def test_recommendations_follow_issue_keys(pitstop: Pitstop) -> None:
     assert [e.slug for e in m.kb.recommendations_for("postgres.unhealthy")] == ["database-degradation"]
     assert m.kb.recommendations_for("nothing.here") == []
     assert m.recommend("memory.high")[0].startswith("Knowledge base: High memory use")
+    # the diagnostics report's hook: built-in advice first, then the knowledge base
+    advice = pitstop.health.recommend("disk.low")
+    assert len(advice) == 2 and advice[1] == "Knowledge base: Storage space running out (pitstop kb show storage-space)"
 
 
 def test_lessons_become_entries(pitstop: Pitstop, clock: FrozenClock) -> None:

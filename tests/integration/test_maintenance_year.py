@@ -314,4 +314,33 @@ def test_compliance_matches_a_hand_count(plant: tuple[Pitstop, FrozenClock]) -> 
     assert [c["schedule"] for c in only_annex["schedules"]] == ["cam-fortnight"]
     k = m.kpis(since=START, until=clock.now() + timedelta(seconds=1))
     assert k["mttr_h"] == 4.0 and k["repairs"] == 2 and k["failures"] == 3
-    assert k["backlog"]["orders"] >= 1 and k["self_healing"] == "n/a"
+    assert k["backlog"]["orders"] >= 1
+    assert k["self_healing"] == {"healed": 0, "failed": 0, "success_pct": None}
+
+
+def test_self_healing_success_rate_is_read_from_the_remediation_record(plant: tuple[Pitstop, FrozenClock]) -> None:
+    from sqlalchemy import insert
+
+    from pitstop.storage.schema import remediations
+
+    pitstop, clock = plant
+    now = clock.now()
+    rows = [("healed", now), ("healed", now), ("healed", now), ("failed", now), ("awaiting_approval", None)]
+    with pitstop.db.begin() as conn:
+        for i, (state, finished) in enumerate(rows):
+            conn.execute(
+                insert(remediations).values(
+                    incident_id=i + 1,
+                    incident_key=f"service.down:svc-{i}",
+                    incident_opened_at=now,
+                    action="restart_service",
+                    target=f"svc-{i}",
+                    rule="service.down",
+                    state=state,
+                    created_at=now,
+                    updated_at=now,
+                    finished_at=finished,
+                )
+            )
+    k = pitstop.maintenance.kpis(since=now - timedelta(days=1), until=now + timedelta(days=1))
+    assert k["self_healing"] == {"healed": 3, "failed": 1, "success_pct": 75.0}

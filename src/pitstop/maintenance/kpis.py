@@ -22,8 +22,6 @@ from pitstop.storage.engine import Database
 from pitstop.storage.schema import assets, maintenance_schedules, schedule_dues, sites, work_orders
 
 PREVENTIVE = ("schedule", "meter")
-SUCCESS = {"verified", "resolved", "success", "succeeded", "ok", "healed"}
-FAILURE = {"failed", "escalated", "rolled_back", "error", "unverified"}
 
 
 def _pct(part: int, whole: int) -> float | None:
@@ -157,24 +155,21 @@ def kpis(db: Database, *, since: datetime, until: datetime, now: datetime, site:
 
 
 def self_healing(db: Database, *, since: datetime, until: datetime) -> dict[str, Any] | str:
-    """Success rate from the self-healing engine's `remediations` table; "n/a" while it does not exist."""
+    """Healed share of the self-healing engine's finished attempts (state healed or failed) in the period,
+    read from its `remediations` table; "n/a" where that table does not exist."""
     try:
         with db.connect() as conn:
-            insp = inspect(conn)
-            if not insp.has_table("remediations"):
+            if not inspect(conn).has_table("remediations"):
                 return "n/a"
-            columns = {c["name"] for c in insp.get_columns("remediations")}
-            outcome = next((c for c in ("outcome", "result", "state", "status") if c in columns), None)
-            if outcome is None:
-                return "n/a"
-            t = table("remediations", column(outcome), *(column(c) for c in ("started_at", "at") if c in columns))
-            query = select(t.c[outcome], func.count()).group_by(t.c[outcome])
-            time_col = "started_at" if "started_at" in columns else ("at" if "at" in columns else None)
-            if time_col:
-                query = query.where(t.c[time_col] >= since, t.c[time_col] < until)
-            counts = {str(k).lower(): int(v) for k, v in conn.execute(query).all()}
-    except Exception:
+            t = table("remediations", column("state"), column("finished_at"))
+            counts: dict[str, int] = dict(
+                conn.execute(
+                    select(t.c.state, func.count())
+                    .where(t.c.state.in_(["healed", "failed"]), t.c.finished_at >= since, t.c.finished_at < until)
+                    .group_by(t.c.state)
+                ).all()
+            )
+    except Exception:  # a self-healing record we cannot read is no figure, not a failed report
         return "n/a"
-    ok = sum(v for k, v in counts.items() if k in SUCCESS)
-    bad = sum(v for k, v in counts.items() if k in FAILURE)
-    return {"succeeded": ok, "failed": bad, "success_pct": _pct(ok, ok + bad)}
+    ok, bad = int(counts.get("healed", 0)), int(counts.get("failed", 0))
+    return {"healed": ok, "failed": bad, "success_pct": _pct(ok, ok + bad)}

@@ -173,10 +173,11 @@ class Planner:
         result = plan(jobs, self.slots(now, now + horizon))
         if apply:
             with self.db.begin() as conn:
-                for p in result.placements:
-                    self.orders.place(conn, p.order_id, p.window, p.start)
-                for u in result.unplaced:
-                    self.orders.place(conn, u.order_id, None, None)
+                self.orders.place(
+                    conn,
+                    [(p.order_id, p.window, p.start) for p in result.placements]
+                    + [(u.order_id, None, None) for u in result.unplaced],
+                )
                 MaintenanceLog.append_in(
                     conn,
                     "note",
@@ -184,7 +185,14 @@ class Planner:
                     f"{len(result.unplaced)} could not be placed",
                     actor=actor,
                     at=now,
-                    issues="\n".join(f"wo:{u.order_id}: {u.reason}" for u in result.unplaced[:200]),
+                    issues=_summary(result.unplaced),
                     result="planned",
                 )
         return result
+
+
+def _summary(unplaced: Sequence[Unplaced], shown: int = 50) -> str:
+    lines = [f"wo:{u.order_id}: {u.reason}"[:300] for u in unplaced[:shown]]
+    if len(unplaced) > shown:
+        lines.append(f"... and {len(unplaced) - shown} more")
+    return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ class Maintenance:
         self.emergency = EmergencyResponse(incidents, self.runner, self.orders, self.kb, self.log)
         self.orders.register_verifier("incident", self._incident_cleared)
         self.orders.register_verifier("emergency", self._incident_cleared)
+        self.orders.register_verifier("remediation", self._incident_cleared)
         self.orders.register_verifier("schedule", self.schedules.order_cleared)
         self.runner.on_finish.append(self._run_finished)
 
@@ -111,7 +113,17 @@ class Maintenance:
 
     def recommend(self, issue: str) -> list[str]:
         """Advice for the diagnostics report: knowledge base entries linked to the issue."""
+        if not issue:
+            return []
         return [f"Knowledge base: {e.title} (pitstop kb show {e.slug})" for e in self.kb.recommendations_for(issue)]
+
+    def recommendations_hook(self, builtin: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+        """The diagnostics report's hook: its built-in advice, then the knowledge base's entries."""
+
+        def recommend(issue: str) -> list[str]:
+            return [*builtin(issue), *self.recommend(issue)]
+
+        return recommend
 
     def kpis(self, *, since: datetime, until: datetime, site: str | None = None) -> dict[str, Any]:
         return kpis.kpis(self.db, since=since, until=until, now=self.clock.now(), site=site)

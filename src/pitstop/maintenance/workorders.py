@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pitstop.core.clock import Clock
@@ -326,18 +326,26 @@ class WorkOrderService:
             )
             return _get(conn, order_id)
 
-    def place(self, conn: Connection, order_id: int, window_name: str | None, start: datetime | None) -> None:
-        """Planner: put an open/planned order into a window slot (None: back to open)."""
+    def place(self, conn: Connection, placements: Sequence[tuple[int, str | None, datetime | None]]) -> None:
+        """Planner: put open/planned orders into window slots, (order id, window, start); no window: back to open."""
+        if not placements:
+            return
         conn.execute(
             update(work_orders)
             .where(
-                work_orders.c.id == order_id, work_orders.c.state.in_([OrderState.OPEN.value, OrderState.PLANNED.value])
+                work_orders.c.id == bindparam("oid"),
+                (work_orders.c.state == OrderState.OPEN.value) | (work_orders.c.state == OrderState.PLANNED.value),
             )
-            .values(
-                state=(OrderState.PLANNED if window_name else OrderState.OPEN).value,
-                window_name=window_name,
-                planned_start=start,
-            )
+            .values(state=bindparam("new_state"), window_name=bindparam("wn"), planned_start=bindparam("ps")),
+            [
+                {
+                    "oid": oid,
+                    "new_state": (OrderState.PLANNED if window else OrderState.OPEN).value,
+                    "wn": window,
+                    "ps": start,
+                }
+                for oid, window, start in placements
+            ],
         )
 
     # -- reads ----------------------------------------------------------------------------------
