@@ -114,7 +114,7 @@ _value = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     body=st.fixed_dictionaries(
         {},
@@ -134,7 +134,7 @@ def test_hostile_work_order_bodies_never_crash(client: TestClient, keys: dict[Ro
     assert response.status_code in (200, 400, 404, 422), response.text
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     name=st.sampled_from(["emergency-restore", "nope"]),  # offline procedures only
     asset=_text,
@@ -153,7 +153,7 @@ def test_hostile_run_requests_never_crash(
     assert response.status_code in (200, 400, 404, 422), response.text
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     q=st.text(max_size=100),
     issue=st.text(min_size=1, max_size=100),

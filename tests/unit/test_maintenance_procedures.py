@@ -85,7 +85,7 @@ def test_bad_procedure_files_are_named_in_one_line(text: str, message: str) -> N
     assert "\n" not in str(info.value)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.text(max_size=400), st.sampled_from(["toml", "yaml"]))
 def test_hostile_procedure_text_never_crashes(text: str, fmt: str) -> None:
     try:
@@ -97,7 +97,7 @@ def test_hostile_procedure_text_never_crashes(text: str, fmt: str) -> None:
 _scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.dictionaries(
         st.sampled_from(["id", "kind", "title", "instruction", "min", "max", "expected", "within", "command", "x"]),
