@@ -1,5 +1,6 @@
 """Self-healing: actions planned without side effects, guarded, applied, verified, recorded."""
 
+import pitstop.remediation.actions  # noqa: F401 - registers the built-in actions
 from pitstop.remediation.base import Action, ActionContext, Outcome, Plan, actions
 from pitstop.remediation.engine import Preview, RemediationEngine
 from pitstop.remediation.hooks import check_verifier, escalator, own_links

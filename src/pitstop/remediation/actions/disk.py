@@ -195,8 +195,10 @@ class FreeDisk(Action):
         path = self.root / rel
         try:
             st = path.lstat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return "gone"
+        except OSError as exc:
+            return f"cannot be read: {exc.strerror or type(exc).__name__}"
         if stat.S_ISLNK(st.st_mode):
             return "a symlink"
         if not stat.S_ISREG(st.st_mode):
