@@ -135,7 +135,7 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
 
 
 def _build_remediation(pitstop: Pitstop) -> None:
-    from pitstop.remediation import check_verifier, escalator, own_links
+    from pitstop.remediation import check_verifier, escalator, maintenance_logger, own_links
     from pitstop.remediation.metrics import RemediationCollector
 
     settings = pitstop.settings.remediation
@@ -148,6 +148,7 @@ def _build_remediation(pitstop: Pitstop) -> None:
         verifier=check_verifier(pitstop.health),
         escalate=escalator(pitstop.health, maintenance, pitstop.clock),
         links=lambda: own_links(pitstop.background, pitstop.db),
+        on_finished=maintenance_logger(maintenance) if maintenance is not None else None,
     )
     pitstop.metrics.registry.register(RemediationCollector(pitstop.remediation.kpis))
     if settings.enabled and settings.rules:

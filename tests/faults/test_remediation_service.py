@@ -68,6 +68,8 @@ def test_killed_service_is_restarted_and_verified_within_two_intervals(
         steps = {s.step: s for s in pitstop.remediation.store.steps(rid)}
         assert list(steps) == ["seen", "planned", "applied", "verified", "resolved"]
         assert "check http: healthy" in steps["verified"].detail
+        [logged] = pitstop.maintenance.log.entries(kind="remediation")
+        assert logged.ref == f"remediation:{rid}" and logged.result == "healed"
         record(fault="service killed", expected="heal", outcome=done.state, seconds=round(took, 3))
     finally:
         service.kill()

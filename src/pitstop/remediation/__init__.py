@@ -3,7 +3,7 @@
 import pitstop.remediation.actions  # noqa: F401 - registers the built-in actions
 from pitstop.remediation.base import Action, ActionContext, Outcome, Plan, actions
 from pitstop.remediation.engine import Preview, RemediationEngine
-from pitstop.remediation.hooks import check_verifier, escalator, own_links
+from pitstop.remediation.hooks import check_verifier, escalator, maintenance_logger, own_links
 from pitstop.remediation.rules import RemediationRule
 from pitstop.remediation.store import Remediation, RemediationStore
 
@@ -20,5 +20,6 @@ __all__ = [
     "actions",
     "check_verifier",
     "escalator",
+    "maintenance_logger",
     "own_links",
 ]

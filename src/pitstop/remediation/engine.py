@@ -85,6 +85,7 @@ class RemediationEngine:
         escalate: Escalate,
         links: Callable[[], Mapping[str, object]] = dict,
         sleep: Callable[[float], None] = time.sleep,
+        on_finished: Callable[[Remediation], None] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -94,6 +95,7 @@ class RemediationEngine:
         self.escalate = escalate
         self.links = links
         self.sleep = sleep
+        self.on_finished = on_finished  # e.g. the maintenance log
         self.rules = RuleBook([RemediationRule.of(r) for r in settings.rules])
         self.store = RemediationStore(db)
         self.windows = MuteStore(db)
@@ -194,6 +196,7 @@ class RemediationEngine:
             now = self.clock.now()
             self.store.step(rid, "resolved", at=now, ok=True, detail=f"incident {incident.key} resolved")
             self.store.set_state(rid, HEALED, now, finished_at=now, result=evidence)
+            self._finished(rid)
             return
         back = action.rollback(plan, outcome, ctx)
         if back is not None:
@@ -203,6 +206,15 @@ class RemediationEngine:
         history = self._history(rule, action, incident)
         if history.attempts >= rule.max_attempts and not history.breaker_open:
             self._trip(rid, incident, rule, action, history)
+        self._finished(rid)
+
+    def _finished(self, rid: int) -> None:
+        if self.on_finished is None:
+            return
+        try:
+            self.on_finished(self.store.get(rid))
+        except Exception:  # the record of the repair is already written; a log hook must not undo it
+            log.exception("recording remediation %s elsewhere failed", rid)
 
     def _verify(
         self, incident: Incident, rule: RemediationRule, action: Action, plan: Plan, ctx: ActionContext

@@ -3,7 +3,7 @@ channels and the maintenance work orders (escalation), and pitstop's own links (
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pitstop.alerts.base import Alert, AlertItem
@@ -13,6 +13,7 @@ from pitstop.incidents import Incident
 if TYPE_CHECKING:
     from pitstop.health.monitor import HealthMonitor
     from pitstop.remediation.engine import Escalate, Verifier
+    from pitstop.remediation.store import Remediation
     from pitstop.storage.engine import Database
 
 WORK_ORDER = "work_order"
@@ -69,6 +70,23 @@ def escalator(health: HealthMonitor, maintenance: Any | None, clock: Any) -> Esc
         return delivery.ok, f"{to}: {'sent' if delivery.ok else delivery.error}"
 
     return escalate
+
+
+def maintenance_logger(maintenance: Any) -> Callable[[Remediation], None]:
+    """Each finished remediation as one entry of the maintenance log (kind `remediation`)."""
+
+    def append(r: Remediation) -> None:
+        maintenance.log.append(
+            "remediation",
+            f"{r.action} on {r.target}: {r.state}"[:500],
+            actor=f"remediation:{r.action}",
+            issues=f"{r.incident_key}\nverification: {r.result}"[:20000],
+            actions="; ".join(r.plan.steps)[:20000],
+            result=r.state,
+            ref=f"remediation:{r.id}",
+        )
+
+    return append
 
 
 def own_links(background: Sequence[Any], db: Database) -> Mapping[str, object]:
