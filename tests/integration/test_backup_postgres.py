@@ -64,8 +64,10 @@ def test_a_drill_of_a_postgres_database_passes_and_records_its_rto(tmp_path: Pat
         (source,) = record.detail["sources"]
         assert source["restore_seconds"] > 0 and source["problems"] == []
         assert source["tables"] == meta["tables"]
+        scratch = source["scratch"].rsplit("/", 1)[-1]
+        assert scratch.startswith("pitstop_drill_")
         with psycopg.connect(url) as conn:  # the scratch database is gone
-            rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'pitstop_drill_%'").fetchall()
+            rows = conn.execute("SELECT datname FROM pg_database WHERE datname = %s", (scratch,)).fetchall()
         assert rows == []
 
         # The configuration error: rows deleted. Restore refuses, then restores with a safety backup.

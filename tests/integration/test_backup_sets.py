@@ -303,6 +303,9 @@ def test_scheduled_jobs_back_up_when_due_and_drill(tmp_path: Path, clock: Frozen
     db = Database(f"sqlite:///{tmp_path / 'pitstop.db'}")
     db.upgrade()
     pitstop = build(Settings(data_dir=tmp_path, backup={"every_hours": 24}), clock=clock, db=db)
+    pitstop.scheduler.tick()
+    assert pitstop.backup.list_sets() == []  # nothing in the first minutes after start
+    clock.advance(timedelta(minutes=61))  # both jobs are due again, and past the startup grace
     ran = pitstop.scheduler.tick()
     assert {"backup", "backup.drill"} <= set(ran)
     assert len(pitstop.backup.list_sets()) == 1

@@ -35,6 +35,9 @@ from pitstop.storage.engine import Database
 log = logging.getLogger("pitstop.backup")
 PITSTOP_DB = "pitstop-db"
 SAFETY = "safety"
+# Scheduled backups and drills wait this long after start: a starting service settles first, and a
+# long job in the scheduler's first tick would outlast a short leadership lease.
+STARTUP_GRACE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,7 @@ class SourceDrill:
     restore_seconds: float
     verify_seconds: float
     problems: list[str]
+    scratch: str = ""  # where it was restored (removed after the drill)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,7 @@ class BackupService:
         self.destination = settings.destination or data_dir / "backups"
         self.offsite = settings.offsite
         self.workdir = data_dir
+        self.started_at = clock.now()
 
     # -- sources ----------------------------------------------------------------------------------
 
@@ -262,8 +267,10 @@ class BackupService:
             target = targets.create(entry.kind, location=self._drill_location(entry.name, entry.kind))
             r0 = time.perf_counter()
             restore_s = verify_s = 0.0
+            where = ""
             try:
                 with target.scratch(self.workdir) as scratch:
+                    where = target.describe(scratch)
                     target.restore(backup_set.reader(entry.name, self._passphrase), scratch)
                     restore_s = time.perf_counter() - r0
                     v0 = time.perf_counter()
@@ -272,7 +279,7 @@ class BackupService:
             except BackupError as exc:
                 problems = [str(exc)]
                 restore_s = restore_s or time.perf_counter() - r0
-            results.append(SourceDrill(entry.name, entry.kind, restore_s, verify_s, problems))
+            results.append(SourceDrill(entry.name, entry.kind, restore_s, verify_s, problems, where))
         result = DrillResult(backup_set.id, results, time.perf_counter() - t0, self.settings.rto_minutes * 60)
         self.records.add(
             "drill",
@@ -292,6 +299,7 @@ class BackupService:
                         "restore_seconds": round(s.restore_seconds, 3),
                         "verify_seconds": round(s.verify_seconds, 3),
                         "problems": s.problems,
+                        "scratch": s.scratch,
                         "tables": backup_set.manifest.source(s.source).meta.get("tables", {}),
                         "files": len(backup_set.manifest.source(s.source).files),
                     }
@@ -488,6 +496,8 @@ class BackupService:
 
     def backup_if_due(self, now: datetime) -> None:
         """Scheduler job: back up and prune when the newest set is older than `every_hours`."""
+        if now - self.started_at < STARTUP_GRACE:
+            return
         newest = self.newest_ok_at()
         if newest is not None and now - newest < timedelta(hours=self.settings.every_hours):
             return
@@ -496,6 +506,8 @@ class BackupService:
 
     def drill_if_due(self, now: datetime) -> None:
         """Scheduler job: drill the newest set when the last drill is older than `drill_every_days`."""
+        if now - self.started_at < STARTUP_GRACE:
+            return
         last = self.records.last("drill")
         if last is not None and now - last.finished_at < timedelta(days=self.settings.drill_every_days):
             return
