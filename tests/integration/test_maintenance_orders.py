@@ -203,3 +203,27 @@ def test_the_log_filters_and_exports(mnt: Pitstop, clock: FrozenClock, tmp_path:
     assert csv_text.splitlines()[0].startswith("id,at,kind") and "restarted vms" in csv_text
     with pytest.raises(InvalidInput):
         log.append("gossip", "x", actor="y")
+
+
+def test_disruptive_steps_wait_for_a_maintenance_window(mnt: Pitstop, clock: FrozenClock) -> None:
+    user = mnt.settings.data_dir / "procedures"
+    (user / "restart-vms.yaml").write_text(
+        """
+name: restart-vms
+title: Restart the recorder
+steps:
+  - id: restart
+    kind: command
+    title: Restart
+    command: ["python3", "-c", "print('restarted')"]
+    disruptive: true
+"""
+    )
+    m = mnt.maintenance
+    outside = m.runner.start("restart-vms", actor="tom", asset="vms-server")
+    assert outside.steps[0].status == "skipped" and "waits for a maintenance window" in outside.steps[0].output
+    MuteStore(mnt.db).add_window(
+        recurring("plant-night", {"site": "north-plant"}, days="daily", start="07:00", end="09:00"), now=clock.now()
+    )
+    inside = m.runner.start("restart-vms", actor="tom", asset="vms-server")  # the clock is at 08:00
+    assert inside.steps[0].status == "passed" and "restarted" in inside.steps[0].output

@@ -61,13 +61,14 @@ class ActionStep(_Step):
     kind: Literal["action"]
     action: Annotated[str, Field(min_length=1, max_length=100)]
     params: dict[str, Any] = Field(default_factory=dict)
-    disruptive: bool = False
+    disruptive: bool = False  # runs only inside a maintenance window that covers the asset
 
 
 class CommandStep(_Step):
     kind: Literal["command"]
     command: Annotated[list[Annotated[str, Field(min_length=1, max_length=1000)]], Field(min_length=1, max_length=50)]
     timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    disruptive: bool = False  # runs only inside a maintenance window that covers the asset
 
 
 class ManualStep(_Step):

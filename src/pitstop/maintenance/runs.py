@@ -21,7 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from pitstop.core.clock import Clock
 from pitstop.core.types import Severity, Status
 from pitstop.errors import InvalidInput, NotFound
-from pitstop.maintenance.common import duration, param, text
+from pitstop.incidents.windows import MuteStore, matches
+from pitstop.maintenance.common import duration, param, site_of, text
 from pitstop.maintenance.log import MaintenanceLog
 from pitstop.maintenance.procedures import (
     ActionStep,
@@ -275,6 +276,13 @@ class ProcedureRunner:
 
     def _automated(self, step: CheckStep | ActionStep | CommandStep, run: Run) -> StepResult:
         status, output = "error", ""
+        if not isinstance(step, CheckStep) and step.disruptive:
+            window = self.window_in_force(run.asset)
+            if window is None:
+                output = f"disruptive step: waits for a maintenance window covering {run.asset or 'the system'}"
+                return self._timed(
+                    step.within, run, StepResult(step.id, step.kind, "skipped", by="pitstop", output=output)
+                )
         try:
             if isinstance(step, CheckStep):
                 status, output = self._check(step, run)
@@ -295,6 +303,17 @@ class ProcedureRunner:
         except Exception as exc:  # a broken step is recorded, the run goes on
             status, output = "error", f"{type(exc).__name__}: {exc}"
         return self._timed(step.within, run, StepResult(step.id, step.kind, status, by="pitstop", output=output))
+
+    def window_in_force(self, asset: str) -> str | None:
+        """The maintenance window in force now whose matchers cover the asset (and its site), if any."""
+        now = self.clock.now()
+        labels = {"asset": asset or "system", "site": ""}
+        with self.db.connect() as conn:
+            labels["site"] = site_of(conn, asset)
+        for window in MuteStore(self.db).windows():
+            if window.active_at(now) and matches(window.matchers, labels):
+                return window.name
+        return None
 
     def _check(self, step: CheckStep, run: Run) -> tuple[str, str]:
         from pitstop.health.base import CheckContext, checks
