@@ -93,7 +93,8 @@ def main() -> None:
     parser.add_argument("--sensors", type=int, default=500)
     args = parser.parse_args()
     data = make_data(args.rows, args.sensors)
-    naive = ReadingBatch(data.sensor_id[: args.naive_rows], data.ts_us[: args.naive_rows], data.value[: args.naive_rows])
+    n = args.naive_rows
+    naive = ReadingBatch(data.sensor_id[:n], data.ts_us[:n], data.value[:n])
     result: dict[str, object] = {
         "benchmark": "storage.bulk_write",
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},

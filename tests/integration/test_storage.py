@@ -146,3 +146,26 @@ def test_unreachable_postgres_is_one_clear_error() -> None:
     db = Database("postgresql://nobody@127.0.0.1:1/none")
     with pytest.raises(DatabaseUnavailable, match=r"postgresql\+psycopg://nobody@127.0.0.1:1/none is not reachable"):
         db.ping()
+
+
+def test_a_long_job_does_not_let_two_instances_lead(pitstop: Pitstop, clock: FrozenClock) -> None:
+    ttl = timedelta(seconds=2)
+    a = Scheduler(pitstop.jobs, clock, lease_ttl=ttl, instance="a")
+    b = Scheduler(pitstop.jobs, clock, lease_ttl=ttl, instance="b")
+    ran: list[str] = []
+
+    def slow(now: object) -> None:  # outlasts the lease; meanwhile b ticks and takes over
+        clock.advance(5)
+        ran.extend(f"b:{name}" for name in b.tick())
+
+    a.add("slow", timedelta(minutes=1), slow)
+    a.add("second", timedelta(minutes=1), lambda now: ran.append("a:second"))
+    b.add("second", timedelta(minutes=1), lambda now: None)
+    assert a.tick() == ["slow"]  # renewing before "second" showed b leads now: a stops
+    assert ran == ["b:second"]
+    assert not a.is_leader and b.is_leader
+    b.keep_lease()
+    clock.advance(1.5)
+    b.keep_lease()  # renewal while leading keeps a out past the first expiry
+    clock.advance(1.5)
+    assert a.tick() == []

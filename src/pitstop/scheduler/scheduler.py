@@ -59,6 +59,8 @@ class Scheduler:
         for job in self.jobs.values():
             if job.next_due is not None and now < job.next_due:
                 continue
+            if ran and not self._renew():
+                break  # a long job outlasted the lease and another instance leads now
             self._run(job, now)
             job.next_due = now + job.every
             ran.append(job.name)
@@ -74,18 +76,43 @@ class Scheduler:
         else:
             self.repo.finish(run_id, JobOutcome.OK, self.clock.now())
 
+    def _renew(self) -> bool:
+        self.is_leader = self.repo.acquire_lease(LEASE, self.instance, self.clock.now(), self.lease_ttl)
+        return self.is_leader
+
+    def keep_lease(self) -> None:
+        """Renew the lease while leading, so that a long job does not hand leadership away."""
+        if self.is_leader:
+            self._renew()
+
     def release(self) -> None:
         if self.is_leader:
             self.repo.release_lease(LEASE, self.instance)
             self.is_leader = False
 
     async def run(self, tick_seconds: float, stop: asyncio.Event) -> None:
-        """Tick until `stop` is set; jobs run in a worker thread so the event loop stays free."""
+        """Tick until `stop` is set; jobs run in a worker thread so the event loop stays free,
+        and a second task renews the lease every third of its length while jobs run."""
+        keeper = asyncio.create_task(self._keep_lease_until(stop))
         while not stop.is_set():
             try:
                 await anyio.to_thread.run_sync(self.tick)
-            except Exception:
+            except Exception:  # the database may be away; the next tick tries again
                 log.exception("scheduler tick failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=tick_seconds)
-        await anyio.to_thread.run_sync(self.release)
+        await keeper
+        try:
+            await anyio.to_thread.run_sync(self.release)
+        except Exception:
+            log.warning("could not release the scheduler lease; it expires by itself", exc_info=True)
+
+    async def _keep_lease_until(self, stop: asyncio.Event) -> None:
+        interval = self.lease_ttl.total_seconds() / 3
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            try:
+                await anyio.to_thread.run_sync(self.keep_lease)
+            except Exception:
+                log.warning("could not renew the scheduler lease", exc_info=True)
