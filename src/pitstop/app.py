@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry
@@ -16,6 +16,7 @@ from pitstop.health.monitor import HealthMonitor
 from pitstop.incidents import IncidentRegistry
 from pitstop.ingest.service import IngestService
 from pitstop.maintenance import Maintenance
+from pitstop.ml.scoring import StreamScorer
 from pitstop.observability import Metrics
 from pitstop.remediation import RemediationEngine
 from pitstop.scheduler import Scheduler
@@ -60,6 +61,7 @@ class Pitstop:
     backup: BackupService = field(init=False)
     maintenance: Maintenance = field(init=False)
     remediation: RemediationEngine = field(init=False)
+    scoring: StreamScorer = field(init=False)
 
     def start_background(self) -> None:
         for part in self.background:
@@ -131,7 +133,18 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     pitstop.maintenance.schedule_jobs(scheduler)
     pitstop.health.recommend = pitstop.maintenance.recommendations_hook(pitstop.health.recommend)
     _build_remediation(pitstop)
+    _build_scoring(pitstop)
     return pitstop
+
+
+def _build_scoring(pitstop: Pitstop) -> None:
+    """Stream scoring: every minute, each asset's new readings against its baseline; findings open incidents."""
+    pitstop.scoring = StreamScorer(pitstop)
+
+    def score(now: datetime) -> None:
+        pitstop.scoring.run(now)
+
+    pitstop.scheduler.add("scoring", timedelta(minutes=1), score)
 
 
 def _build_remediation(pitstop: Pitstop) -> None:
