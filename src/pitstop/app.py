@@ -16,6 +16,7 @@ from pitstop.health.monitor import HealthMonitor
 from pitstop.incidents import IncidentRegistry
 from pitstop.ingest.service import IngestService
 from pitstop.maintenance import Maintenance
+from pitstop.ml.registry import ModelLifecycle
 from pitstop.ml.scoring import StreamScorer
 from pitstop.observability import Metrics
 from pitstop.remediation import RemediationEngine
@@ -61,6 +62,7 @@ class Pitstop:
     backup: BackupService = field(init=False)
     maintenance: Maintenance = field(init=False)
     remediation: RemediationEngine = field(init=False)
+    models: ModelLifecycle = field(init=False)
     scoring: StreamScorer = field(init=False)
 
     def start_background(self) -> None:
@@ -134,7 +136,15 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     pitstop.health.recommend = pitstop.maintenance.recommendations_hook(pitstop.health.recommend)
     _build_remediation(pitstop)
     _build_scoring(pitstop)
+    _build_models(pitstop)
     return pitstop
+
+
+def _build_models(pitstop: Pitstop) -> None:
+    from pitstop.ml.registry import ModelRegistry
+
+    registry = ModelRegistry(pitstop.db, pitstop.clock, data_dir=pitstop.settings.data_dir, incidents=pitstop.incidents)
+    pitstop.models = ModelLifecycle(registry, pitstop.incidents)
 
 
 def _build_scoring(pitstop: Pitstop) -> None:

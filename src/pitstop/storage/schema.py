@@ -526,3 +526,53 @@ remediation_breakers = Table(
     Column("reset_by", String(200)),
     Index(None, "action", "target"),
 )
+
+# -- models --
+
+# One row per trained model version: its envelope (format, library versions, training window and
+# rows, feature schema and hash, metrics, trigger), the artifact's size and sha256, the drift profile.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("trigger", String(200), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("envelope", Text, nullable=False),
+    Column("profile", Text, nullable=False, server_default="{}"),
+    UniqueConstraint("name", "version"),
+)
+
+# Every alias move (champion / challenger): from which version to which, who, when, why. The
+# latest row per (name, alias) is where the alias points now; the rows answer "what served on D".
+model_alias_moves = Table(
+    "model_alias_moves",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("alias", String(30), nullable=False),
+    Column("from_version", Integer),
+    Column("to_version", Integer),
+    Column("actor", String(200), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Index(None, "name", "alias", "at"),
+)
+
+# Gate decisions: a candidate against the champion, each rule's value and verdict.
+model_decisions = Table(
+    "model_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("candidate", Integer, nullable=False),
+    Column("champion", Integer),
+    Column("at", UtcDateTime, nullable=False),
+    Column("passed", Integer, nullable=False),
+    Column("record", Text, nullable=False),
+    Index(None, "name", "at"),
+)

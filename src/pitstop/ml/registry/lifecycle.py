@@ -1,0 +1,144 @@
+"""Retraining behind gates, promotion, drift checks: the model lifecycle over the registry.
+
+`retrain` fits a candidate on the earliest rows of a time-ordered frame (rows inside excluded
+periods — maintenance, known faults — dropped first), registers it as challenger, evaluates the
+gates against the champion on the same latest-rows hold-out, records the decision, and in managed
+mode promotes it when every gate passes. `check_drift` compares current inputs with the champion's
+stored reference profile and opens (or resolves) ``model.drift:<name>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import pandas as pd
+
+from pitstop.core.types import Severity
+from pitstop.errors import InvalidInput
+from pitstop.incidents import IncidentRegistry
+from pitstop.ml.drift import DriftReport, compare
+from pitstop.ml.registry.gates import DEFAULT_RULES, Decision, evaluate, validate
+from pitstop.ml.registry.store import ModelRegistry, ModelVersion
+from pitstop.ml.twins import ASSET_TYPES, Twin, time_split
+
+Period = tuple[datetime, datetime]
+
+
+class Mode(StrEnum):
+    MANAGED = "managed"
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True, slots=True)
+class RetrainResult:
+    version: ModelVersion
+    decision: Decision
+    promoted: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version.version, "promoted": self.promoted, "decision": self.decision.as_dict()}
+
+
+def asset_type_of(name: str) -> str:
+    """Model names are ``<asset type>-twin``, e.g. ``hvac-twin``."""
+    asset_type = name.removesuffix("-twin")
+    if not name.endswith("-twin") or asset_type not in ASSET_TYPES:
+        raise InvalidInput(f"model {name!r}: known models are {[f'{t}-twin' for t in ASSET_TYPES]}")
+    return asset_type
+
+
+def exclude(frame: pd.DataFrame, periods: Sequence[Period]) -> pd.DataFrame:
+    """Rows of a time-indexed frame outside every [start, end) period."""
+    keep = pd.Series(True, index=frame.index)
+    for start, end in periods:
+        keep &= ~((frame.index >= start) & (frame.index < end))
+    return frame[keep.to_numpy()]
+
+
+class ModelLifecycle:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        incidents: IncidentRegistry,
+        *,
+        rules: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.incidents = incidents
+        self.rules = {name: validate(r) for name, r in (rules or {}).items()}
+
+    def rules_for(self, name: str) -> list[dict[str, Any]]:
+        return self.rules.get(name, [dict(r) for r in DEFAULT_RULES])
+
+    def retrain(
+        self,
+        name: str,
+        frame: pd.DataFrame,
+        *,
+        mode: Mode = Mode.MANAGED,
+        trigger: str = "manual",
+        actor: str = "pitstop",
+        holdout: float = 0.2,
+        excluded: Sequence[Period] = (),
+        params: Mapping[str, Any] | None = None,
+        rules: Sequence[Mapping[str, Any]] | None = None,
+    ) -> RetrainResult:
+        asset_type = asset_type_of(name)
+        data = exclude(frame, excluded)
+        train, test = time_split(data, holdout)
+        if len(train) < 20 or len(test) < 2:
+            raise InvalidInput(f"not enough rows to retrain {name}: {len(train)} training rows (need 20)")
+        twin = Twin.for_asset_type(asset_type, **dict(params or {})).fit(train)
+        metrics = {k: m.as_dict() for k, m in twin.evaluate(test).items()}
+        version = self.registry.register(
+            name,
+            twin,
+            train=train,
+            metrics={"holdout": metrics, "holdout_rows": len(test)},
+            trigger=trigger,
+            excluded=[{"start": s.isoformat(), "end": e.isoformat()} for s, e in excluded],
+        )
+        self.registry.move(name, "challenger", version.version, actor=actor, reason=f"trained ({trigger})")
+        champion_version = self.registry.alias(name, "champion")
+        champion = None
+        if champion_version is not None:
+            champion = self.registry.serving(name)
+        decision = evaluate(
+            validate(rules) if rules is not None else self.rules_for(name),
+            candidate=(version.version, twin, version.size),
+            champion=champion,
+            holdout=test,
+        )
+        record = {**decision.as_dict(), "mode": mode.value, "trigger": trigger}
+        self.registry.record_decision(name, record)
+        promoted = mode is Mode.MANAGED and decision.passed
+        if promoted:
+            self.registry.promote(
+                name, version.version, actor=actor, reason=f"managed retrain ({trigger}): all gates passed"
+            )
+        return RetrainResult(version, decision, promoted)
+
+    def check_drift(self, name: str, current: pd.DataFrame, *, version: int | None = None) -> DriftReport:
+        """Drift of current inputs against the champion's reference; opens or resolves model.drift:<name>."""
+        version = version if version is not None else self.registry.alias(name, "champion")
+        if version is None:
+            raise InvalidInput(f"model {name!r} has no champion")
+        profile = self.registry.profile(name, version)
+        report = compare(profile, {c: current[c].to_numpy() for c in profile.features if c in current})
+        key = f"model.drift:{name}"
+        if report.band in ("warn", "critical"):
+            drifted = [f.feature for f in report.features if f.drifted]
+            self.incidents.open_or_update(
+                key,
+                severity=Severity.CRITICAL if report.band == "critical" else Severity.WARNING,
+                title=f"model {name} v{version}: input drift {report.band} (max PSI {report.max_psi:.2f})",
+                detail=f"drifted features: {', '.join(drifted)}; share {report.drifted_share:.0%}",
+                source="models",
+            )
+        elif self.incidents.active(key) is not None:
+            self.incidents.resolve(key, reason=f"max PSI {report.max_psi:.3f} against v{version}", actor="models")
+        return report
