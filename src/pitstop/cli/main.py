@@ -19,7 +19,7 @@ from pitstop.cli.heal import heal_app
 from pitstop.cli.health import check_command, incidents_app, silence_app, windows_app
 from pitstop.cli.ingest import ingest_command, quarantine_app
 from pitstop.cli.maintenance import register as register_maintenance
-from pitstop.cli.models import models_app, score_command
+from pitstop.cli.models import drift_app, models_app, score_command
 from pitstop.cli.sim import sim_app
 from pitstop.config import Settings, load_settings, masked
 from pitstop.core.types import Role
@@ -51,6 +51,7 @@ app.add_typer(heal_app, name="heal")
 register_maintenance(app)
 app.add_typer(sim_app, name="sim")
 app.add_typer(models_app, name="models")
+app.add_typer(drift_app, name="drift")
 app.command("score")(score_command)
 
 out = Console()

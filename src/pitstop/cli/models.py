@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -62,3 +63,148 @@ def score_command(
     finally:
         pitstop.close()
     out.print_json(json.dumps(result))
+
+
+# -- model lifecycle: registry, retraining behind gates, rollback, drift --------------------------
+
+
+def _actor(given: str | None) -> str:
+    import getpass
+
+    return given or f"cli:{getpass.getuser()}"
+
+
+@models_app.command("list")
+def list_command(ctx: typer.Context, name: Annotated[str | None, typer.Argument(help="Model name.")] = None) -> None:
+    """Registered versions with their aliases, size, sha256 and hold-out metrics."""
+    pitstop = ctx.obj.pitstop()
+    try:
+        registry = pitstop.models.registry
+        rows = []
+        for v in registry.versions(name):
+            aliases = [a for a in ("champion", "challenger") if registry.alias(v.name, a) == v.version]
+            rows.append(
+                {
+                    "name": v.name,
+                    "version": v.version,
+                    "aliases": aliases,
+                    "created_at": v.created_at.isoformat(),
+                    "trigger": v.trigger,
+                    "size": v.size,
+                    "sha256": v.sha256,
+                    "metrics": v.envelope.get("metrics", {}),
+                }
+            )
+    finally:
+        pitstop.close()
+    out.print_json(json.dumps(rows))
+
+
+@models_app.command("promote")
+def promote_command(
+    ctx: typer.Context,
+    name: str,
+    version: int,
+    actor: Annotated[str | None, typer.Option(help="Who promotes (default: cli:<user>).")] = None,
+    reason: Annotated[str, typer.Option(help="Why.")] = "promoted by hand",
+) -> None:
+    """Make a version the champion (its artifact must pass the sha256 check)."""
+    pitstop = ctx.obj.pitstop()
+    try:
+        move = pitstop.models.registry.promote(name, version, actor=_actor(actor), reason=reason)
+    finally:
+        pitstop.close()
+    out.print_json(json.dumps(move.as_dict()))
+
+
+@models_app.command("rollback")
+def rollback_command(
+    ctx: typer.Context,
+    name: str,
+    actor: Annotated[str | None, typer.Option(help="Who rolls back (default: cli:<user>).")] = None,
+    reason: Annotated[str, typer.Option(help="Why.")] = "rolled back by hand",
+) -> None:
+    """Move the champion back to the previous one, after it loads and passes its parity check."""
+    pitstop = ctx.obj.pitstop()
+    try:
+        move = pitstop.models.registry.rollback(name, actor=_actor(actor), reason=reason)
+    finally:
+        pitstop.close()
+    out.print_json(json.dumps(move.as_dict()))
+
+
+@models_app.command("history")
+def history_command(ctx: typer.Context, name: str) -> None:
+    """Every alias move of a model (from, to, who, when, why) and every gate decision."""
+    pitstop = ctx.obj.pitstop()
+    try:
+        registry = pitstop.models.registry
+        result = {
+            "moves": [m.as_dict() for m in registry.history(name)],
+            "decisions": registry.decisions(name),
+        }
+    finally:
+        pitstop.close()
+    out.print_json(json.dumps(result))
+
+
+@models_app.command("retrain")
+def retrain_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name, e.g. hvac-twin.")],
+    manual: Annotated[bool, typer.Option("--manual", help="Stay challenger even when every gate passes.")] = False,
+    holdout: Annotated[float, typer.Option(min=0.05, max=0.5, help="Latest share of rows held out.")] = 0.2,
+    trees: Annotated[int, typer.Option(min=10, max=5000, help="Boosting rounds per output.")] = 300,
+    trigger: Annotated[str, typer.Option(help="What asked for it (recorded).")] = "manual",
+    actor: Annotated[str | None, typer.Option(help="Who (default: cli:<user>).")] = None,
+) -> None:
+    """Train a candidate on stored readings (known-faulty periods left out), gate it, promote if managed."""
+    from pitstop.ml.registry import Mode
+    from pitstop.ml.registry.data import faulty_periods, model_frame
+
+    pitstop = ctx.obj.pitstop()
+    try:
+        result = pitstop.models.retrain(
+            name,
+            model_frame(pitstop, name),
+            mode=Mode.MANUAL if manual else Mode.MANAGED,
+            trigger=trigger,
+            actor=_actor(actor),
+            holdout=holdout,
+            excluded=faulty_periods(pitstop, name),
+            params={"n_estimators": trees},
+        )
+    finally:
+        pitstop.close()
+    out.print_json(json.dumps(result.as_dict()))
+
+
+drift_app = typer.Typer(help="Input drift of models against their reference.", no_args_is_help=True)
+
+
+@drift_app.command("report")
+def drift_report_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name, e.g. hvac-twin.")],
+    days: Annotated[float, typer.Option(min=0.01, help="Current window: the latest days of readings.")] = 7.0,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Directory (default: <data_dir>/reports).")] = None,
+) -> None:
+    """PSI and KS per input against the champion's reference; writes JSON and HTML; drift opens an incident."""
+    from pitstop.ml.drift.report import write
+    from pitstop.ml.registry.data import model_frame
+
+    pitstop = ctx.obj.pitstop()
+    try:
+        version = pitstop.models.registry.alias(name, "champion")
+        if version is None:
+            raise NotFound(f"model {name!r} has no champion")
+        frame = model_frame(pitstop, name)
+        if frame.empty:
+            raise NotFound(f"no readings for model {name!r}")
+        current = frame[frame.index > frame.index.max() - timedelta(days=days)]
+        report = pitstop.models.check_drift(name, current, version=version)
+        directory = out_dir or Path(pitstop.settings.data_dir) / "reports"
+        json_path, html_path = write(directory, name, version, report, {"window_days": days})
+    finally:
+        pitstop.close()
+    out.print_json(json.dumps({**report.as_dict(), "json": str(json_path), "html": str(html_path)}))

@@ -1,0 +1,64 @@
+"""A drift report as JSON and as one self-contained HTML page (inline SVG bars, no scripts)."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from pitstop.ml.drift.psi import DriftReport
+
+COLOURS = {"stable": "#2e7d32", "monitor": "#f9a825", "warn": "#ef6c00", "critical": "#c62828"}
+
+
+def bars(reference: list[float], current: list[float], width: int = 360, height: int = 90) -> str:
+    """Reference (grey) and current (blue) bin shares side by side, one pair per bin."""
+    n = max(len(reference), 1)
+    top = max([*reference, *current, 1e-9])
+    slot = width / n
+    parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="bin shares">']
+    for i, (r, c) in enumerate(zip(reference, current, strict=True)):
+        for j, (share, fill) in enumerate(((r, "#9e9e9e"), (c, "#1565c0"))):
+            h = share / top * (height - 4)
+            x = i * slot + j * slot / 2 + 1
+            parts.append(
+                f'<rect x="{x:.1f}" y="{height - h:.1f}" width="{slot / 2 - 2:.1f}" height="{h:.1f}" fill="{fill}">'
+                f"<title>bin {i + 1}: {'reference' if j == 0 else 'current'} {share:.1%}</title></rect>"
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_html(name: str, version: int, report: DriftReport) -> str:
+    rows = []
+    for f in report.features:
+        rows.append(
+            f"<tr><td>{html.escape(f.feature)}</td><td>{f.psi:.4f}</td>"
+            f'<td style="color:{COLOURS[f.band]};font-weight:bold">{f.band}</td>'
+            f"<td>{f.ks_statistic:.4f}{' (drifted)' if f.ks_drifted else ''}</td>"
+            f"<td>{bars(f.reference_share, f.current_share)}</td></tr>"
+        )
+    title = html.escape(f"Drift report: {name} v{version}")
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:left;"
+        "border-bottom:1px solid #ddd}</style></head><body>"
+        f"<h1>{title}</h1>"
+        f'<p>Overall: <b style="color:{COLOURS[report.band]}">{report.band}</b>, max PSI {report.max_psi:.4f}, '
+        f"{report.drifted_share:.0%} of features drifted (PSI &ge; 0.2), {report.current_rows} current rows. "
+        "Bands: &lt;0.1 stable, 0.1&ndash;0.2 monitor, 0.2&ndash;0.5 warn, &ge;0.5 critical. "
+        "Bars: reference (grey) and current (blue) share per reference quantile bin.</p>"
+        "<table><tr><th>feature</th><th>PSI</th><th>band</th><th>KS</th><th>bins</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )
+
+
+def write(directory: Path, name: str, version: int, report: DriftReport, extra: dict[str, Any]) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = directory / f"drift-{name}-v{version}"
+    json_path, html_path = stem.with_suffix(".json"), stem.with_suffix(".html")
+    json_path.write_text(json.dumps({"model": name, "version": version, **extra, **report.as_dict()}, indent=2))
+    html_path.write_text(render_html(name, version, report))
+    return json_path, html_path

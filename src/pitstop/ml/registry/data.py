@@ -1,0 +1,41 @@
+"""Training and monitoring data from storage: an asset type's readings, minus known-faulty periods."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from pitstop.errors import InvalidInput
+from pitstop.incidents.models import IncidentState
+from pitstop.ml.registry.lifecycle import Period, asset_type_of
+from pitstop.ml.training import asset_frame
+from pitstop.ml.twins import ASSET_TYPES
+
+if TYPE_CHECKING:
+    from pitstop.app import Pitstop
+
+
+def model_frame(pitstop: Pitstop, name: str, *, since: datetime | None = None) -> pd.DataFrame:
+    """Every asset of the model's type, inputs and outputs side by side, time-ordered."""
+    asset_type = asset_type_of(name)
+    inputs, outputs = ASSET_TYPES[asset_type]
+    assets = [a.name for a in pitstop.assets.list_assets() if a.type == asset_type]
+    if not assets:
+        raise InvalidInput(f"no asset of type {asset_type!r} in the inventory")
+    frame = pd.concat([asset_frame(pitstop, a, inputs + outputs) for a in assets]).sort_index()
+    return frame[frame.index >= since] if since is not None else frame
+
+
+def faulty_periods(pitstop: Pitstop, name: str) -> list[Period]:
+    """Periods when an asset of the model's type had an incident open (asset.* keys): kept out of training."""
+    asset_type = asset_type_of(name)
+    assets = {a.name for a in pitstop.assets.list_assets() if a.type == asset_type}
+    now = pitstop.clock.now()
+    periods = []
+    for incident in pitstop.incidents.list(area="asset", limit=10_000):
+        if incident.target in assets:
+            end = incident.resolved_at if incident.state is IncidentState.RESOLVED else None
+            periods.append((incident.opened_at, end or now + timedelta(seconds=1)))
+    return periods
