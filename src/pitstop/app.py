@@ -142,9 +142,11 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
 
 def _build_models(pitstop: Pitstop) -> None:
     from pitstop.ml.registry import ModelRegistry
+    from pitstop.ml.registry.serving import ModelServer
 
     registry = ModelRegistry(pitstop.db, pitstop.clock, data_dir=pitstop.settings.data_dir, incidents=pitstop.incidents)
     pitstop.models = ModelLifecycle(registry, pitstop.incidents)
+    pitstop.models.server = ModelServer(registry, pitstop.clock, pitstop.metrics.registry)
 
 
 def _build_scoring(pitstop: Pitstop) -> None:

@@ -24,6 +24,7 @@ from pitstop.api.routers import health as health_routes
 from pitstop.api.routers import incidents as incident_routes
 from pitstop.api.routers import ingest as ingest_routes
 from pitstop.api.routers import maintenance as maintenance_routes
+from pitstop.api.routers import models as models_routes
 from pitstop.api.routers import remediation as remediation_routes
 from pitstop.app import Pitstop
 from pitstop.errors import AuthError, DatabaseUnavailable, InventoryError, NotFound, PitstopError
@@ -140,4 +141,5 @@ def create_app(pitstop: Pitstop, *, run_background: bool = False) -> FastAPI:
     app.include_router(ingest_routes.router)
     app.include_router(maintenance_routes.router)
     app.include_router(remediation_routes.router)
+    app.include_router(models_routes.router)
     return app

@@ -22,6 +22,7 @@ from pitstop.errors import InvalidInput
 from pitstop.incidents import IncidentRegistry
 from pitstop.ml.drift import DriftReport, compare
 from pitstop.ml.registry.gates import DEFAULT_RULES, Decision, evaluate, validate
+from pitstop.ml.registry.serving import ModelServer
 from pitstop.ml.registry.store import ModelRegistry, ModelVersion
 from pitstop.ml.twins import ASSET_TYPES, Twin, time_split
 
@@ -70,6 +71,7 @@ class ModelLifecycle:
         self.registry = registry
         self.incidents = incidents
         self.rules = {name: validate(r) for name, r in (rules or {}).items()}
+        self.server: ModelServer | None = None
 
     def rules_for(self, name: str) -> list[dict[str, Any]]:
         return self.rules.get(name, [dict(r) for r in DEFAULT_RULES])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -105,6 +106,8 @@ class ModelRegistry:
         self.clock = clock
         self.root = Path(data_dir) / "models" / "registry"
         self.incidents = incidents
+        # Called with the model name after every alias move (the server drops its cached predictor).
+        self.on_move: list[Callable[[str], None]] = []
 
     # -- versions -------------------------------------------------------------------------------
     def register(
@@ -271,6 +274,8 @@ class ModelRegistry:
                 "reason": reason,
             }
             conn.execute(insert(model_alias_moves).values(**values))
+        for listener in self.on_move:
+            listener(name)
         return AliasMove(name, alias, current, to, actor, now, reason)
 
     def promote(self, name: str, version: int, *, actor: str, reason: str) -> AliasMove:

@@ -1,0 +1,101 @@
+"""Serving the champion: the fastest predictor available, cached per model, latency per version.
+
+The predictor is the twin compiled to ONNX Runtime (1 intra-op thread) when onnxruntime is
+installed, else LightGBM's own Booster with num_threads=1 (never the scikit-learn wrapper). The
+champion alias is re-read at most every ``refresh``; a promotion or rollback in this process
+takes effect at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from pitstop.core.clock import Clock
+from pitstop.errors import InvalidInput
+from pitstop.ml.registry.store import ModelRegistry
+from pitstop.ml.twins import Twin
+
+
+class Predictor(Protocol):
+    def predict_array(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]: ...
+
+
+@dataclass
+class _Loaded:
+    version: int
+    predictor: Predictor
+    path: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    checked: datetime
+
+
+def fastest(twin: Twin) -> tuple[Predictor, str]:
+    try:
+        return twin.to_onnx(), "onnxruntime"
+    except ImportError:
+        return twin, "lightgbm"
+
+
+class ModelServer:
+    def __init__(
+        self, registry: ModelRegistry, clock: Clock, metrics: CollectorRegistry, *, refresh: float = 5.0
+    ) -> None:
+        self.registry = registry
+        self.clock = clock
+        self.refresh = timedelta(seconds=refresh)
+        self._loaded: dict[str, _Loaded] = {}
+        self.latency = Histogram(
+            "pitstop_model_predict_seconds",
+            "Prediction latency per model version",
+            ["model", "version"],
+            buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1),
+            registry=metrics,
+        )
+        registry.on_move.append(self.forget)
+        self.rows = Counter(
+            "pitstop_model_predictions", "Rows predicted per model version", ["model", "version"], registry=metrics
+        )
+
+    def forget(self, name: str) -> None:
+        self._loaded.pop(name, None)
+
+    def current(self, name: str) -> _Loaded:
+        now = self.clock.now()
+        loaded = self._loaded.get(name)
+        if loaded is not None and now - loaded.checked < self.refresh:
+            return loaded
+        champion = self.registry.alias(name, "champion")
+        if loaded is None or champion != loaded.version:
+            version, twin = self.registry.serving(name)
+            predictor, path = fastest(twin)
+            loaded = _Loaded(version, predictor, path, tuple(twin.inputs), tuple(twin.outputs), now)
+            self._loaded[name] = loaded
+        loaded.checked = now
+        return loaded
+
+    def predict(self, name: str, rows: list[list[float]]) -> dict[str, Any]:
+        loaded = self.current(name)
+        X = np.asarray(rows, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(loaded.inputs) or not np.all(np.isfinite(X)):
+            raise InvalidInput(f"rows must be finite numbers, {len(loaded.inputs)} per row: {list(loaded.inputs)}")
+        start = time.perf_counter()
+        Y = loaded.predictor.predict_array(X)
+        elapsed = time.perf_counter() - start
+        labels = (name, str(loaded.version))
+        self.latency.labels(*labels).observe(elapsed)
+        self.rows.labels(*labels).inc(len(X))
+        return {
+            "model": name,
+            "version": loaded.version,
+            "path": loaded.path,
+            "outputs": list(loaded.outputs),
+            "predictions": Y.tolist(),
+        }
