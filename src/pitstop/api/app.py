@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
-from pitstop import __version__
+from pitstop import __version__, web
 from pitstop.api.routers import assets, system
 from pitstop.api.routers import backup as backup_routes
 from pitstop.api.routers import health as health_routes
@@ -142,4 +142,5 @@ def create_app(pitstop: Pitstop, *, run_background: bool = False) -> FastAPI:
     app.include_router(maintenance_routes.router)
     app.include_router(remediation_routes.router)
     app.include_router(models_routes.router)
+    web.mount(app)  # the dashboard under /ui
     return app

@@ -1,0 +1,76 @@
+"""Inline SVG plots drawn on the server, decimated to min/max per pixel column."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from markupsafe import Markup
+
+
+def decimate(points: Sequence[tuple[float, float]], buckets: int) -> list[tuple[float, float]]:
+    """At most 2 points per bucket of the x range (its min and max, in time order): spikes survive."""
+    pts = [(x, y) for x, y in points if math.isfinite(x) and math.isfinite(y)]
+    if len(pts) <= 2 * buckets or buckets < 1:
+        return pts
+    x0, x1 = pts[0][0], pts[-1][0]
+    width = (x1 - x0) / buckets or 1.0
+    out: list[tuple[float, float]] = []
+    group: list[tuple[float, float]] = []
+    current = 0
+    for p in pts:
+        b = min(int((p[0] - x0) / width), buckets - 1)
+        if b != current and group:
+            out.extend(_extremes(group))
+            group = []
+        current = b
+        group.append(p)
+    if group:
+        out.extend(_extremes(group))
+    return out
+
+
+def _extremes(group: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    lo = min(group, key=lambda p: p[1])
+    hi = max(group, key=lambda p: p[1])
+    return [lo] if lo is hi else sorted([lo, hi])
+
+
+def line(
+    points: Sequence[tuple[float, float]],
+    *,
+    width: int = 600,
+    height: int = 160,
+    thresholds: Sequence[float] = (),
+    label: str = "",
+) -> Markup:
+    """A line chart (or a sparkline when small) as an SVG element; an empty frame when there is no data."""
+    pts = decimate(sorted(points), max(1, width // 2))
+    pad = 2 if height < 60 else 18
+    ys = [p[1] for p in pts] + list(thresholds)
+    if not pts:
+        return Markup(
+            f'<svg class="plot empty" viewBox="0 0 {width} {height}" role="img" aria-label="no data">'
+            f'<text x="{width // 2}" y="{height // 2}" text-anchor="middle">no data</text></svg>'
+        )
+    x0, x1 = pts[0][0], pts[-1][0]
+    y0, y1 = min(ys), max(ys)
+    if y1 == y0:
+        y0, y1 = y0 - 1, y1 + 1
+
+    def sx(x: float) -> float:
+        return pad + (x - x0) / ((x1 - x0) or 1) * (width - 2 * pad)
+
+    def sy(y: float) -> float:
+        return height - pad - (y - y0) / (y1 - y0) * (height - 2 * pad)
+
+    path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
+    parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" role="img" aria-label="{Markup.escape(label)}">']
+    for t in thresholds:
+        parts.append(f'<line class="threshold" x1="{pad}" x2="{width - pad}" y1="{sy(t):.1f}" y2="{sy(t):.1f}"/>')
+    parts.append(f'<polyline class="series" points="{path}"/>')
+    if height >= 60:
+        parts.append(f'<text class="axis" x="{pad}" y="12">{y1:.4g}</text>')
+        parts.append(f'<text class="axis" x="{pad}" y="{height - 4}">{y0:.4g}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

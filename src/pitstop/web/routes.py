@@ -1,0 +1,385 @@
+"""Dashboard pages and their form actions. Every action calls the same services as the API and is audited
+(the API's middleware records each successful POST with the session's key as actor)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from pitstop.app import Pitstop
+from pitstop.core.types import Role
+from pitstop.errors import NotFound, PitstopError
+from pitstop.storage.repos.keys import ApiKey
+from pitstop.web.plots import line
+from pitstop.web.session import COOKIE, LIFETIME_S, Sessions
+
+log = logging.getLogger("pitstop.web")
+HERE = Path(__file__).parent
+PREFIX = "/ui"
+MAX_FORM_BYTES = 64 * 1024
+CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; form-action 'self'"
+T = TypeVar("T")
+
+templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+
+class Refused(Exception):
+    """A page or action the caller may not have: login again (401) or not this role (403), or bad input (400)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def mount(app: FastAPI) -> None:
+    """Add the dashboard to the API's application: pages under /ui, static files under /ui/static."""
+    pitstop: Pitstop = app.state.pitstop
+    app.state.web_sessions = Sessions(pitstop.settings.data_dir, pitstop.keys)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="web-static")
+    app.include_router(router)
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> Response:
+        if exc.status == 401:
+            return RedirectResponse(f"{PREFIX}/login", status_code=303)
+        return _html("error.html", request, None, status=exc.status, message=str(exc))
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _pitstop(request: Request) -> Pitstop:
+    pitstop: Pitstop = request.app.state.pitstop
+    return pitstop
+
+
+def _sessions(request: Request) -> Sessions:
+    sessions: Sessions = request.app.state.web_sessions
+    return sessions
+
+
+def _key(request: Request, role: Role = Role.VIEWER) -> ApiKey:
+    key = _sessions(request).key(request.cookies.get(COOKIE), _pitstop(request).clock.now())
+    if key is None:
+        raise Refused(401, "log in")
+    if not key.role.allows(role):
+        raise Refused(403, f"this needs the {role.value} role; you are logged in as {key.role.value}")
+    request.state.actor = f"web:{key.name}:{key.prefix}"
+    return key
+
+
+async def _form(request: Request, role: Role) -> dict[str, str]:
+    """The posted form of a logged-in caller of `role`, its CSRF token checked."""
+    key = _key(request, role)
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise Refused(413, "the form is too large")
+    try:
+        fields = {k: v[0] for k, v in parse_qs(body.decode(), max_num_fields=50).items()}
+    except (UnicodeDecodeError, ValueError):
+        raise Refused(400, "the form could not be read") from None
+    if not _sessions(request).csrf_ok(request.cookies.get(COOKIE), fields.get("csrf", "")):
+        raise Refused(403, "the form's CSRF token is missing or wrong; reload the page")
+    del key
+    return fields
+
+
+def _text(fields: dict[str, str], name: str, *, required: bool = True, limit: int = 2000) -> str:
+    value = fields.get(name, "").strip()
+    if required and not value:
+        raise Refused(400, f"{name} is required")
+    if len(value) > limit or any(ord(c) < 32 and c not in "\n\r\t" for c in value):
+        raise Refused(400, f"{name} must be at most {limit} printable characters")
+    return value
+
+
+def _try(what: str, func: Callable[[], T]) -> T | None:
+    """A part of a page: whatever a component can give; None when the component is missing or fails."""
+    try:
+        return func()
+    except Exception:
+        log.warning("dashboard: %s unavailable", what, exc_info=True)
+        return None
+
+
+def _html(name: str, request: Request, key: ApiKey | None, *, status: int = 200, **context: Any) -> HTMLResponse:
+    cookie = request.cookies.get(COOKIE)
+    csrf = _sessions(request).csrf(cookie) if (key and cookie) else ""
+    page = templates.get_template(name).render(
+        request=request,
+        prefix=PREFIX,
+        key=key,
+        can_act=bool(key and key.role.allows(Role.OPERATOR)),
+        csrf=csrf,
+        now=_pitstop(request).clock.now(),
+        **context,
+    )
+    response = HTMLResponse(page, status_code=status)
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _back(path: str) -> RedirectResponse:
+    return RedirectResponse(f"{PREFIX}{path}", status_code=303)
+
+
+def _act(func: Callable[[], object]) -> None:
+    try:
+        func()
+    except PitstopError as exc:
+        raise Refused(404 if isinstance(exc, NotFound) else 400, str(exc)) from None
+
+
+# -- login -------------------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_page(request: Request) -> HTMLResponse:
+    return _html("login.html", request, None, error=None)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    body = await request.body()
+    fields = {k: v[0] for k, v in parse_qs(body[:4096].decode(errors="replace"), max_num_fields=5).items()}
+    token = fields.get("key", "").strip()[:200]
+    pitstop = _pitstop(request)
+    key = pitstop.keys.authenticate(token) if token else None
+    if key is None:
+        return _html("login.html", request, None, status=401, error="That key is not valid.")
+    request.state.actor = f"web:{key.name}:{key.prefix}"
+    response = _back("/")
+    response.set_cookie(
+        COOKIE,
+        _sessions(request).issue(key, pitstop.clock.now()),
+        max_age=LIFETIME_S,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path=PREFIX,
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    await _form(request, Role.VIEWER)
+    response = _back("/login")
+    response.delete_cookie(COOKIE, path=PREFIX)
+    return response
+
+
+# -- overview ----------------------------------------------------------------------------------
+
+
+@router.get("/")
+def overview(request: Request) -> HTMLResponse:
+    key = _key(request)
+    p = _pitstop(request)
+    now = p.clock.now()
+    report = _try("health report", lambda: p.health.report().as_dict())
+    active = _try("incidents", lambda: p.incidents.list(state=[s for s in _states() if s.active], limit=1000)) or []
+    by_severity = Counter(i.severity.value for i in active)
+    healing = _try("remediation", lambda: _healing(p, now))
+    due = _try("work orders", lambda: _due_orders(p, now)) or []
+    window = _try("windows", lambda: _next_window(p, now))
+    backup = _try("backups", lambda: p.backup.records.last("backup"))
+    drill = _try("drills", lambda: p.backup.records.last("drill"))
+    return _html(
+        "overview.html",
+        request,
+        key,
+        report=report,
+        by_severity=by_severity,
+        active=active[:10],
+        healing=healing,
+        due=due,
+        window=window,
+        backup=backup,
+        drill=drill,
+    )
+
+
+def _states() -> list[Any]:
+    from pitstop.incidents import IncidentState
+
+    return list(IncidentState)
+
+
+def _healing(p: Pitstop, now: datetime) -> dict[str, Any]:
+    since = now - timedelta(hours=24)
+    done = [r for r in p.remediation.store.list(limit=500) if r.updated_at >= since]
+    return {"count": len(done), "by_state": Counter(r.state for r in done), "recent": done[:5]}
+
+
+def _due_orders(p: Pitstop, now: datetime) -> list[Any]:
+    end = now + timedelta(days=7)
+    return [o for o in p.maintenance.orders.list(active=True, limit=1000) if o.due_at is not None and o.due_at <= end]
+
+
+def _next_window(p: Pitstop, now: datetime) -> tuple[str, datetime, datetime] | None:
+    best: tuple[str, datetime, datetime] | None = None
+    for w in p.health.mutes.windows():
+        start_end = next(iter(w.occurrences(now, now + timedelta(days=31))), None)
+        if start_end and (best is None or start_end[0] < best[1]):
+            best = (w.name, start_end[0], start_end[1])
+    return best
+
+
+# -- incidents ---------------------------------------------------------------------------------
+
+
+@router.get("/incidents")
+def incidents_page(
+    request: Request,
+    state: Annotated[str, Query(max_length=20)] = "active",
+    severity: Annotated[str, Query(max_length=20)] = "",
+    area: Annotated[str, Query(max_length=50, pattern=r"^[a-z0-9_-]*$")] = "",
+) -> HTMLResponse:
+    key = _key(request)
+    p = _pitstop(request)
+    from pitstop.core.types import Severity
+    from pitstop.incidents import IncidentState
+
+    states: list[IncidentState] | IncidentState | None
+    if state == "active":
+        states = [s for s in IncidentState if s.active]
+    elif state == "all":
+        states = None
+    elif state in {s.value for s in IncidentState}:
+        states = IncidentState(state)
+    else:
+        raise Refused(400, "state is not one of active, all, " + ", ".join(IncidentState))
+    if severity and severity not in {s.value for s in Severity}:
+        raise Refused(400, "severity is not one of " + ", ".join(Severity))
+    items = (
+        _try(
+            "incidents",
+            lambda: p.incidents.list(
+                state=states, area=area or None, severity=Severity(severity) if severity else None, limit=500
+            ),
+        )
+        or []
+    )
+    plans = _try("remediation", lambda: p.remediation.store.list(state="awaiting_approval", limit=100)) or []
+    return _html(
+        "incidents.html",
+        request,
+        key,
+        items=items,
+        plans=plans,
+        filters={"state": state, "severity": severity, "area": area},
+        states=["active", "all", *IncidentState],
+        severities=list(Severity),
+    )
+
+
+@router.get("/incidents/{incident_id}")
+def incident_page(request: Request, incident_id: int) -> HTMLResponse:
+    key = _key(request)
+    p = _pitstop(request)
+    if not 1 <= incident_id < 2**31:
+        raise Refused(404, "no such incident")
+    try:
+        item = p.incidents.get(incident_id)
+    except PitstopError:
+        raise Refused(404, f"incident {incident_id} not found") from None
+    timeline = _try("timeline", lambda: p.incidents.timeline(item.id)) or []
+    lessons = _try("lessons", lambda: p.maintenance.kb.lessons(item.key)) or []
+    return _html("incident.html", request, key, item=item, timeline=timeline, lessons=lessons)
+
+
+@router.post("/incidents/{incident_id}/ack")
+async def incident_ack(request: Request, incident_id: int) -> Response:
+    fields = await _form(request, Role.OPERATOR)
+    p = _pitstop(request)
+    note = _text(fields, "note", required=False)
+    _act(lambda: p.incidents.acknowledge(p.incidents.get(incident_id).key, actor=request.state.actor, note=note))
+    return _back(f"/incidents/{incident_id}")
+
+
+@router.post("/incidents/{incident_id}/resolve")
+async def incident_resolve(request: Request, incident_id: int) -> Response:
+    fields = await _form(request, Role.OPERATOR)
+    p = _pitstop(request)
+    reason = _text(fields, "reason")
+    lesson = _text(fields, "lesson", required=False, limit=10_000)
+
+    def resolve() -> None:
+        item = p.incidents.get(incident_id)
+        resolved, _ = p.incidents.resolve(item.key, reason=reason, actor=request.state.actor)
+        if resolved is None:
+            raise Refused(400, f"incident {incident_id} is already resolved")
+        if lesson and hasattr(p, "maintenance"):
+            p.maintenance.kb.add_lesson(item.key, lesson, author=request.state.actor)
+
+    _act(resolve)
+    return _back(f"/incidents/{incident_id}")
+
+
+@router.post("/remediations/{remediation_id}/{decision}")
+async def remediation_decide(request: Request, remediation_id: int, decision: str) -> Response:
+    fields = await _form(request, Role.OPERATOR)
+    p = _pitstop(request)
+    if decision not in {"approve", "reject"}:
+        raise Refused(404, "the decision is approve or reject")
+    reason = _text(fields, "reason", required=False) or f"{decision}d on the dashboard"
+    method = p.remediation.approve if decision == "approve" else p.remediation.reject
+    _act(lambda: method(remediation_id, actor=request.state.actor, reason=reason))
+    return _back("/incidents")
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+@router.get("/health")
+def health_page(request: Request) -> HTMLResponse:
+    key = _key(request)
+    p = _pitstop(request)
+    report = _try("health report", lambda: p.health.report())
+    specs = _try("check specs", lambda: {s.id: s for s in p.health.specs()}) or {}
+    rows = []
+    for r in report.results if report else []:
+        spec = specs.get(f"{r.check}:{r.target}")
+        levels = list(spec.thresholds.values()) if spec else []
+        metric = levels[0].metric if levels else next(iter(r.observed), None)
+        level = levels[0] if levels else None
+        history = _try("history", partial(p.health.results.history, r.check, r.target, 60)) or []
+        points = [
+            (h.checked_at.timestamp(), float(h.observed[metric]))
+            for h in history
+            if metric is not None and metric in h.observed
+        ]
+        marks = [v for v in (level.warning, level.critical) if v is not None] if level else []
+        rows.append(
+            {
+                "result": r,
+                "metric": metric,
+                "value": r.observed.get(metric) if metric else None,
+                "level": level,
+                "spark": line(points, width=160, height=32, thresholds=marks, label=f"{r.check} {r.target}"),
+            }
+        )
+    return _html("health.html", request, key, report=report, rows=rows)
+
+
+@router.post("/health/run")
+async def health_run(request: Request) -> Response:
+    await _form(request, Role.OPERATOR)
+    p = _pitstop(request)
+    _act(lambda: p.health.evaluate(p.health.run_checks()))
+    return _back("/health")
