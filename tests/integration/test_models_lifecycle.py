@@ -103,3 +103,28 @@ def test_drift_retrain_promote_reject_corrupt_rollback(
     ]
     assert registry.served_at(NAME, promoted_at) == 2
     assert registry.served_at(NAME, pitstop.clock.now()) == 1
+
+
+def test_rollback_model_action_plans_applies_and_verifies(pitstop: Pitstop, winter: pd.DataFrame) -> None:
+    from pitstop.core.types import Severity
+    from pitstop.ml.registry.action import RollbackModel
+    from pitstop.remediation.base import ActionContext
+
+    frame = winter.iloc[: 10 * 48]
+    pitstop.models.retrain(NAME, frame, params={"n_estimators": 10}, rules=[])
+    pitstop.models.retrain(NAME, frame, params={"n_estimators": 20}, rules=[])
+    assert pitstop.models.registry.alias(NAME, "champion") == 2
+    incident, _ = pitstop.incidents.open_or_update(
+        f"model.accuracy:{NAME}", severity=Severity.WARNING, title="live accuracy below floor"
+    )
+    ctx = ActionContext(clock=pitstop.clock, db=pitstop.db)
+    action = RollbackModel()
+    plan = action.plan(incident, ctx)
+    assert plan.params == {"from": 2, "to": 1} and pitstop.models.registry.alias(NAME, "champion") == 2
+    outcome = action.apply(plan, ctx)
+    assert outcome.ok, outcome.detail
+    assert action.verify(plan, ctx) == (True, f"{NAME}: champion is v1")
+    assert pitstop.models.registry.history(NAME, "champion")[-1].actor == "remediation:rollback_model"
+    assert action.apply(plan, ctx).ok  # idempotent
+    with pytest.raises(ValueError, match="no parameters"):
+        RollbackModel(model="x")
