@@ -60,8 +60,10 @@ CASES: dict[str, Callable[[Path], Case]] = {
 KEYS = {"free_disk": "disk.low:/rec", "vacuum_database": "postgres.unhealthy:db", "reconnect": "link.down:database"}
 
 
-def test_every_registered_action_has_a_contract_case() -> None:
-    assert set(actions.names()) == set(CASES) == {cls.name for cls in BUILTINS}
+def test_every_builtin_action_has_a_contract_case() -> None:
+    # Actions of other components (rollback_model, restore_file) register themselves and run
+    # check_action in their own tests; every built-in one runs it here.
+    assert set(CASES) == {cls.name for cls in BUILTINS} and set(CASES) <= set(actions.names())
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
