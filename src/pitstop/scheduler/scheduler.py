@@ -55,7 +55,7 @@ class Scheduler:
         self.is_leader = self.repo.acquire_lease(LEASE, self.instance, now, self.lease_ttl)
         if not self.is_leader:
             return []
-        ran = []
+        ran: list[str] = []
         for job in self.jobs.values():
             if job.next_due is not None and now < job.next_due:
                 continue
