@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from urllib.parse import quote
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -15,9 +16,10 @@ from pitstop.api.app import create_app
 from pitstop.app import Pitstop
 from pitstop.core.types import Role, Severity
 from pitstop.incidents import IncidentState
+from pitstop.storage.repos.readings import ReadingBatch
 from pitstop.web.session import COOKIE
 
-PAGES = ["/ui/", "/ui/incidents", "/ui/incidents?state=all", "/ui/health"]
+PAGES = ["/ui/", "/ui/incidents", "/ui/incidents?state=all", "/ui/health", "/ui/assets"]
 
 
 def login(client: TestClient, token: str) -> None:
@@ -65,7 +67,7 @@ def test_session_cookie_is_httponly_and_strict(web: TestClient, keys: dict[Role,
 @pytest.mark.parametrize("role", list(Role))
 def test_every_page_answers_on_the_demo(web: TestClient, keys: dict[Role, str], incident: int, role: Role) -> None:
     login(web, keys[role])
-    for page in [*PAGES, f"/ui/incidents/{incident}"]:
+    for page in [*PAGES, f"/ui/incidents/{incident}", "/ui/assets/pump-1", "/ui/assets/ahu-1?range=30d"]:
         response = web.get(page)
         assert response.status_code == 200, (page, response.text[:500])
         assert "default-src 'self'" in response.headers["content-security-policy"]
@@ -86,7 +88,7 @@ def test_static_files_are_served(web: TestClient) -> None:
 
 def test_a_viewer_sees_no_action_buttons(web: TestClient, keys: dict[Role, str], incident: int) -> None:
     login(web, keys[Role.VIEWER])
-    for page in [*PAGES, f"/ui/incidents/{incident}"]:
+    for page in [*PAGES, f"/ui/incidents/{incident}", "/ui/assets/pump-1"]:
         html = web.get(page).text
         assert 'class="action' not in html, page
 
@@ -177,3 +179,21 @@ def test_hostile_input_gets_4xx_not_5xx(
     assert response.status_code in {303, 400}
     response = client.post("/ui/remediations/999999/approve", data={"csrf": token}, follow_redirects=False)
     assert response.status_code in {400, 404}
+
+
+def test_the_asset_page_plots_decimated_readings(web: TestClient, demo_pitstop: Pitstop, keys: dict[Role, str]) -> None:
+    sensor = next(s for s in demo_pitstop.assets.sensors("pump-1") if s.name == "vib_rms")
+    end_us = int(demo_pitstop.clock.now().timestamp() * 1e6)
+    ts = np.arange(end_us - 20_000 * 1_000_000, end_us, 1_000_000, dtype=np.int64)
+    values = np.sin(ts / 1e9)
+    values[5000] = 99.0  # one spike: decimation keeps it
+    demo_pitstop.readings.write(ReadingBatch.of(np.full(len(ts), sensor.id), ts, values))
+    login(web, keys[Role.VIEWER])
+    html = web.get("/ui/assets/pump-1?range=24h").text
+    assert "20000 readings" in html
+    polyline = re.search(r'class="series" points="([^"]+)"', html)
+    assert polyline is not None
+    assert len(polyline.group(1).split()) <= 600  # two points per pixel column at most
+    assert "99" in html  # the spike sets the axis maximum
+    assert web.get("/ui/assets/pump-1?range=1y").status_code == 400
+    assert web.get("/ui/assets/no-such-asset").status_code == 404

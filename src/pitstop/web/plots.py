@@ -47,7 +47,8 @@ def line(
     """A line chart (or a sparkline when small) as an SVG element; an empty frame when there is no data."""
     pts = decimate(sorted(points), max(1, width // 2))
     pad = 2 if height < 60 else 18
-    ys = [p[1] for p in pts] + list(thresholds)
+    thresholds = [t for t in thresholds if math.isfinite(t)]
+    ys = [p[1] for p in pts] + thresholds
     if not pts:
         return Markup(
             f'<svg class="plot empty" viewBox="0 0 {width} {height}" role="img" aria-label="no data">'
@@ -55,14 +56,17 @@ def line(
         )
     x0, x1 = pts[0][0], pts[-1][0]
     y0, y1 = min(ys), max(ys)
-    if y1 == y0:
-        y0, y1 = y0 - 1, y1 + 1
+
+    def scale(v: float, lo: float, hi: float) -> float:
+        """v's place between lo and hi as 0..1 (halved to stay finite near the float limits; 0.5 if flat)."""
+        span = hi / 2 - lo / 2
+        return (v / 2 - lo / 2) / span if span > 0 else 0.5
 
     def sx(x: float) -> float:
-        return pad + (x - x0) / ((x1 - x0) or 1) * (width - 2 * pad)
+        return pad + scale(x, x0, x1) * (width - 2 * pad)
 
     def sy(y: float) -> float:
-        return height - pad - (y - y0) / (y1 - y0) * (height - 2 * pad)
+        return height - pad - scale(y, y0, y1) * (height - 2 * pad)
 
     path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
     parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" role="img" aria-label="{Markup.escape(label)}">']

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs
 
+import pandas as pd
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -383,3 +385,75 @@ async def health_run(request: Request) -> Response:
     p = _pitstop(request)
     _act(lambda: p.health.evaluate(p.health.run_checks()))
     return _back("/health")
+
+
+# -- assets ------------------------------------------------------------------------------------
+
+RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+
+
+@router.get("/assets")
+def assets_page(request: Request) -> HTMLResponse:
+    key = _key(request)
+    p = _pitstop(request)
+    assets = _try("assets", p.assets.list_assets) or []
+    report = _try("health report", lambda: p.health.report().as_dict())
+    statuses = {a["name"]: a["status"] for a in (report or {}).get("assets", [])}
+    return _html("assets.html", request, key, assets=assets, statuses=statuses)
+
+
+@router.get("/assets/{name}")
+def asset_page(
+    request: Request,
+    name: Annotated[str, FastPath(max_length=200)],
+    range: Annotated[str, Query(max_length=5)] = "24h",
+) -> HTMLResponse:
+    key = _key(request)
+    p = _pitstop(request)
+    if range not in RANGES:
+        raise Refused(400, "range is one of " + ", ".join(RANGES))
+    asset = p.assets.get_asset(name)
+    if asset is None:
+        raise Refused(404, f"no asset {name!r}")
+    end = p.clock.now()
+    start = end - RANGES[range]
+    plots = []
+    for sensor in _try("sensors", partial(p.assets.sensors, name)) or []:
+        frame = _try("readings", partial(_points, p, sensor.id, start, end)) or []
+        marks = [v for v in (sensor.min_value, sensor.max_value) if v is not None]
+        last = frame[-1][1] if frame else None
+        plots.append(
+            {
+                "sensor": sensor,
+                "count": len(frame),
+                "last": last,
+                "svg": line(frame, thresholds=marks, label=sensor.name),
+            }
+        )
+    incidents = [
+        i for i in _try("incidents", lambda: p.incidents.list(state=None, limit=1000)) or [] if _target_is(i.key, name)
+    ][:20]
+    orders = _try("work orders", lambda: p.maintenance.orders.list(asset=name, limit=50)) or []
+    entries = _try("maintenance log", lambda: p.maintenance.log.entries(asset=name, limit=100000)) or []
+    return _html(
+        "asset.html",
+        request,
+        key,
+        asset=asset,
+        plots=plots,
+        range=range,
+        ranges=list(RANGES),
+        incidents=incidents,
+        orders=orders,
+        entries=list(reversed(entries))[:30],
+    )
+
+
+def _points(p: Pitstop, sensor_id: int, start: datetime, end: datetime) -> list[tuple[float, float]]:
+    frame = p.readings.window(sensor_id, int(start.timestamp() * 1e6), int(end.timestamp() * 1e6))
+    seconds = pd.DatetimeIndex(frame.index).as_unit("us").asi8 / 1e6
+    return list(zip(seconds.tolist(), frame["value"].astype(float).tolist(), strict=True))
+
+
+def _target_is(key: str, asset: str) -> bool:
+    return key.rsplit(":", 1)[-1] == asset or key.endswith(f":{asset}")
