@@ -19,7 +19,17 @@ from pitstop.incidents import IncidentState
 from pitstop.storage.repos.readings import ReadingBatch
 from pitstop.web.session import COOKIE
 
-PAGES = ["/ui/", "/ui/incidents", "/ui/incidents?state=all", "/ui/health", "/ui/assets"]
+PAGES = [
+    "/ui/",
+    "/ui/incidents",
+    "/ui/incidents?state=all",
+    "/ui/health",
+    "/ui/assets",
+    "/ui/maintenance",
+    "/ui/backups",
+    "/ui/kb",
+    "/ui/kb?q=disk",
+]
 
 
 def login(client: TestClient, token: str) -> None:
@@ -171,6 +181,10 @@ def test_hostile_input_gets_4xx_not_5xx(
     response = client.get("/ui/incidents", params={"state": state, "severity": severity, "area": area})
     assert response.status_code in {200, 400, 422}
     assert client.get(f"/ui/incidents/{quote(path, safe='')}").status_code < 500
+    assert client.get(f"/ui/kb/{quote(path, safe='')}").status_code < 500
+    assert client.get(f"/ui/assets/{quote(path, safe='')}").status_code < 500
+    assert client.get("/ui/kb", params={"q": state}).status_code in {200, 422}
+    assert client.get("/ui/maintenance", params={"asset": area, "kind": severity, "contains": note}).status_code < 500
     response = client.post(
         f"/ui/incidents/{incident}/resolve",
         data={"csrf": token, "reason": reason, "lesson": note},
@@ -197,3 +211,12 @@ def test_the_asset_page_plots_decimated_readings(web: TestClient, demo_pitstop: 
     assert "99" in html  # the spike sets the axis maximum
     assert web.get("/ui/assets/pump-1?range=1y").status_code == 400
     assert web.get("/ui/assets/no-such-asset").status_code == 404
+
+
+def test_knowledge_base_and_log_export(web: TestClient, demo_pitstop: Pitstop, keys: dict[Role, str]) -> None:
+    login(web, keys[Role.VIEWER])
+    entries = demo_pitstop.maintenance.kb.entries()
+    if entries:
+        assert entries[0].title in web.get(f"/ui/kb/{entries[0].slug}").text
+    response = web.get("/ui/maintenance/log.csv")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")

@@ -457,3 +457,98 @@ def _points(p: Pitstop, sensor_id: int, start: datetime, end: datetime) -> list[
 
 def _target_is(key: str, asset: str) -> bool:
     return key.rsplit(":", 1)[-1] == asset or key.endswith(f":{asset}")
+
+
+# -- maintenance, backups, knowledge base (read-only pages) --------------------------------------
+
+
+@router.get("/maintenance")
+def maintenance_page(
+    request: Request,
+    asset: Annotated[str, Query(max_length=200)] = "",
+    kind: Annotated[str, Query(max_length=50)] = "",
+    contains: Annotated[str, Query(max_length=200)] = "",
+) -> HTMLResponse:
+    key = _key(request)
+    p = _pitstop(request)
+    now = p.clock.now()
+    windows = _try("windows", lambda: _window_times(p, now)) or []
+    orders = _try("work orders", lambda: p.maintenance.orders.list(active=True, limit=500)) or []
+    board: dict[str, list[Any]] = {}
+    for o in orders:
+        board.setdefault(o.state.value, []).append(o)
+    entries = _log(request, p, asset, kind, contains, limit=200)
+    return _html(
+        "maintenance.html",
+        request,
+        key,
+        windows=windows,
+        board=board,
+        entries=list(reversed(entries)),
+        filters={"asset": asset, "kind": kind, "contains": contains},
+    )
+
+
+@router.get("/maintenance/log.csv")
+def maintenance_log_csv(
+    request: Request,
+    asset: Annotated[str, Query(max_length=200)] = "",
+    kind: Annotated[str, Query(max_length=50)] = "",
+    contains: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    _key(request)
+    from pitstop.maintenance.log import export
+
+    entries = _log(request, _pitstop(request), asset, kind, contains, limit=100_000)
+    return Response(
+        export(entries, "csv"),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="maintenance-log.csv"'},
+    )
+
+
+def _log(request: Request, p: Pitstop, asset: str, kind: str, contains: str, *, limit: int) -> list[Any]:
+    try:
+        return p.maintenance.log.entries(asset=asset or None, kind=kind or None, contains=contains or None, limit=limit)
+    except PitstopError as exc:
+        raise Refused(400, str(exc)) from None
+    except AttributeError:
+        return []
+
+
+def _window_times(p: Pitstop, now: datetime) -> list[tuple[Any, list[tuple[datetime, datetime]]]]:
+    return [(w, list(w.occurrences(now, now + timedelta(days=7)))[:7]) for w in p.health.mutes.windows()]
+
+
+@router.get("/backups")
+def backups_page(request: Request) -> HTMLResponse:
+    key = _key(request)
+    p = _pitstop(request)
+    sets = _try("backup sets", p.backup.list_sets) or []
+    prune = _try("retention preview", lambda: p.backup.prune(dry_run=True)) or []
+    drills = _try("drills", lambda: p.backup.records.recent("drill", limit=20)) or []
+    runs = _try("backup runs", lambda: p.backup.records.recent(limit=20)) or []
+    rto = _try("rto", lambda: p.settings.backup.rto_minutes)
+    return _html("backups.html", request, key, sets=sets, prune=prune, drills=drills, runs=runs, rto=rto)
+
+
+@router.get("/kb")
+def kb_page(request: Request, q: Annotated[str, Query(max_length=500)] = "") -> HTMLResponse:
+    key = _key(request)
+    p = _pitstop(request)
+    if q:
+        found = _try("knowledge base", lambda: p.maintenance.kb.search(q, limit=50)) or []
+    else:
+        found = _try("knowledge base", lambda: p.maintenance.kb.entries()) or []
+    return _html("kb.html", request, key, q=q, found=found)
+
+
+@router.get("/kb/{slug}")
+def kb_entry_page(request: Request, slug: Annotated[str, FastPath(max_length=200)]) -> HTMLResponse:
+    key = _key(request)
+    p = _pitstop(request)
+    try:
+        entry = p.maintenance.kb.get(slug)
+    except PitstopError:
+        raise Refused(404, "no such knowledge base entry") from None
+    return _html("kb_entry.html", request, key, entry=entry)
