@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -16,8 +16,6 @@ from pitstop.health.monitor import HealthMonitor
 from pitstop.incidents import IncidentRegistry
 from pitstop.ingest.service import IngestService
 from pitstop.maintenance import Maintenance
-from pitstop.ml.registry import ModelLifecycle
-from pitstop.ml.scoring import StreamScorer
 from pitstop.observability import Metrics
 from pitstop.remediation import RemediationEngine
 from pitstop.scheduler import Scheduler
@@ -27,6 +25,10 @@ from pitstop.storage.repos.audit import AuditRepo
 from pitstop.storage.repos.jobs import JobRepo
 from pitstop.storage.repos.keys import KeyRepo
 from pitstop.storage.repos.readings import ReadingRepo
+
+if TYPE_CHECKING:  # heavy (scikit-learn, LightGBM): imported when built, not when the CLI starts
+    from pitstop.ml.registry import ModelLifecycle
+    from pitstop.ml.scoring import StreamScorer
 
 HEARTBEAT_JOB = "heartbeat"
 
@@ -141,7 +143,7 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
 
 
 def _build_models(pitstop: Pitstop) -> None:
-    from pitstop.ml.registry import ModelRegistry
+    from pitstop.ml.registry import ModelLifecycle, ModelRegistry
     from pitstop.ml.registry.serving import ModelServer
 
     registry = ModelRegistry(pitstop.db, pitstop.clock, data_dir=pitstop.settings.data_dir, incidents=pitstop.incidents)
@@ -151,6 +153,8 @@ def _build_models(pitstop: Pitstop) -> None:
 
 def _build_scoring(pitstop: Pitstop) -> None:
     """Stream scoring: every minute, each asset's new readings against its baseline; findings open incidents."""
+    from pitstop.ml.scoring import StreamScorer
+
     pitstop.scoring = StreamScorer(pitstop)
 
     def score(now: datetime) -> None:

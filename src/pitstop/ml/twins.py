@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -112,6 +111,8 @@ class Twin(Estimator):
         return values
 
     def fit(self, frame: pd.DataFrame) -> Self:
+        import lightgbm as lgb  # imported on use: it takes seconds to load
+
         X = self._columns(frame, self.inputs)
         Y = self._columns(frame, self.outputs)
         if len(X) < 20:
@@ -157,6 +158,8 @@ class Twin(Estimator):
     # -- artifacts ---------------------------------------------------------------------------
     def save(self, path: Path, *, metadata: dict[str, Any] | None = None) -> None:
         """A JSON envelope: format version, parameters, residual scales, LightGBM model text."""
+        import lightgbm as lgb  # imported on use: it takes seconds to load
+
         if not hasattr(self, "boosters_"):
             raise NotFittedError("Twin is not fitted; call fit() first")
         envelope = {
@@ -175,6 +178,8 @@ class Twin(Estimator):
 
     @classmethod
     def load(cls, path: Path) -> Twin:
+        import lightgbm as lgb  # imported on use: it takes seconds to load
+
         envelope = json.loads(path.read_text())
         if envelope.get("kind") != "pitstop.twin" or envelope.get("format") != FORMAT_VERSION:
             raise InvalidInputError(f"{path} is not a pitstop twin of format {FORMAT_VERSION}")

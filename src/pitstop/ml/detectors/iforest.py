@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sklearn.ensemble import IsolationForest
-
 from pitstop.ml.base import FloatArray
 from pitstop.ml.detectors.base import Detector
 
@@ -45,6 +43,8 @@ class IsolationForestDetector(Detector):
         self.random_state = random_state
 
     def _fit(self, X: FloatArray) -> None:
+        from sklearn.ensemble import IsolationForest  # imported on use: scikit-learn takes seconds to load
+
         self.forest_ = IsolationForest(
             n_estimators=self.n_estimators,
             max_samples=self.max_samples,
