@@ -12,17 +12,18 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs
 
-import pandas as pd
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import func, select
 
 from pitstop.app import Pitstop
 from pitstop.core.types import Role
 from pitstop.errors import NotFound, PitstopError
 from pitstop.storage.repos.keys import ApiKey
+from pitstop.storage.schema import readings
 from pitstop.web.plots import line
 from pitstop.web.session import COOKIE, LIFETIME_S, Sessions
 
@@ -389,6 +390,7 @@ async def health_run(request: Request) -> Response:
 
 # -- assets ------------------------------------------------------------------------------------
 
+PLOT_BUCKETS = 300
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
 
@@ -419,17 +421,10 @@ def asset_page(
     start = end - RANGES[range]
     plots = []
     for sensor in _try("sensors", partial(p.assets.sensors, name)) or []:
-        frame = _try("readings", partial(_points, p, sensor.id, start, end)) or []
+        frame, count = _try("readings", partial(_points, p, sensor.id, start, end)) or ([], 0)
         marks = [v for v in (sensor.min_value, sensor.max_value) if v is not None]
-        last = frame[-1][1] if frame else None
-        plots.append(
-            {
-                "sensor": sensor,
-                "count": len(frame),
-                "last": last,
-                "svg": line(frame, thresholds=marks, label=sensor.name),
-            }
-        )
+        svg = line(frame, thresholds=marks, label=sensor.name)
+        plots.append({"sensor": sensor, "count": count, "svg": svg})
     incidents = [
         i for i in _try("incidents", lambda: p.incidents.list(state=None, limit=1000)) or [] if _target_is(i.key, name)
     ][:20]
@@ -449,10 +444,28 @@ def asset_page(
     )
 
 
-def _points(p: Pitstop, sensor_id: int, start: datetime, end: datetime) -> list[tuple[float, float]]:
-    frame = p.readings.window(sensor_id, int(start.timestamp() * 1e6), int(end.timestamp() * 1e6))
-    seconds = pd.DatetimeIndex(frame.index).as_unit("us").asi8 / 1e6
-    return list(zip(seconds.tolist(), frame["value"].astype(float).tolist(), strict=True))
+def _points(p: Pitstop, sensor_id: int, start: datetime, end: datetime) -> tuple[list[tuple[float, float]], int]:
+    """(points, readings): the min and max of each of PLOT_BUCKETS time buckets, computed by the database,
+    so a month of 1-second data costs one aggregate query and PLOT_BUCKETS rows."""
+    start_us, end_us = int(start.timestamp() * 1e6), int(end.timestamp() * 1e6)
+    width = max(1, (end_us - start_us) // PLOT_BUCKETS)
+    bucket = ((readings.c.ts - start_us) // width).label("bucket")
+    query = (
+        select(bucket, func.min(readings.c.value), func.max(readings.c.value), func.count())
+        .where(readings.c.sensor_id == sensor_id, readings.c.ts >= start_us, readings.c.ts < end_us)
+        .group_by(bucket)
+        .order_by(bucket)
+    )
+    points: list[tuple[float, float]] = []
+    total = 0
+    with p.db.connect() as conn:
+        for b, low, high, n in conn.execute(query):
+            x = (start_us + (int(b) + 0.5) * width) / 1e6
+            points.append((x, float(low)))
+            if high != low:
+                points.append((x, float(high)))
+            total += int(n)
+    return points, total
 
 
 def _target_is(key: str, asset: str) -> bool:
