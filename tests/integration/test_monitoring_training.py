@@ -49,7 +49,7 @@ def test_models_train_command(demo_pitstop: Pitstop, monkeypatch: pytest.MonkeyP
             return demo_pitstop
 
     monkeypatch.setattr(demo_pitstop, "close", lambda: None)
-    result = CliRunner().invoke(models_app, ["--asset-type", "hvac", "--trees", "30"], obj=State())
+    result = CliRunner().invoke(models_app, ["train", "--asset-type", "hvac", "--trees", "30"], obj=State())
     assert result.exit_code == 0, result.output
     assert '"UCAOT"' in result.output and '"r2"' in result.output
 
