@@ -14,13 +14,12 @@ import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
-import sklearn
 from sqlalchemy import func, insert, select
 
 from pitstop.core.clock import Clock
@@ -138,9 +137,9 @@ class ModelRegistry:
             "format": ENVELOPE_FORMAT,
             "libraries": {
                 "python": platform.python_version(),
-                "lightgbm": lgb.__version__,
+                "lightgbm": package_version("lightgbm"),
                 "numpy": np.__version__,
-                "scikit-learn": sklearn.__version__,
+                "scikit-learn": package_version("scikit-learn"),
             },
             "training": {
                 "start": _iso(index.min()) if len(index) else None,
