@@ -14,7 +14,9 @@ from pitstop.errors import ConfigError, NotFound
 from pitstop.ml.scoring import StreamScorer
 from pitstop.ml.training import train_twin
 
-models_app = typer.Typer(help="Digital twins and detectors: train and evaluate.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Models: train twins, list versions, promote, roll back, retrain behind gates.", no_args_is_help=True
+)
 out = Console()
 
 
