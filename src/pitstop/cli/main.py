@@ -316,6 +316,7 @@ def demo(
     url = f"http://{pitstop.settings.api.host}:{pitstop.settings.api.port}"
     out.print(f"pitstop demo on [bold]{url}[/bold]  (data in {pitstop.settings.data_dir})")
     out.print(f"  API docs:     {url}/docs")
+    out.print(f"  dashboard:    {url}/ui/  (log in with a key below)")
     out.print(f"  viewer key:   {viewer}")
     out.print(f"  operator key: {operator}")
     out.print(f"  simulator:    {added} readings of history added; new ones every 10 s (`pitstop sim --help`)")
