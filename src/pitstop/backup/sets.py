@@ -310,6 +310,8 @@ class BackupSet:
                     problems.append(f"{where}: {trouble}")
                     continue
                 try:
+                    # reading every chunk is the check: decryption, decompression and the
+                    # checksum are verified as the file streams through
                     for _ in reader.chunks(file):
                         pass
                 except BackupError as exc:
