@@ -17,6 +17,7 @@ from pitstop.incidents import IncidentRegistry
 from pitstop.ingest.service import IngestService
 from pitstop.maintenance import Maintenance
 from pitstop.observability import Metrics
+from pitstop.prognostics import Prognostics
 from pitstop.remediation import RemediationEngine
 from pitstop.scheduler import Scheduler
 from pitstop.storage.engine import Database
@@ -66,6 +67,7 @@ class Pitstop:
     remediation: RemediationEngine = field(init=False)
     models: ModelLifecycle = field(init=False)
     scoring: StreamScorer = field(init=False)
+    prognostics: Prognostics = field(init=False)
 
     def start_background(self) -> None:
         for part in self.background:
@@ -139,7 +141,25 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     _build_remediation(pitstop)
     _build_scoring(pitstop)
     _build_models(pitstop)
+    _build_prognostics(pitstop)
     return pitstop
+
+
+def _build_prognostics(pitstop: Pitstop) -> None:
+    """Remaining useful life per asset, from the scheduler; low estimates become incidents and work orders."""
+    settings = pitstop.settings.prognostics
+    pitstop.prognostics = Prognostics(
+        settings,
+        db=pitstop.db,
+        clock=pitstop.clock,
+        assets=pitstop.assets,
+        incidents=pitstop.incidents,
+        maintenance=pitstop.maintenance,
+    )
+    if settings.enabled:
+        pitstop.scheduler.add(
+            "prognostics", timedelta(minutes=settings.interval_minutes), pitstop.prognostics.scheduled
+        )
 
 
 def _build_models(pitstop: Pitstop) -> None:

@@ -25,6 +25,7 @@ from pitstop.api.routers import incidents as incident_routes
 from pitstop.api.routers import ingest as ingest_routes
 from pitstop.api.routers import maintenance as maintenance_routes
 from pitstop.api.routers import models as models_routes
+from pitstop.api.routers import prognostics as prognostics_routes
 from pitstop.api.routers import remediation as remediation_routes
 from pitstop.app import Pitstop
 from pitstop.errors import AuthError, DatabaseUnavailable, InventoryError, NotFound, PitstopError
@@ -142,5 +143,6 @@ def create_app(pitstop: Pitstop, *, run_background: bool = False) -> FastAPI:
     app.include_router(maintenance_routes.router)
     app.include_router(remediation_routes.router)
     app.include_router(models_routes.router)
+    app.include_router(prognostics_routes.router)
     web.mount(app)  # the dashboard under /ui
     return app

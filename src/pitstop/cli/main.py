@@ -20,6 +20,7 @@ from pitstop.cli.health import check_command, incidents_app, silence_app, window
 from pitstop.cli.ingest import ingest_command, quarantine_app
 from pitstop.cli.maintenance import register as register_maintenance
 from pitstop.cli.models import drift_app, models_app, score_command
+from pitstop.cli.rul import rul_app
 from pitstop.cli.sim import sim_app
 from pitstop.config import Settings, load_settings, masked
 from pitstop.core.types import Role
@@ -52,6 +53,7 @@ register_maintenance(app)
 app.add_typer(sim_app, name="sim")
 app.add_typer(models_app, name="models")
 app.add_typer(drift_app, name="drift")
+app.add_typer(rul_app, name="rul")
 app.command("score")(score_command)
 
 out = Console()

@@ -307,10 +307,16 @@ def wo_close(
     hours: Annotated[float | None, typer.Option(help="Actual hours.")] = None,
     part: Annotated[list[str] | None, typer.Option("--part", help="A part used (repeatable).")] = None,
     note: Annotated[str, typer.Option(help="What was done.")] = "",
+    found: Annotated[
+        str | None,
+        typer.Option(help="What was found: failed, no_fault, or the failure mode repaired (e.g. bearing_wear)."),
+    ] = None,
     by: By = "cli",
 ) -> None:
     """Mark done; the condition that opened it is checked again (verified, or back to in progress)."""
-    order = _m(ctx).orders.close(order_id, actor=by, actual_h=hours, parts=part or [], note=note)
+    order = _m(ctx).orders.close(
+        order_id, actor=by, actual_h=hours, parts=part or [], note=note, failure_code=found
+    )
     out.print(f"work order {order_id}: {order.state.value}")
 
 
@@ -504,10 +510,10 @@ def report_monthly(
     """Compliance, MTTR, MTBF, backlog, self-healing and the month's log as one HTML page."""
     from pitstop.maintenance import report
 
-    m = _m(ctx)
-    month = month or m.clock.now().strftime("%Y-%m")
-    page = report.monthly(m, month=month, site=site)
     pitstop: Pitstop = ctx.obj.pitstop()
+    m = pitstop.maintenance
+    month = month or m.clock.now().strftime("%Y-%m")
+    page = report.monthly(m, month=month, site=site, predictions=pitstop.prognostics.calibration())
     path = output or pitstop.settings.data_dir / "reports" / f"maintenance-{month}{'-' + site if site else ''}.html"
     out.print(f"wrote {report.write(page, path)}")
 

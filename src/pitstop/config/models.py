@@ -118,6 +118,25 @@ class BackupSettings(_Section):
         return None if v == "" else v
 
 
+class PrognosticsSettings(_Section):
+    """Remaining useful life from a health index: the level of one sensor against its healthy level."""
+
+    enabled: bool = Field(default=True, description="estimate RUL from the scheduler")
+    interval_minutes: float = Field(default=60.0, gt=0, description="how often every asset is estimated")
+    health_sensor: str = Field(default="vib_rms", min_length=1, description="the sensor whose level is the health index")
+    baseline_hours: float = Field(default=48.0, gt=0, description="healthy level: the first hours of each life")
+    min_history_hours: float = Field(default=24.0, gt=0, description="no estimate from a shorter history")
+    failure_level: float = Field(
+        default=5.0, gt=1.0, description="health index at failure (x healthy level) until failures are recorded"
+    )
+    model: str = Field(default="degradation", description="RUL model: degradation or gbm")
+    coverage: float = Field(default=0.8, gt=0.0, lt=1.0, description="interval coverage of every estimate")
+    lead_time_hours: float = Field(
+        default=168.0, gt=0, description="open asset.rul_low when the lower bound falls below this"
+    )
+    repair_hours: float = Field(default=4.0, gt=0, le=1000, description="work order estimate for the repair")
+
+
 class Settings(BaseSettings):
     """Effective configuration: defaults < pitstop.toml < PITSTOP_* env < CLI flags."""
 
@@ -135,6 +154,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings | None = Field(default=None, description="the MQTT subscriber runs in `pitstop serve` when set")
     backup: BackupSettings = BackupSettings()
     remediation: RemediationSettings = RemediationSettings()
+    prognostics: PrognosticsSettings = PrognosticsSettings()
 
     def database_url(self) -> str:
         if self.database.url is not None:

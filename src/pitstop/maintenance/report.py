@@ -11,6 +11,7 @@ import importlib
 from datetime import UTC, date, datetime
 from pathlib import Path
 from string import Template
+from collections.abc import Mapping
 from typing import Any
 
 from pitstop.errors import InvalidInput
@@ -34,6 +35,8 @@ $kpis
 $compliance
 <h2>Work order backlog</h2>
 $backlog
+<h2>Failure predictions and how they turned out</h2>
+$predictions
 <h2>Maintenance log</h2>
 $log
 </body></html>
@@ -66,7 +69,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def monthly(maintenance: Maintenance, *, month: str, site: str | None = None) -> str:
+def monthly(
+    maintenance: Maintenance, *, month: str, site: str | None = None, predictions: Mapping[str, Any] | None = None
+) -> str:
+    """The month's page; ``predictions`` is the prognostics calibration record, when there is one."""
     since, until = month_bounds(month)
     comp = maintenance.compliance(since=since, until=until, site=site)
     k = maintenance.kpis(since=since, until=until, site=site)
@@ -120,6 +126,30 @@ def monthly(maintenance: Maintenance, *, month: str, site: str | None = None) ->
         [[e.at.strftime("%Y-%m-%d %H:%M"), e.kind, e.asset or "system", e.actor, e.summary, e.result] for e in entries],
     )
     title = f"Maintenance report {month}" + (f", site {site}" if site else "")
+    predictions_html = "<p>No predictions have been closed out yet.</p>"
+    if predictions and predictions.get("outcomes"):
+        p = predictions
+        predictions_html = (
+            f"<p>{html.escape(_fmt(p['outcomes']))} prediction(s) closed out; interval coverage "
+            f"{html.escape(_fmt(p['interval_coverage']))} over {html.escape(_fmt(p['judged']))} judged "
+            f"(nominal {html.escape(_fmt(p['nominal_coverage']))}); failures: {html.escape(_fmt(p['late']))} late, "
+            f"{html.escape(_fmt(p['early']))} early, mean error {html.escape(_fmt(p['mean_error_h']))} h.</p>"
+        ) + _table(
+            ["asset", "predicted at", "lower h", "median h", "upper h", "finding", "observed h", "covered"],
+            [
+                [
+                    o["asset"],
+                    o["estimated_at"][:16],
+                    round(o["lower_h"]),
+                    round(o["median_h"]),
+                    round(o["upper_h"]),
+                    o["finding"],
+                    None if o["observed_h"] is None else round(o["observed_h"]),
+                    o["covered"],
+                ]
+                for o in p["recent"]
+            ],
+        )
     return PAGE.substitute(
         title=html.escape(title),
         since=since.date().isoformat(),
@@ -128,6 +158,7 @@ def monthly(maintenance: Maintenance, *, month: str, site: str | None = None) ->
         kpis=kpis_html,
         compliance=compliance_html,
         backlog=backlog_html,
+        predictions=predictions_html,
         log=log_html,
     )
 

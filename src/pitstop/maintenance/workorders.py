@@ -32,6 +32,7 @@ from pitstop.storage.engine import Database
 from pitstop.storage.schema import work_orders
 
 SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+FAILURE_CODE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 SEVERITY_WEIGHT = {Severity.INFO: 1, Severity.WARNING: 2, Severity.CRITICAL: 3, Severity.EMERGENCY: 4}
 
 
@@ -97,6 +98,7 @@ class WorkOrder:
     closed_at: datetime | None
     verified_at: datetime | None
     updates: int
+    failure_code: str | None = None  # what was found when it closed: "failed", "no_fault", a failure mode
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {f: getattr(self, f) for f in self.__slots__}
@@ -140,8 +142,13 @@ class WorkOrderService:
         prediction: str | None = None,
         procedure: str | None = None,
         actor: str = "pitstop",
+        reschedule: bool = False,
     ) -> tuple[WorkOrder, bool]:
-        """Open an order for (asset, key), or update the active one. Returns (order, created)."""
+        """Open an order for (asset, key), or update the active one. Returns (order, created).
+
+        An update only ever brings the due date forward, unless ``reschedule`` (a prediction that
+        moved) sets it to ``due_at`` either way.
+        """
         if not SOURCE.match(source):
             raise InvalidInput(f"source {source[:60]!r} must be a short lowercase name")
         asset = text("asset", asset, 200, required=False)
@@ -202,7 +209,7 @@ class WorkOrderService:
                 if SEVERITY_WEIGHT[severity] > SEVERITY_WEIGHT[current.severity]:
                     changes["severity"] = severity.value
                     changes["priority"] = priority(criticality_of(conn, asset), severity)
-                if due_at is not None and (current.due_at is None or due_at < current.due_at):
+                if due_at is not None and (reschedule or current.due_at is None or due_at < current.due_at):
                     changes["due_at"] = due_at
                 if estimated_h is not None:
                     changes["estimated_h"] = estimated_h
@@ -247,8 +254,17 @@ class WorkOrderService:
         actual_h: float | None = None,
         parts: Sequence[str] = (),
         note: str = "",
+        failure_code: str | None = None,
     ) -> WorkOrder:
-        """Mark done, then re-run what opened it: verified, back to in progress, or done (cannot tell)."""
+        """Mark done, then re-run what opened it: verified, back to in progress, or done (cannot tell).
+
+        ``failure_code`` records what was found: ``failed`` (the asset broke down), ``no_fault``
+        (nothing wrong), or the failure mode found and repaired before a breakdown (``bearing_wear``).
+        """
+        if failure_code is not None and not FAILURE_CODE.match(failure_code):
+            raise InvalidInput(
+                f"failure code {failure_code[:60]!r} must be a short lowercase name such as failed, no_fault, bearing_wear"
+            )
         if actual_h is not None and not 0 <= actual_h <= 10000:
             raise InvalidInput("actual hours must be between 0 and 10000")
         part_list = [text("part", p, 200) for p in parts]
@@ -269,6 +285,7 @@ class WorkOrderService:
                     updated_at=now,
                     actual_h=actual_h,
                     parts=dumps(part_list),
+                    failure_code=failure_code,
                 )
             )
             MaintenanceLog.append_in(
@@ -279,7 +296,15 @@ class WorkOrderService:
                 at=now,
                 asset=order.asset,
                 issues=order.detail,
-                actions="; ".join(x for x in (note, f"parts: {', '.join(part_list)}" if part_list else "") if x),
+                actions="; ".join(
+                    x
+                    for x in (
+                        note,
+                        f"parts: {', '.join(part_list)}" if part_list else "",
+                        f"found: {failure_code}" if failure_code else "",
+                    )
+                    if x
+                ),
                 result="done",
                 ref=f"wo:{order_id}",
             )

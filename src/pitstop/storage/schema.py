@@ -393,6 +393,7 @@ work_orders = Table(
     Column("closed_at", UtcDateTime),
     Column("verified_at", UtcDateTime),
     Column("updates", Integer, nullable=False, server_default="0"),
+    Column("failure_code", String(100)),
     Index(None, "state", "due_at"),
     Index(
         "uq_work_orders_active_asset_key",
@@ -575,4 +576,64 @@ model_decisions = Table(
     Column("passed", Integer, nullable=False),
     Column("record", Text, nullable=False),
     Index(None, "name", "at"),
+)
+
+
+# -- prognostics --
+
+# Remaining-useful-life estimates, one row per asset and run: the interval in hours from `at`,
+# the health index it was read from and the evidence (data window, trend, threshold).
+rul_estimates = Table(
+    "rul_estimates",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("asset", String(200), nullable=False),
+    Column("model", String(50), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("median_h", Float, nullable=False),
+    Column("lower_h", Float, nullable=False),
+    Column("upper_h", Float, nullable=False),
+    Column("coverage", Float, nullable=False),
+    Column("health", Float, nullable=False),
+    Column("evidence", Text, nullable=False, server_default="{}"),
+    Index(None, "asset", "at"),
+)
+
+# Ends of life: a failure, or a replacement before one. Each closes a run-to-failure history
+# that models learn from; the next history of the asset starts after it.
+rul_life_ends = Table(
+    "rul_life_ends",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("asset", String(200), nullable=False),
+    Column("ended_at", UtcDateTime, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("code", String(100), nullable=False),
+    Column("source", String(50), nullable=False),
+    Column("ref", String(200), nullable=False, server_default=""),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    UniqueConstraint("asset", "ended_at"),
+)
+
+# What became of a prediction: written when the work order it opened closes.
+rul_outcomes = Table(
+    "rul_outcomes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("asset", String(200), nullable=False),
+    Column("work_order_id", Integer, nullable=False, unique=True),
+    Column("estimate_id", Integer),
+    Column("estimated_at", UtcDateTime, nullable=False),
+    Column("median_h", Float, nullable=False),
+    Column("lower_h", Float, nullable=False),
+    Column("upper_h", Float, nullable=False),
+    Column("coverage", Float, nullable=False),
+    Column("finding", String(20), nullable=False),
+    Column("code", String(100), nullable=False),
+    Column("ended_at", UtcDateTime, nullable=False),
+    Column("observed_h", Float),
+    Column("error_h", Float),
+    Column("covered", Integer),
+    Column("recorded_at", UtcDateTime, nullable=False),
 )

@@ -68,6 +68,9 @@ class CloseIn(BaseModel):
     actual_h: Annotated[float, Field(ge=0, le=10_000)] | None = None
     parts: Annotated[list[Short], Field(max_length=100)] = Field(default_factory=list)
     note: Long = ""
+    failure_code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,99}$")] | None = Field(
+        default=None, description="what was found: failed, no_fault, or the failure mode repaired (bearing_wear)"
+    )
 
 
 class VerifyIn(BaseModel):
@@ -231,7 +234,12 @@ def close_order(
     order_id: RowId, body: CloseIn, request: Request, pitstop: PitstopDep, _key: Operator
 ) -> dict[str, Any]:
     order = pitstop.maintenance.orders.close(
-        order_id, actor=_actor(request), actual_h=body.actual_h, parts=body.parts, note=body.note
+        order_id,
+        actor=_actor(request),
+        actual_h=body.actual_h,
+        parts=body.parts,
+        note=body.note,
+        failure_code=body.failure_code,
     )
     return order.as_dict()
 
@@ -361,7 +369,10 @@ def get_report(
 ) -> HTMLResponse:
     from pitstop.maintenance import report
 
-    return HTMLResponse(report.monthly(pitstop.maintenance, month=month, site=site))
+    page = report.monthly(
+        pitstop.maintenance, month=month, site=site, predictions=pitstop.prognostics.calibration()
+    )
+    return HTMLResponse(page)
 
 
 # -- knowledge base ----------------------------------------------------------------------------

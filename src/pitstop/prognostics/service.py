@@ -1,0 +1,322 @@
+"""Prognostics: how long each asset has left, and the work that has to happen before then.
+
+Every run reads each asset's health index — the hourly level of one sensor (bearing vibration
+RMS by default) over its healthy level at the start of the current life — and asks the RUL model
+for an interval of hours left. The estimate is stored with its evidence. When the lower bound
+falls below the lead time, ``asset.rul_low:<asset>`` opens and a work order is due at the lower
+bound, placed into a maintenance window before it, and moved (never duplicated) as the estimate
+moves. When that order closes, what was found is set against the prediction (`Outcome`), so
+the model's calibration is on record; a failure or a repair ends the asset's life, and failures
+become run-to-failure histories the model learns from.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pitstop.config.models import PrognosticsSettings
+from pitstop.core.types import Severity, from_epoch_us, to_epoch_us
+from pitstop.errors import InvalidInput, NotFound
+from pitstop.ml.rul.base import History, RulModel
+from pitstop.prognostics.store import Estimate, LifeEnd, Outcome, PrognosticsStore
+
+if TYPE_CHECKING:
+    from pitstop.core.clock import Clock
+    from pitstop.incidents import IncidentRegistry
+    from pitstop.maintenance import Maintenance
+    from pitstop.maintenance.workorders import WorkOrder
+    from pitstop.storage.engine import Database
+    from pitstop.storage.repos.assets import AssetRepo
+
+log = logging.getLogger("pitstop.prognostics")
+
+SOURCE = "prognostics"
+HOUR_US = 3_600_000_000
+RESOLVE_MARGIN = 1.25  # the incident resolves once the lower bound is back above lead time x this
+
+
+def rul_key(asset: str) -> str:
+    return f"asset.rul_low:{asset}"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthIndex:
+    """An asset's current life: hours since it began, the index, and the healthy level it is relative to."""
+
+    asset: str
+    start: datetime
+    hours: np.ndarray
+    index: np.ndarray
+    baseline: float
+
+    def history(self) -> History:
+        return History(
+            self.asset, self.hours, self.index[:, np.newaxis], ("health",), meta={"start": self.start.isoformat()}
+        )
+
+
+class Prognostics:
+    def __init__(
+        self,
+        settings: PrognosticsSettings,
+        *,
+        db: Database,
+        clock: Clock,
+        assets: AssetRepo,
+        incidents: IncidentRegistry,
+        maintenance: Maintenance,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.assets = assets
+        self.incidents = incidents
+        self.maintenance = maintenance
+        self.store = PrognosticsStore(db)
+        self._models: dict[tuple[str, tuple[int, ...]], RulModel] = {}
+        maintenance.orders.on_done.append(self.order_done)
+        maintenance.orders.register_verifier(SOURCE, self._order_cleared)
+
+    # -- the scheduled job ----------------------------------------------------------------------
+
+    def scheduled(self, now: datetime) -> None:
+        self.run(now)
+
+    def run(self, now: datetime | None = None, *, asset: str | None = None) -> list[Estimate]:
+        """Estimate every asset with a health sensor (or one), store, and act on what is low."""
+        now = now or self.clock.now()
+        if asset is not None:  # one asset asked for by name: its errors are the caller's answer
+            estimate = self.estimate(asset, now)
+            if estimate is not None:
+                self._act(estimate)
+            return [estimate] if estimate is not None else []
+        out = []
+        for name in self.monitored():
+            try:
+                estimate = self.estimate(name, now)
+            except Exception:  # one asset's bad data must not stop the fleet's estimates
+                log.exception("estimating the remaining life of %s failed", name)
+                continue
+            if estimate is not None:
+                self._act(estimate)
+                out.append(estimate)
+        return out
+
+    def monitored(self) -> list[str]:
+        """Assets that carry the health sensor."""
+        return sorted({s.asset for s in self.assets.sensors() if s.name == self.settings.health_sensor})
+
+    # -- estimating -----------------------------------------------------------------------------
+
+    def health_index(self, asset: str, now: datetime) -> HealthIndex | None:
+        """The current life's health index up to ``now``; None when there is too little of it."""
+        sensor = next((s for s in self.assets.sensors(asset) if s.name == self.settings.health_sensor), None)
+        if sensor is None:
+            raise NotFound(f"asset {asset!r} has no sensor {self.settings.health_sensor!r} to read its health from")
+        ends = self.store.life_ends(asset, before=now)
+        start = ends[-1].ended_at if ends else None
+        return self._index(asset, sensor.id, start, now)
+
+    def _index(self, asset: str, sensor_id: int, start: datetime | None, end: datetime) -> HealthIndex | None:
+        hours_us, means = self.store.hourly(sensor_id, None if start is None else to_epoch_us(start), to_epoch_us(end))
+        if len(means) < self.settings.min_history_hours:
+            return None
+        hours = (hours_us - hours_us[0]) / HOUR_US
+        baseline = float(np.median(means[hours < self.settings.baseline_hours]))
+        if not np.isfinite(baseline) or baseline <= 0:
+            return None
+        return HealthIndex(asset, from_epoch_us(int(hours_us[0])), hours.astype(np.float64), means / baseline, baseline)
+
+    def estimate(self, asset: str, now: datetime | None = None) -> Estimate | None:
+        """Estimate and store the remaining life of one asset (None: too little history yet)."""
+        now = now or self.clock.now()
+        index = self.health_index(asset, now)
+        if index is None:
+            return None
+        model, trained_on = self._model(asset, now)
+        rul = model.predict([index.history()])[0]
+        # The estimate counts from the end of the last hour read; if data stopped, the time since is gone too.
+        data_end = index.start + timedelta(hours=float(index.hours[-1]) + 1.0)
+        at = min(now, data_end)
+        evidence: dict[str, Any] = {
+            "health_sensor": self.settings.health_sensor,
+            "healthy_level": round(index.baseline, 6),
+            "failure_level": self.settings.failure_level,
+            "life_start": index.start.isoformat(),
+            "hours_read": len(index.index),
+            "recent_health": [round(float(v), 4) for v in index.index[-24:]],
+            "trained_on_failures": trained_on,
+        }
+        return self.store.add_estimate(asset, self.settings.model, at, rul, float(index.index[-1]), evidence)
+
+    def _model(self, asset: str, now: datetime) -> tuple[RulModel, int]:
+        """The model for the asset's type, fitted on the failures of that type recorded so far."""
+        from pitstop.ml.rul import create
+
+        row = self.assets.get_asset(asset)
+        kind = row.type if row is not None else ""
+        same_type = {a.name for a in self.assets.list_assets() if a.type == kind}
+        failures = [e for e in self.store.life_ends(before=now) if e.failed and e.asset in same_type]
+        key = (kind, tuple(e.id for e in failures))
+        if key not in self._models:
+            histories = [h for h in (self._failure_history(e) for e in failures) if h is not None]
+            model = create(
+                self.settings.model, coverage=self.settings.coverage, failure_level=self.settings.failure_level
+            )
+            self._models[key] = model.fit(histories)
+        return self._models[key], len(failures)
+
+    def _failure_history(self, end: LifeEnd) -> History | None:
+        """The run to failure that ``end`` closed: the asset's index from its previous end up to it."""
+        sensor = next((s for s in self.assets.sensors(end.asset) if s.name == self.settings.health_sensor), None)
+        if sensor is None:
+            return None
+        before = [e for e in self.store.life_ends(end.asset) if e.ended_at < end.ended_at]
+        index = self._index(end.asset, sensor.id, before[-1].ended_at if before else None, end.ended_at)
+        if index is None:
+            return None
+        failed_at = (end.ended_at - index.start).total_seconds() / 3600.0
+        return History(end.asset, index.hours, index.index[:, np.newaxis], ("health",), failed_at=failed_at)
+
+    # -- from estimate to work ------------------------------------------------------------------
+
+    def _act(self, estimate: Estimate) -> None:
+        key = rul_key(estimate.asset)
+        lead = self.settings.lead_time_hours
+        if estimate.lower_h >= lead:
+            if estimate.lower_h >= lead * RESOLVE_MARGIN and self.incidents.active(key) is not None:
+                self.incidents.resolve(
+                    key, reason=f"remaining life back above the lead time ({estimate.lower_h:.0f} h)", actor=SOURCE
+                )
+            return
+        severity = Severity.CRITICAL if estimate.lower_h < lead / 4 else Severity.WARNING
+        title = (
+            f"{estimate.asset}: {estimate.median_h:.0f} h of life left "
+            f"({estimate.lower_h:.0f}–{estimate.upper_h:.0f} h, {estimate.coverage:.0%})"
+        )
+        detail = json.dumps({"estimate": estimate.as_dict(), "lead_time_h": lead})
+        incident, _ = self.incidents.open_or_update(key, severity=severity, title=title, detail=detail, source=SOURCE)
+        due = estimate.at + timedelta(hours=estimate.lower_h)
+        order = self.maintenance.orders.active_for(estimate.asset, key)
+        if order is not None and order.due_at is not None:
+            moved = abs((due - order.due_at).total_seconds()) / 3600.0
+            if moved < max(6.0, 0.1 * estimate.lower_h) and severity is order.severity:
+                return  # the estimate barely moved: leave the order (and its log) alone
+        order, _ = self.maintenance.orders.open_for(
+            SOURCE,
+            estimate.asset,
+            key,
+            title=f"Inspect and repair {estimate.asset} before its predicted failure",
+            severity=severity,
+            detail=title,
+            due_at=due,
+            estimated_h=self.settings.repair_hours,
+            incident_id=incident.id,
+            prediction=f"rul:{estimate.id}",
+            actor=SOURCE,
+            reschedule=True,
+        )
+        self.maintenance.planner.plan(timedelta(hours=min(max(estimate.upper_h, lead), 24 * 90)), actor=SOURCE)
+
+    # -- when the work is done ------------------------------------------------------------------
+
+    def order_done(self, order: WorkOrder) -> None:
+        """Record what became of the prediction behind a closed order, and end the asset's life."""
+        if order.source != SOURCE or not (order.prediction or "").startswith("rul:"):
+            return
+        estimate = self.store.estimate(int((order.prediction or "rul:0")[4:]))
+        ended_at = order.closed_at or self.clock.now()
+        if estimate is None:
+            return
+        outcome = self.store.add_outcome(Outcome.judge(estimate, order.id, order.failure_code, ended_at))
+        if outcome is None:
+            return  # recorded when it closed before (it was reopened and closed again)
+        code = order.failure_code
+        if code is not None and code != "no_fault":
+            self.record_life_end(
+                order.asset, ended_at, failed=code == "failed", code=code, source="work_order", ref=f"wo:{order.id}"
+            )
+        if self.incidents.active(rul_key(order.asset)) is not None:
+            self.incidents.resolve(
+                rul_key(order.asset), reason=f"work order {order.id} closed: {outcome.finding}", actor=SOURCE
+            )
+
+    def _order_cleared(self, order: WorkOrder) -> bool | None:
+        try:
+            return self.incidents.active(order.key) is None
+        except Exception:
+            return None
+
+    def record_life_end(
+        self,
+        asset: str,
+        ended_at: datetime,
+        *,
+        failed: bool,
+        code: str,
+        source: str = "manual",
+        ref: str = "",
+        note: str = "",
+    ) -> LifeEnd:
+        """A failure or a replacement: it ends the current history (and a failure teaches the model)."""
+        if self.assets.get_asset(asset) is None:
+            raise NotFound(f"no asset named {asset!r}")
+        if ended_at.tzinfo is None:
+            raise InvalidInput("the end of life needs a time zone")
+        if ended_at > self.clock.now() + timedelta(minutes=5):
+            raise InvalidInput("an end of life cannot lie in the future")
+        if not code or len(code) > 100:
+            raise InvalidInput("a failure code of 1 to 100 characters is needed")
+        return self.store.add_life_end(
+            asset, ended_at, failed=failed, code=code, source=source, ref=ref, note=note[:2000], now=self.clock.now()
+        )
+
+    # -- calibration ----------------------------------------------------------------------------
+
+    def calibration(self, asset: str | None = None) -> dict[str, Any]:
+        """How the predictions behind closed orders turned out: coverage, early/late errors, false alarms."""
+        outcomes = self.store.outcomes(asset)
+        judged = [o for o in outcomes if o.covered is not None]
+        errors = np.array([o.error_h for o in outcomes if o.error_h is not None], dtype=np.float64)
+        findings: dict[str, int] = {}
+        for o in outcomes:
+            findings[o.finding] = findings.get(o.finding, 0) + 1
+        nominal = sorted({o.coverage for o in outcomes})
+        return {
+            "asset": asset,
+            "outcomes": len(outcomes),
+            "findings": findings,
+            "nominal_coverage": nominal[0] if len(nominal) == 1 else nominal,
+            "interval_coverage": round(sum(o.covered or 0 for o in judged) / len(judged), 4) if judged else None,
+            "judged": len(judged),
+            "failures": len(errors),
+            "late": int((errors > 0).sum()),
+            "early": int((errors < 0).sum()),
+            "mean_error_h": round(float(errors.mean()), 2) if len(errors) else None,
+            "mean_abs_error_h": round(float(np.abs(errors).mean()), 2) if len(errors) else None,
+            "recent": [o.as_dict() for o in outcomes[-20:]],
+        }
+
+    def summary(self, asset: str, *, days: float = 30.0) -> dict[str, Any]:
+        """An asset's RUL for the API, CLI and dashboard: latest, curve, ends of life, calibration."""
+        if self.assets.get_asset(asset) is None:
+            raise NotFound(f"no asset named {asset!r}")
+        curve = self.store.estimates(asset, since=self.clock.now() - timedelta(days=days))
+        order = self.maintenance.orders.active_for(asset, rul_key(asset))
+        return {
+            "asset": asset,
+            "latest": curve[-1].as_dict() if curve else None,
+            "lead_time_h": self.settings.lead_time_hours,
+            "curve": [
+                {"at": e.at.isoformat(), "median_h": e.median_h, "lower_h": e.lower_h, "upper_h": e.upper_h}
+                for e in curve
+            ],
+            "work_order": order.as_dict() if order is not None else None,
+            "life_ends": [e.as_dict() for e in self.store.life_ends(asset)],
+            "calibration": self.calibration(asset),
+        }
