@@ -6,14 +6,13 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from pitstop import __version__, inventory
-from pitstop.app import Pitstop, build
+from pitstop import __version__
 from pitstop.cli.backup import backup_app
 from pitstop.cli.heal import heal_app
 from pitstop.cli.health import check_command, incidents_app, silence_app, windows_app
@@ -25,6 +24,9 @@ from pitstop.cli.sim import sim_app
 from pitstop.config import Settings, load_settings, masked
 from pitstop.core.types import Role
 from pitstop.errors import PitstopError
+
+if TYPE_CHECKING:  # building pitstop imports every component: only commands that need it pay for it
+    from pitstop.app import Pitstop
 
 app = typer.Typer(
     name="pitstop",
@@ -75,6 +77,8 @@ class State:
         return self._settings
 
     def pitstop(self, *, check_schema: bool = True) -> Pitstop:
+        from pitstop.app import build
+
         pitstop = build(self.settings)
         if check_schema:
             pitstop.db.ensure_current()
@@ -181,6 +185,8 @@ def assets_load(
 ) -> None:
     """Create or update sites, assets and sensors from an inventory file. Idempotent, all or nothing."""
     pitstop = _state(ctx).pitstop()
+    from pitstop import inventory
+
     spec = inventory.read_file(file)
     summary = inventory.apply(pitstop.db, spec, actor="cli", now=pitstop.clock.now())
     for change in summary.changes:
