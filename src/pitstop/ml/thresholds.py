@@ -93,6 +93,54 @@ class ContaminationThreshold(Threshold):
         return self
 
 
+# -- alarm post-processing ------------------------------------------------------------------
+# Both rules are causal (row t depends on rows <= t only), so they apply to a live stream as they
+# do to a recorded one.
+
+
+def refractory(flags: npt.ArrayLike, rows: int, /) -> BoolArray:
+    """Keep an alarm only if no alarm was kept in the ``rows`` rows before it.
+
+    One excursion then raises one alarm instead of one per row, which is what a person (and a
+    benchmark that charges each extra alarm, such as NAB) wants.
+
+    Examples
+    --------
+    >>> refractory([1, 1, 1, 0, 0, 1, 0, 1], 3).astype(int).tolist()
+    [1, 0, 0, 0, 0, 1, 0, 0]
+    """
+    if rows < 0:
+        raise ValueError("rows must be 0 or more")
+    raw = np.asarray(flags, dtype=bool).ravel()
+    out = np.zeros(len(raw), dtype=bool)
+    last = -rows - 1
+    for i in np.flatnonzero(raw).tolist():
+        if i - last > rows:
+            out[i] = True
+            last = i
+    return out
+
+
+def k_of_n(flags: npt.ArrayLike, k: int, n: int, /) -> BoolArray:
+    """Flag row t when at least ``k`` of the ``n`` rows ending at t are flagged.
+
+    A persistence rule: isolated blips are dropped, lasting excursions are kept (from their
+    k-th flagged row on).
+
+    Examples
+    --------
+    >>> k_of_n([0, 1, 0, 1, 1, 1, 0, 0, 0], 2, 3).astype(int).tolist()
+    [0, 0, 0, 1, 1, 1, 1, 0, 0]
+    """
+    if not 1 <= k <= n:
+        raise ValueError("need 1 <= k <= n")
+    raw = np.asarray(flags, dtype=bool).ravel().astype(np.int64)
+    counts = np.cumsum(raw)
+    counts[n:] = counts[n:] - counts[:-n]
+    result: BoolArray = counts >= k
+    return result
+
+
 THRESHOLDS: tuple[str, ...] = (
     "pitstop.ml.thresholds:FixedThreshold",
     "pitstop.ml.thresholds:QuantileThreshold",

@@ -7,6 +7,7 @@ from pitstop.ml.detectors.base import Detector
 from pitstop.ml.detectors.ewma import EwmaZScoreDetector
 from pitstop.ml.detectors.iforest import IsolationForestDetector
 from pitstop.ml.detectors.mad import RobustZScoreDetector
+from pitstop.ml.detectors.novelty import ValueNoveltyDetector
 from pitstop.ml.detectors.pca import PcaDetector
 from pitstop.ml.detectors.reconstruction import ReconstructionDetector
 
@@ -16,6 +17,7 @@ BUILTINS: tuple[str, ...] = (
     "pitstop.ml.detectors.iforest:IsolationForestDetector",
     "pitstop.ml.detectors.reconstruction:ReconstructionDetector",
     "pitstop.ml.detectors.ewma:EwmaZScoreDetector",
+    "pitstop.ml.detectors.novelty:ValueNoveltyDetector",
 )
 
 
@@ -34,5 +36,6 @@ __all__ = [
     "PcaDetector",
     "ReconstructionDetector",
     "RobustZScoreDetector",
+    "ValueNoveltyDetector",
     "detector_registry",
 ]
