@@ -165,10 +165,19 @@ def _build_prognostics(pitstop: Pitstop) -> None:
 def _build_models(pitstop: Pitstop) -> None:
     from pitstop.ml.registry import ModelLifecycle, ModelRegistry
     from pitstop.ml.registry.serving import ModelServer
+    from pitstop.ml.registry.watch import wire
 
     registry = ModelRegistry(pitstop.db, pitstop.clock, data_dir=pitstop.settings.data_dir, incidents=pitstop.incidents)
-    pitstop.models = ModelLifecycle(registry, pitstop.incidents)
+    gates = {
+        name: [g.model_dump() for g in cfg.gates]
+        for name, cfg in pitstop.settings.models.twins.items()
+        if cfg.gates is not None
+    }
+    pitstop.models = ModelLifecycle(registry, pitstop.incidents, rules=gates)
     pitstop.models.server = ModelServer(registry, pitstop.clock, pitstop.metrics.registry)
+    # Drift through the alert policy, the drift / model_accuracy checks, model.accuracy -> rollback_model,
+    # and the lifecycle job (calendar, drift and accuracy triggers) for models under [models.twins].
+    wire(pitstop)
 
 
 def _build_scoring(pitstop: Pitstop) -> None:

@@ -49,6 +49,25 @@ def _rotate(sandbox: Path) -> Case:
     return {"root": str(sandbox), "max_bytes": 100, "keep": 2}, lambda: tree(sandbox)
 
 
+def _two_champions(db: Database, sandbox: Path) -> Callable[[], object]:
+    """hvac-twin with champions v1 then v2 (tiny twins; artifacts in the sandbox)."""
+    from pitstop.incidents import IncidentRegistry
+    from pitstop.ml.registry import ModelLifecycle, ModelRegistry
+    from tests.integration.test_models_lifecycle import coil_frame
+
+    clock = FrozenClock()
+    registry = ModelRegistry(db, clock, data_dir=sandbox, incidents=IncidentRegistry(db, clock))
+    lifecycle = ModelLifecycle(registry, IncidentRegistry(db, clock))
+    frame = coil_frame("2026-01-05", 4)
+    for trees in (10, 12):
+        lifecycle.retrain("hvac-twin", frame, params={"n_estimators": trees}, rules=[])
+    assert registry.alias("hvac-twin", "champion") == 2
+    return lambda: (tree(sandbox), [m.as_dict() for m in registry.history("hvac-twin")])
+
+
+# Actions whose world is in the database: set it up after the schema, return the snapshot.
+SETUP: dict[str, Callable[[Database, Path], Callable[[], object]]] = {"rollback_model": _two_champions}
+
 CASES: dict[str, Callable[[Path], Case]] = {
     "restart_service": _restart,
     "free_disk": _free_disk,
@@ -56,13 +75,19 @@ CASES: dict[str, Callable[[Path], Case]] = {
     "vacuum_database": lambda sandbox: ({}, lambda: None),
     "reconnect": lambda sandbox: ({"link": "database"}, lambda: None),
     "run_command": lambda sandbox: ({"command": "noop", "args": ["{target}"]}, lambda: None),
+    "rollback_model": lambda sandbox: ({}, lambda: None),
 }
-KEYS = {"free_disk": "disk.low:/rec", "vacuum_database": "postgres.unhealthy:db", "reconnect": "link.down:database"}
+KEYS = {
+    "free_disk": "disk.low:/rec",
+    "vacuum_database": "postgres.unhealthy:db",
+    "reconnect": "link.down:database",
+    "rollback_model": "model.accuracy:hvac-twin",
+}
 
 
 def test_every_builtin_action_has_a_contract_case() -> None:
-    # Actions of other components (rollback_model, restore_file) register themselves and run
-    # check_action in their own tests; every built-in one runs it here.
+    # Actions of other components (restore_file) register themselves and run check_action in
+    # their own tests; every built-in one (rollback_model included) runs it here.
     assert set(CASES) == {cls.name for cls in BUILTINS} and set(CASES) <= set(actions.names())
 
 
@@ -76,6 +101,8 @@ def test_action_contract(name: str, tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'pitstop.db'}")
     try:
         db.upgrade()
+        if name in SETUP:
+            snapshot = SETUP[name](db, sandbox)
         ctx = ActionContext(
             clock=FrozenClock(),
             db=db,
@@ -101,6 +128,7 @@ def test_action_contract(name: str, tmp_path: Path) -> None:
         ("run_command", {"command": "x", "args": "not a list"}),
         ("vacuum_database", {"url": "sqlite:///x.db"}),
         ("reconnect", {}),
+        ("rollback_model", {"model": "hvac-twin"}),
     ],
 )
 def test_bad_parameters_are_refused(name: str, params: dict[str, Any]) -> None:

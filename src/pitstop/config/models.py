@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pitstop.config.health import HealthSettings
+from pitstop.config.lifecycle import ModelsSettings
 from pitstop.config.remediation import RemediationSettings
 
 
@@ -155,6 +156,7 @@ class Settings(BaseSettings):
     backup: BackupSettings = BackupSettings()
     remediation: RemediationSettings = RemediationSettings()
     prognostics: PrognosticsSettings = PrognosticsSettings()
+    models: ModelsSettings = ModelsSettings()
 
     def database_url(self) -> str:
         if self.database.url is not None:

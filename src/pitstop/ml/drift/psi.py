@@ -8,7 +8,7 @@ and sorted at monitoring time.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -114,8 +114,14 @@ class FeatureDrift:
 
 @dataclass(frozen=True, slots=True)
 class DriftReport:
+    """Input drift per feature and, for twins, drift of the residuals (measured minus predicted,
+    per output) against the hold-out residuals. `band` is the worse of the two."""
+
     features: list[FeatureDrift]
     current_rows: int
+    residuals: list[FeatureDrift] = field(default_factory=list)
+    residual_rows: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def drifted_share(self) -> float:
@@ -126,16 +132,26 @@ class DriftReport:
         return max((f.psi for f in self.features), default=0.0)
 
     @property
+    def residual_max_psi(self) -> float:
+        return max((f.psi for f in self.residuals), default=0.0)
+
+    @property
     def band(self) -> str:
-        return band(self.max_psi)
+        return band(max(self.max_psi, self.residual_max_psi))
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "band": self.band,
             "max_psi": round(self.max_psi, 6),
+            "input_band": band(self.max_psi),
             "drifted_share": round(self.drifted_share, 4),
             "current_rows": self.current_rows,
             "features": [f.as_dict() for f in self.features],
+            "residual_max_psi": round(self.residual_max_psi, 6),
+            "residual_band": band(self.residual_max_psi) if self.residuals else None,
+            "residual_rows": self.residual_rows,
+            "residuals": [f.as_dict() for f in self.residuals],
+            "notes": list(self.notes),
         }
 
 

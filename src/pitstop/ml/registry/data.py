@@ -1,4 +1,5 @@
-"""Training and monitoring data from storage: an asset type's readings, minus known-faulty periods."""
+"""Training and monitoring data from storage: an asset type's readings, minus known-faulty periods
+and maintenance windows."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pandas as pd
 
 from pitstop.errors import InvalidInput
 from pitstop.incidents.models import IncidentState
+from pitstop.incidents.windows import MuteStore, matches
 from pitstop.ml.registry.lifecycle import Period, asset_type_of
 from pitstop.ml.training import asset_frame
 from pitstop.ml.twins import ASSET_TYPES
@@ -38,4 +40,26 @@ def faulty_periods(pitstop: Pitstop, name: str) -> list[Period]:
         if incident.target in assets:
             end = incident.resolved_at if incident.state is IncidentState.RESOLVED else None
             periods.append((incident.opened_at, end or now + timedelta(seconds=1)))
+    return periods
+
+
+def maintenance_periods(pitstop: Pitstop, name: str, start: datetime, end: datetime) -> list[Period]:
+    """Occurrences within [start, end) of maintenance windows that cover an asset of the model's type
+    (a window without matchers covers everything): readings taken then are kept out of training."""
+    asset_type = asset_type_of(name)
+    labels = [{"asset": a.name, "site": a.site, "type": a.type} for a in pitstop.assets.list_assets()]
+    labels = [item for item in labels if item["type"] == asset_type]
+    periods: list[Period] = []
+    for window in MuteStore(pitstop.db).windows():
+        if any(matches(window.matchers, item) for item in labels):
+            periods.extend(window.occurrences(start, end))
+    return sorted(periods)
+
+
+def excluded_periods(pitstop: Pitstop, name: str, frame: pd.DataFrame) -> list[Period]:
+    """Known-faulty periods and maintenance windows over the frame's time span."""
+    periods = faulty_periods(pitstop, name)
+    if not frame.empty:
+        start, end = frame.index.min().to_pydatetime(), frame.index.max().to_pydatetime()
+        periods += maintenance_periods(pitstop, name, start, end + timedelta(seconds=1))
     return periods

@@ -3,18 +3,21 @@
 `retrain` fits a candidate on the earliest rows of a time-ordered frame (rows inside excluded
 periods — maintenance, known faults — dropped first), registers it as challenger, evaluates the
 gates against the champion on the same latest-rows hold-out, records the decision, and in managed
-mode promotes it when every gate passes. `check_drift` compares current inputs with the champion's
-stored reference profile and opens (or resolves) ``model.drift:<name>``.
+mode promotes it when every gate passes. `drift` compares current inputs with the champion's stored
+reference profile and, for rows after the champion's training window, its residuals with the
+hold-out residuals; `check_drift` also reports the result to the alert policy (``model.drift:<name>``).
+`live_accuracy` compares the champion's error on recent readings with its hold-out error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pitstop.core.types import Severity
@@ -27,11 +30,42 @@ from pitstop.ml.registry.store import ModelRegistry, ModelVersion
 from pitstop.ml.twins import ASSET_TYPES, Twin, time_split
 
 Period = tuple[datetime, datetime]
+# Residual drift needs this many current rows after the champion's training window (residuals on
+# rows the model was trained on are smaller than on the hold-out and would read as drift).
+MIN_RESIDUAL_ROWS = 30
 
 
 class Mode(StrEnum):
     MANAGED = "managed"
     MANUAL = "manual"
+
+
+@dataclass(frozen=True, slots=True)
+class Accuracy:
+    """Live accuracy of a version: its hold-out MAE over its MAE on recent readings (1.0: as good
+    as on the hold-out; 0.5: errors twice as large), averaged over outputs."""
+
+    name: str
+    version: int
+    holdout_mae: float
+    live_mae: float
+    rows: int
+
+    @property
+    def relative(self) -> float:
+        if self.live_mae <= 0.0:
+            return 1.0
+        return min(self.holdout_mae / self.live_mae, 1.0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "holdout_mae": round(self.holdout_mae, 6),
+            "live_mae": round(self.live_mae, 6),
+            "relative": round(self.relative, 4),
+            "rows": self.rows,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +106,9 @@ class ModelLifecycle:
         self.incidents = incidents
         self.rules = {name: validate(r) for name, r in (rules or {}).items()}
         self.server: ModelServer | None = None
+        # Set by the composition root: a drift result goes through the alert policy like any check
+        # result. Without it, check_drift opens and resolves model.drift:<name> directly.
+        self.report_drift: Callable[[str, int, DriftReport], bool] | None = None
 
     def rules_for(self, name: str) -> list[dict[str, Any]]:
         return self.rules.get(name, [dict(r) for r in DEFAULT_RULES])
@@ -96,6 +133,7 @@ class ModelLifecycle:
             raise InvalidInput(f"not enough rows to retrain {name}: {len(train)} training rows (need 20)")
         twin = Twin.for_asset_type(asset_type, **dict(params or {})).fit(train)
         metrics = {k: m.as_dict() for k, m in twin.evaluate(test).items()}
+        residuals = twin.residuals(test)
         version = self.registry.register(
             name,
             twin,
@@ -103,6 +141,7 @@ class ModelLifecycle:
             metrics={"holdout": metrics, "holdout_rows": len(test)},
             trigger=trigger,
             excluded=[{"start": s.isoformat(), "end": e.isoformat()} for s, e in excluded],
+            residuals={c: residuals[c].to_numpy() for c in residuals.columns} if len(test) >= 2 else None,
         )
         self.registry.move(name, "challenger", version.version, actor=actor, reason=f"trained ({trigger})")
         champion_version = self.registry.alias(name, "champion")
@@ -124,16 +163,42 @@ class ModelLifecycle:
             )
         return RetrainResult(version, decision, promoted)
 
-    def check_drift(self, name: str, current: pd.DataFrame, *, version: int | None = None) -> DriftReport:
-        """Drift of current inputs against the champion's reference; opens or resolves model.drift:<name>."""
-        version = version if version is not None else self.registry.alias(name, "champion")
+    def champion(self, name: str) -> int:
+        version = self.registry.alias(name, "champion")
         if version is None:
             raise InvalidInput(f"model {name!r} has no champion")
+        return version
+
+    def drift(self, name: str, current: pd.DataFrame, *, version: int | None = None) -> DriftReport:
+        """Input drift against the version's reference and residual drift against its hold-out
+        residuals (on current rows after its training window; skipped with a note when too few)."""
+        version = version if version is not None else self.champion(name)
         profile = self.registry.profile(name, version)
-        report = compare(profile, {c: current[c].to_numpy() for c in profile.features if c in current})
+        inputs = compare(profile, {c: current[c].to_numpy() for c in profile.features if c in current})
+        reference = self.registry.residual_profile(name, version)
+        if reference is None:
+            return DriftReport(inputs.features, inputs.current_rows, notes=["no residual profile for this version"])
+        end = self.registry.get(name, version).envelope.get("training", {}).get("end")
+        after = current[current.index > pd.Timestamp(end)] if end else current
+        after = after.dropna(subset=[c for c in reference.features if c in after])
+        if len(after) < MIN_RESIDUAL_ROWS or not set(reference.features) <= set(after.columns):
+            note = f"residual drift skipped: {len(after)} rows after the training window (need {MIN_RESIDUAL_ROWS})"
+            return DriftReport(inputs.features, inputs.current_rows, notes=[note])
+        twin = self.registry.load(name, version)
+        residuals = twin.residuals(after)
+        res = compare(reference, {c: residuals[c].to_numpy() for c in reference.features})
+        return DriftReport(inputs.features, inputs.current_rows, res.features, res.current_rows)
+
+    def check_drift(self, name: str, current: pd.DataFrame, *, version: int | None = None) -> DriftReport:
+        """`drift`, reported: through the alert policy when wired, else straight to model.drift:<name>."""
+        version = version if version is not None else self.champion(name)
+        report = self.drift(name, current, version=version)
+        if self.report_drift is not None and self.report_drift(name, version, report):
+            return report
         key = f"model.drift:{name}"
         if report.band in ("warn", "critical"):
             drifted = [f.feature for f in report.features if f.drifted]
+            drifted += [f"residual {f.feature}" for f in report.residuals if f.drifted]
             self.incidents.open_or_update(
                 key,
                 severity=Severity.CRITICAL if report.band == "critical" else Severity.WARNING,
@@ -144,3 +209,23 @@ class ModelLifecycle:
         elif self.incidents.active(key) is not None:
             self.incidents.resolve(key, reason=f"max PSI {report.max_psi:.3f} against v{version}", actor="models")
         return report
+
+    def live_accuracy(self, name: str, recent: pd.DataFrame, *, version: int | None = None) -> Accuracy | None:
+        """The version's accuracy on recent readings against its hold-out; None without rows or metrics."""
+        version = version if version is not None else self.champion(name)
+        holdout = self.registry.get(name, version).envelope.get("metrics", {}).get("holdout", {})
+        if not holdout:
+            return None
+        twin = self.registry.load(name, version)
+        rows = recent.dropna(subset=[*twin.inputs, *twin.outputs])
+        if len(rows) < 2:
+            return None
+        live = twin.evaluate(rows)
+        outputs = [o for o in twin.outputs if o in holdout]
+        return Accuracy(
+            name,
+            version,
+            float(np.mean([holdout[o]["mae"] for o in outputs])),
+            float(np.mean([live[o].mae for o in outputs])),
+            len(rows),
+        )

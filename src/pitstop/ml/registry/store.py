@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import version as package_version
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import func, insert, select
 
@@ -35,6 +36,7 @@ ENVELOPE_FORMAT = 1
 ALIASES = ("champion", "challenger")
 PROBE_ROWS = 64
 PARITY_TOLERANCE = 1e-6
+RESIDUAL = "residual:"  # prefix of residual features in the stored profile
 
 
 class ModelCorrupt(PitstopError):
@@ -118,8 +120,10 @@ class ModelRegistry:
         metrics: dict[str, Any],
         trigger: str,
         excluded: list[dict[str, str]] | None = None,
+        residuals: Mapping[str, npt.ArrayLike] | None = None,
     ) -> ModelVersion:
-        """Save the artifact, compute the envelope and the drift profile of the inputs, add a row."""
+        """Save the artifact, compute the envelope and the drift profile of the inputs (and of the
+        hold-out residuals per output, when given), add a row."""
         _check_name(name)
         now = self.clock.now()
         with self.db.connect() as conn:
@@ -156,7 +160,9 @@ class ModelRegistry:
         twin.save(path, metadata={"name": name, "version": version})
         size, digest = path.stat().st_size, sha256_of(path)
         envelope["size"], envelope["sha256"] = size, digest
-        profile = ReferenceProfile.of({c: train[c].to_numpy() for c in twin.inputs})
+        columns: dict[str, npt.ArrayLike] = {c: train[c].to_numpy() for c in twin.inputs}
+        columns |= {f"{RESIDUAL}{k}": v for k, v in (residuals or {}).items()}
+        profile = ReferenceProfile.of(columns)
         with self.db.begin() as conn:
             conn.execute(
                 insert(model_versions).values(
@@ -190,6 +196,17 @@ class ModelRegistry:
             return [_version(r) for r in conn.execute(query)]
 
     def profile(self, name: str, version: int) -> ReferenceProfile:
+        """The reference profile of the version's inputs."""
+        stored = self._profile(name, version)
+        return ReferenceProfile({k: p for k, p in stored.features.items() if not k.startswith(RESIDUAL)})
+
+    def residual_profile(self, name: str, version: int) -> ReferenceProfile | None:
+        """The profile of the hold-out residuals per output; None for versions registered without."""
+        stored = self._profile(name, version)
+        found = {k.removeprefix(RESIDUAL): p for k, p in stored.features.items() if k.startswith(RESIDUAL)}
+        return ReferenceProfile(found) if found else None
+
+    def _profile(self, name: str, version: int) -> ReferenceProfile:
         with self.db.connect() as conn:
             text = conn.execute(
                 select(model_versions.c.profile).where(

@@ -3,11 +3,21 @@
 from pitstop.remediation.actions.database import VacuumDatabase
 from pitstop.remediation.actions.disk import FreeDisk, RotateLogs
 from pitstop.remediation.actions.links import Reconnect
+from pitstop.remediation.actions.models import RollbackModel
 from pitstop.remediation.actions.service import RestartService, RunCommand
 from pitstop.remediation.base import actions
 
-BUILTINS = (RestartService, FreeDisk, RotateLogs, VacuumDatabase, Reconnect, RunCommand)
+BUILTINS = (RestartService, FreeDisk, RotateLogs, VacuumDatabase, Reconnect, RunCommand, RollbackModel)
 for _cls in BUILTINS:
     actions.add(_cls)
 
-__all__ = ["BUILTINS", "FreeDisk", "Reconnect", "RestartService", "RotateLogs", "RunCommand", "VacuumDatabase"]
+__all__ = [
+    "BUILTINS",
+    "FreeDisk",
+    "Reconnect",
+    "RestartService",
+    "RollbackModel",
+    "RotateLogs",
+    "RunCommand",
+    "VacuumDatabase",
+]

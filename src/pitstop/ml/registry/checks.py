@@ -1,0 +1,100 @@
+"""Health checks of models: `drift` (model.drift) and `model_accuracy` (model.accuracy).
+
+Both take a model name as target and read through the models part of pitstop (the composition
+root puts it in ``CheckContext.extra["models"]``), so drift and accuracy go through the alert
+policy, incidents and remediation like any other check. Registered on import of
+``pitstop.ml.registry``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pitstop.core.types import Status
+from pitstop.errors import PitstopError
+from pitstop.health.base import Check, CheckContext, CheckResult, Threshold, checks
+from pitstop.ml.drift import DriftReport
+
+if TYPE_CHECKING:
+    from pitstop.ml.registry.watch import ModelWatch
+
+
+def _watch(ctx: CheckContext) -> ModelWatch | None:
+    return ctx.extra.get("models")
+
+
+class DriftCheck(Check):
+    """Input drift (max PSI over inputs) and residual drift (max PSI over outputs' residuals) of the
+    model `target`'s champion over the latest ``models.drift_window_days``.
+
+    Observed: max_psi, residual_max_psi, drifted_share. Bands 0.2 warn, 0.5 critical; clears below 0.2.
+    """
+
+    name = "drift"
+    issue = "model.drift"
+    timeout_s = 120.0
+    default_thresholds = (
+        Threshold("max_psi", "above", warning=0.2, critical=0.5),
+        Threshold("residual_max_psi", "above", warning=0.2, critical=0.5),
+    )
+
+    def run(self, ctx: CheckContext, /) -> CheckResult:
+        watch = _watch(ctx)
+        if watch is None:
+            return self.result(ctx, Status.UNKNOWN, f"{self.target}: the model lifecycle is not set up")
+        try:
+            version, report = watch.drift(self.target)
+        except PitstopError as exc:
+            return self.result(ctx, Status.UNKNOWN, f"{self.target}: {exc}"[:500])
+        return self.judge_report(ctx, version, report)
+
+    def judge_report(self, ctx: CheckContext, version: int, report: DriftReport) -> CheckResult:
+        observed = {
+            "max_psi": round(report.max_psi, 6),
+            "drifted_share": round(report.drifted_share, 4),
+        }
+        if report.residuals:
+            observed["residual_max_psi"] = round(report.residual_max_psi, 6)
+        drifted = [f.feature for f in report.features if f.drifted]
+        drifted += [f"residual {f.feature}" for f in report.residuals if f.drifted]
+        summary = f"{self.target} v{version}: {report.band}"
+        if drifted:
+            summary += f", drifted: {', '.join(drifted)}"
+        return self.judge(ctx, observed, summary)
+
+
+class AccuracyCheck(Check):
+    """Live accuracy of the model `target`'s champion: its hold-out MAE over its MAE on the latest
+    ``models.accuracy_window_hours`` of readings (1.0: as good as on the hold-out).
+
+    Observed: relative_accuracy, live_mae, holdout_mae. Below 0.5 is a warning unless the model's
+    ``accuracy_floor`` says otherwise; ``model.accuracy:<name>`` is what rollback_model heals.
+    """
+
+    name = "model_accuracy"
+    issue = "model.accuracy"
+    timeout_s = 120.0
+    default_thresholds = (Threshold("relative_accuracy", "below", warning=0.5),)
+
+    def run(self, ctx: CheckContext, /) -> CheckResult:
+        watch = _watch(ctx)
+        if watch is None:
+            return self.result(ctx, Status.UNKNOWN, f"{self.target}: the model lifecycle is not set up")
+        try:
+            acc = watch.accuracy(self.target)
+        except PitstopError as exc:
+            return self.result(ctx, Status.UNKNOWN, f"{self.target}: {exc}"[:500])
+        if acc is None:
+            return self.result(ctx, Status.UNKNOWN, f"{self.target}: no recent readings or no hold-out metrics")
+        observed = {
+            "relative_accuracy": round(acc.relative, 4),
+            "live_mae": round(acc.live_mae, 6),
+            "holdout_mae": round(acc.holdout_mae, 6),
+        }
+        summary = f"{self.target} v{acc.version}: live accuracy {acc.relative:.2f} of hold-out on {acc.rows} rows"
+        return self.judge(ctx, observed, summary)
+
+
+BUILTIN = (DriftCheck, AccuracyCheck)
+for _cls in BUILTIN:
+    checks.add(_cls)
