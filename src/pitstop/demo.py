@@ -28,3 +28,37 @@ def simulate(pitstop: Pitstop) -> int:
 
     _, stored = attach(pitstop)
     return stored
+
+
+DEMO_MODEL = "hvac-twin"
+
+
+def train_models(pitstop: Pitstop, *, trees: int = 40) -> list[str]:
+    """Two versions of the HVAC twin on the simulated history, through the model lifecycle: v1 on the
+    first half (managed, so it becomes the champion) and v2 on all of it (manual, so it stays the
+    challenger with its gate decision). The Models page then has something to compare, promote and
+    roll back. Nothing happens when the model already has versions or there is too little history.
+    Returns what was done, one line each."""
+    from pitstop.ml.registry import Mode
+    from pitstop.ml.registry.data import faulty_periods, model_frame
+
+    if pitstop.models.registry.versions(DEMO_MODEL):
+        return []
+    frame = model_frame(pitstop, DEMO_MODEL)
+    if len(frame) < 400:
+        return []
+    excluded = faulty_periods(pitstop, DEMO_MODEL)
+    done = []
+    for part, mode in ((frame.iloc[: len(frame) // 2], Mode.MANAGED), (frame, Mode.MANUAL)):
+        result = pitstop.models.retrain(
+            DEMO_MODEL,
+            part,
+            mode=mode,
+            trigger="demo",
+            actor="demo",
+            excluded=excluded,
+            params={"n_estimators": trees},
+        )
+        role = "champion" if result.promoted else "challenger"
+        done.append(f"{DEMO_MODEL} v{result.version.version} ({role}, {len(part)} rows)")
+    return done

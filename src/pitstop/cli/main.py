@@ -311,7 +311,7 @@ def demo(
     data_dir: Annotated[Path | None, typer.Option(help="Where the demo keeps its data.")] = None,
 ) -> None:
     """Start pitstop with a small demo site on SQLite, and print the URL and a viewer key."""
-    from pitstop.demo import prepare, simulate
+    from pitstop.demo import prepare, simulate, train_models
 
     state = _state(ctx)
     overrides = {**state.overrides, "api": {"port": port}}
@@ -321,6 +321,7 @@ def demo(
     pitstop = state.pitstop(check_schema=False)
     viewer, operator = prepare(pitstop)
     added = simulate(pitstop)
+    trained = train_models(pitstop)
     url = f"http://{pitstop.settings.api.host}:{pitstop.settings.api.port}"
     out.print(f"pitstop demo on [bold]{url}[/bold]  (data in {pitstop.settings.data_dir})")
     out.print(f"  API docs:     {url}/docs")
@@ -328,6 +329,8 @@ def demo(
     out.print(f"  viewer key:   {viewer}")
     out.print(f"  operator key: {operator}")
     out.print(f"  simulator:    {added} readings of history added; new ones every 10 s (`pitstop sim --help`)")
+    for line in trained:
+        out.print(f"  model:        {line}")
     _serve(pitstop)
 
 
