@@ -45,3 +45,7 @@ def test_retrain_list_drift_report_rollback(tmp_path: Path) -> None:
 
     missing = runner.invoke(app, [*base, "models", "rollback", "nope-twin"])
     assert isinstance(missing.exception, NotFound)
+    unconfigured = runner.invoke(app, [*base, "models", "watch", "--dry-run"])
+    assert isinstance(unconfigured.exception, NotFound) and "[models.twins" in str(unconfigured.exception)
+    accuracy = json.loads(run("models", "accuracy", "hvac-twin"))
+    assert accuracy["version"] == 1 and 0.0 < accuracy["relative"] <= 1.0 and accuracy["rows"] > 0

@@ -181,6 +181,49 @@ def retrain_command(
     out.print_json(json.dumps(result.as_dict()))
 
 
+@models_app.command("watch")
+def watch_command(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="One configured model (default: every one).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the triggers; train nothing.")] = False,
+) -> None:
+    """Run the lifecycle job once: calendar, drift and accuracy triggers of [models.twins.*]; retrain when due."""
+    pitstop = ctx.obj.pitstop()
+    try:
+        from pitstop.ml.registry.watch import ModelWatch
+
+        watch = ModelWatch(pitstop, pitstop.settings.models)
+        names = [name] if name is not None else list(watch.models)
+        if not names:
+            raise NotFound("no model is configured under [models.twins.<name>] in pitstop.toml")
+        if dry_run:
+            rows = [{"name": n, "triggers": [str(t) for t in watch.triggers(n)]} for n in names]
+        else:
+            rows = [watch.look(n).as_dict() for n in names]
+    finally:
+        pitstop.close()
+    out.print_json(json.dumps(rows))
+
+
+@models_app.command("accuracy")
+def accuracy_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name, e.g. hvac-twin.")],
+) -> None:
+    """The champion's live accuracy: hold-out MAE over MAE on the latest readings, per output."""
+    pitstop = ctx.obj.pitstop()
+    try:
+        from pitstop.ml.registry.watch import ModelWatch
+
+        acc = ModelWatch(pitstop, pitstop.settings.models).accuracy(name)
+        if acc is None:
+            raise NotFound(f"model {name!r}: no recent readings or no hold-out metrics")
+        result = acc.as_dict()
+    finally:
+        pitstop.close()
+    out.print_json(json.dumps(result))
+
+
 drift_app = typer.Typer(help="Input drift of models against their reference.", no_args_is_help=True)
 
 
@@ -191,7 +234,8 @@ def drift_report_command(
     days: Annotated[float, typer.Option(min=0.01, help="Current window: the latest days of readings.")] = 7.0,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Directory (default: <data_dir>/reports).")] = None,
 ) -> None:
-    """PSI and KS per input against the champion's reference; writes JSON and HTML; drift opens an incident."""
+    """PSI and KS per input against the champion's reference, residual drift against its hold-out residuals;
+    writes JSON and HTML; drift at warn or critical opens model.drift:<name> through the alert policy."""
     from pitstop.ml.drift.report import write
     from pitstop.ml.registry.data import model_frame
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pitstop.ml.drift.psi import DriftReport
+from pitstop.ml.drift.psi import DriftReport, FeatureDrift
 
 COLOURS = {"stable": "#2e7d32", "monitor": "#f9a825", "warn": "#ef6c00", "critical": "#c62828"}
 
@@ -30,28 +30,45 @@ def bars(reference: list[float], current: list[float], width: int = 360, height:
     return "".join(parts)
 
 
-def render_html(name: str, version: int, report: DriftReport) -> str:
+HEADER = "<tr><th>{}</th><th>PSI</th><th>band</th><th>KS</th><th>bins</th></tr>"
+
+
+def _rows(features: list[FeatureDrift]) -> str:
     rows = []
-    for f in report.features:
+    for f in features:
         rows.append(
             f"<tr><td>{html.escape(f.feature)}</td><td>{f.psi:.4f}</td>"
             f'<td style="color:{COLOURS[f.band]};font-weight:bold">{f.band}</td>'
             f"<td>{f.ks_statistic:.4f}{' (drifted)' if f.ks_drifted else ''}</td>"
             f"<td>{bars(f.reference_share, f.current_share)}</td></tr>"
         )
+    return "".join(rows)
+
+
+def render_html(name: str, version: int, report: DriftReport) -> str:
+    if report.residuals:
+        residuals = (
+            f"<h2>Residual drift</h2><p>Measured minus predicted per output on {report.residual_rows} current rows "
+            "after the training window, against the hold-out residuals: a changed relation between inputs and "
+            f"outputs shows here even when the inputs do not move. Max PSI {report.residual_max_psi:.4f}.</p>"
+            f"<table>{HEADER.format('output')}{_rows(report.residuals)}</table>"
+        )
+    else:
+        residuals = "<h2>Residual drift</h2><p>" + html.escape("; ".join(report.notes) or "not computed") + "</p>"
     title = html.escape(f"Drift report: {name} v{version}")
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:left;"
         "border-bottom:1px solid #ddd}</style></head><body>"
         f"<h1>{title}</h1>"
-        f'<p>Overall: <b style="color:{COLOURS[report.band]}">{report.band}</b>, max PSI {report.max_psi:.4f}, '
-        f"{report.drifted_share:.0%} of features drifted (PSI &ge; 0.2), {report.current_rows} current rows. "
+        f'<p>Overall: <b style="color:{COLOURS[report.band]}">{report.band}</b>, max input PSI '
+        f"{report.max_psi:.4f}, {report.drifted_share:.0%} of inputs drifted (PSI &ge; 0.2), "
+        f"{report.current_rows} current rows. "
         "Bands: &lt;0.1 stable, 0.1&ndash;0.2 monitor, 0.2&ndash;0.5 warn, &ge;0.5 critical. "
         "Bars: reference (grey) and current (blue) share per reference quantile bin.</p>"
-        "<table><tr><th>feature</th><th>PSI</th><th>band</th><th>KS</th><th>bins</th></tr>"
-        + "".join(rows)
-        + "</table></body></html>"
+        f"<h2>Input drift</h2><table>{HEADER.format('feature')}{_rows(report.features)}</table>"
+        + residuals
+        + "</body></html>"
     )
 
 

@@ -67,7 +67,7 @@ class AccuracyCheck(Check):
     """Live accuracy of the model `target`'s champion: its hold-out MAE over its MAE on the latest
     ``models.accuracy_window_hours`` of readings (1.0: as good as on the hold-out).
 
-    Observed: relative_accuracy, live_mae, holdout_mae. Below 0.5 is a warning unless the model's
+    Observed: relative_accuracy (the worst output's), relative_<output>, rows. Below 0.5 is a warning unless the model's
     ``accuracy_floor`` says otherwise; ``model.accuracy:<name>`` is what rollback_model heals.
     """
 
@@ -86,12 +86,12 @@ class AccuracyCheck(Check):
             return self.result(ctx, Status.UNKNOWN, f"{self.target}: {exc}"[:500])
         if acc is None:
             return self.result(ctx, Status.UNKNOWN, f"{self.target}: no recent readings or no hold-out metrics")
-        observed = {
-            "relative_accuracy": round(acc.relative, 4),
-            "live_mae": round(acc.live_mae, 6),
-            "holdout_mae": round(acc.holdout_mae, 6),
-        }
-        summary = f"{self.target} v{acc.version}: live accuracy {acc.relative:.2f} of hold-out on {acc.rows} rows"
+        observed = {"relative_accuracy": round(acc.relative, 4), "rows": float(acc.rows)}
+        observed |= {f"relative_{o}": round(r, 4) for o, r in acc.per_output.items()}
+        summary = (
+            f"{self.target} v{acc.version}: live accuracy {acc.relative:.2f} of hold-out "
+            f"(worst {acc.worst}) on {acc.rows} rows"
+        )
         return self.judge(ctx, observed, summary)
 
 

@@ -17,7 +17,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from pitstop.core.types import Severity
@@ -42,28 +41,37 @@ class Mode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Accuracy:
-    """Live accuracy of a version: its hold-out MAE over its MAE on recent readings (1.0: as good
-    as on the hold-out; 0.5: errors twice as large), averaged over outputs."""
+    """Live accuracy of a version per output: its hold-out MAE over its MAE on recent readings
+    (1.0: as good as on the hold-out or better; 0.5: errors twice as large). `relative` is the
+    worst output's (scale-free, so outputs in different units compare)."""
 
     name: str
     version: int
-    holdout_mae: float
-    live_mae: float
+    holdout_mae: dict[str, float]
+    live_mae: dict[str, float]
     rows: int
 
     @property
+    def per_output(self) -> dict[str, float]:
+        return {o: 1.0 if live <= 0.0 else min(self.holdout_mae[o] / live, 1.0) for o, live in self.live_mae.items()}
+
+    @property
     def relative(self) -> float:
-        if self.live_mae <= 0.0:
-            return 1.0
-        return min(self.holdout_mae / self.live_mae, 1.0)
+        return min(self.per_output.values(), default=1.0)
+
+    @property
+    def worst(self) -> str:
+        ratios = self.per_output
+        return min(ratios, key=lambda o: ratios[o]) if ratios else ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": self.version,
-            "holdout_mae": round(self.holdout_mae, 6),
-            "live_mae": round(self.live_mae, 6),
             "relative": round(self.relative, 4),
+            "per_output": {o: round(r, 4) for o, r in self.per_output.items()},
+            "holdout_mae": {o: round(v, 6) for o, v in self.holdout_mae.items()},
+            "live_mae": {o: round(v, 6) for o, v in self.live_mae.items()},
             "rows": self.rows,
         }
 
@@ -225,7 +233,7 @@ class ModelLifecycle:
         return Accuracy(
             name,
             version,
-            float(np.mean([holdout[o]["mae"] for o in outputs])),
-            float(np.mean([live[o].mae for o in outputs])),
+            {o: float(holdout[o]["mae"]) for o in outputs},
+            {o: float(live[o].mae) for o in outputs},
             len(rows),
         )

@@ -145,8 +145,9 @@ class ModelWatch:
                 found.append(
                     Trigger(
                         "accuracy",
-                        f"v{acc.version} live accuracy {acc.relative:.2f} of hold-out (MAE {acc.live_mae:.4g} "
-                        f"vs {acc.holdout_mae:.4g} on {acc.rows} rows) below {1.0 - cfg.accuracy_drop:.2f}",
+                        f"v{acc.version} live accuracy {acc.relative:.2f} of hold-out ({acc.worst}: MAE "
+                        f"{acc.live_mae[acc.worst]:.4g} vs {acc.holdout_mae[acc.worst]:.4g} on {acc.rows} rows) "
+                        f"below {1.0 - cfg.accuracy_drop:.2f}",
                     )
                 )
         return found
