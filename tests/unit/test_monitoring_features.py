@@ -138,3 +138,43 @@ def test_bad_geometry_is_refused() -> None:
 def test_features_of_any_finite_batch_are_finite(w: np.ndarray) -> None:
     feats = vibration_features(w, 1000.0, bands=[(0, 100), (100, 500)], defects=defect_frequencies(CWRU_DE, 10.0))
     assert all(np.all(np.isfinite(v)) and v.shape == (len(w),) for v in feats.values())
+
+
+@pytest.mark.parametrize("n", [2048, 1001])
+def test_one_pass_features_equal_the_single_feature_functions(n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vib, "CHUNK", 4)  # several chunks, the last one partial
+    w = RNG.standard_normal((11, n)) * 2.0 + 0.5
+    defects = defect_frequencies(CWRU_DE, 30.0)
+    feats = vibration_features(w, 12_000.0, defects=defects, harmonics=2)
+    singles = {
+        "rms": rms(w),
+        "peak": peak(w),
+        "crest": crest_factor(w),
+        "kurtosis": kurtosis(w),
+        "skewness": skewness(w),
+    }
+    for name, values in singles.items():
+        np.testing.assert_allclose(feats[name], values, rtol=1e-12)
+    energies = band_energies(w, 12_000.0, vib.DEFAULT_BANDS_HZ)
+    for i, (lo, hi) in enumerate(vib.DEFAULT_BANDS_HZ):
+        np.testing.assert_allclose(feats[f"band_{lo:g}_{hi:g}"], energies[:, i], rtol=1e-12)
+    for name, values in envelope_amplitudes(w, 12_000.0, defects.as_dict(), harmonics=2).items():
+        np.testing.assert_allclose(feats[f"env_{name}"], values, rtol=1e-12)
+
+
+def test_odd_length_envelope_matches_scipy_hilbert() -> None:
+    w = RNG.standard_normal((3, 999))
+    env = np.abs(scipy.signal.hilbert(w - w.mean(axis=1, keepdims=True), axis=1))
+    env -= env.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(envelope_spectrum(w, 1000.0)[1], np.abs(np.fft.rfft(env, axis=1)) * 2 / 999, atol=1e-10)
+
+
+def test_band_energies_sum_exactly_the_bins_of_each_band() -> None:
+    w = RNG.standard_normal((5, 256))
+    n = w.shape[1]
+    freqs = np.fft.rfftfreq(n, 1.0 / 1000.0)
+    taper = np.hanning(n)
+    power = np.abs(np.fft.rfft((w - w.mean(axis=1, keepdims=True)) * taper, axis=1)) ** 2 * 2.0 / (n * (taper**2).sum())
+    bands = [(0.0, 100.0), (100.0, 100.0), (90.0, 300.0), (450.0, 600.0)]
+    expected = np.column_stack([power[:, (freqs >= lo) & (freqs < hi)].sum(axis=1) for lo, hi in bands])
+    np.testing.assert_allclose(band_energies(w, 1000.0, bands), expected, rtol=1e-12)

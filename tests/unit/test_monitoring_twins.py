@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from pitstop import inventory
 from pitstop.ml.base import InvalidInputError, NotFittedError
-from pitstop.ml.twins import Twin, regression_metrics, time_split
+from pitstop.ml.twins import Derived, Twin, regression_metrics, time_split
 from pitstop.sim import Simulator, assets_of_inventory
 
 DEMO = Path(__file__).resolve().parents[2] / "src" / "pitstop" / "data" / "demo-inventory.toml"
@@ -70,3 +71,46 @@ def test_regression_metrics() -> None:
     assert m.mae == pytest.approx(1 / 3)
     assert m.mape == pytest.approx(100 / 9)
     assert m.r2 == pytest.approx(0.5)
+
+
+def test_onnx_twin_serves_single_raw_rows_like_the_native_twin(twin: Twin, hvac_frame: pd.DataFrame) -> None:
+    onnx = twin.to_onnx()
+    row = hvac_frame[list(twin.inputs)].to_numpy()[7]
+    np.testing.assert_allclose(onnx.predict_array(row), twin.predict_array(row[np.newaxis, :]), rtol=1e-5)
+
+
+def test_the_feature_step_uses_inputs_only_and_is_saved(twin: Twin, tmp_path: Path) -> None:
+    assert twin.derived and all(o not in e for e in twin.derived for o in twin.outputs)
+    twin.save(tmp_path / "twin.json")
+    again = Twin.load(tmp_path / "twin.json")
+    assert tuple(again.derived) == tuple(twin.derived) and again.features.names == twin.features.names
+
+
+def test_derived_features_refuse_unknown_names_and_forms() -> None:
+    with pytest.raises(InvalidInputError, match="not inputs"):
+        Derived(("a", "b"), ("a-c",))
+    with pytest.raises(InvalidInputError, match="is not one of"):
+        Derived(("a", "b"), ("a/b",))
+
+
+def test_ridge_base_carries_a_trend_beyond_the_training_range() -> None:
+    x = np.linspace(0.0, 10.0, 400)
+    frame = pd.DataFrame({"a": x, "b": np.sin(x), "y": 3.0 * x + np.sin(x)})
+    train, test = frame[frame.a < 8.0], frame[frame.a >= 8.0]
+    with_base = Twin(inputs=("a", "b"), outputs=("y",), n_estimators=50).fit(train)
+    trees_only = Twin(inputs=("a", "b"), outputs=("y",), ridge=None, n_estimators=50).fit(train)
+    assert with_base.evaluate(test)["y"].mae < trees_only.evaluate(test)["y"].mae / 5
+
+
+def test_format_1_artifacts_still_load(twin: Twin, hvac_frame: pd.DataFrame, tmp_path: Path) -> None:
+    plain = Twin.for_asset_type("hvac", derived=(), ridge=None, n_estimators=20).fit(hvac_frame)
+    plain.save(tmp_path / "old.json")
+    envelope = json.loads((tmp_path / "old.json").read_text())
+    envelope["format"] = 1
+    for key in ("base",):
+        envelope.pop(key)
+    for key in ("derived", "ridge"):
+        envelope["params"].pop(key)
+    (tmp_path / "old.json").write_text(json.dumps(envelope))
+    again = Twin.load(tmp_path / "old.json")
+    np.testing.assert_array_equal(again.predict(hvac_frame).to_numpy(), plain.predict(hvac_frame).to_numpy())

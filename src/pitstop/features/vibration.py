@@ -1,8 +1,13 @@
 """Vibration features per window, vectorized over batches of windows.
 
 ``windows`` is always a 2-D array ``(n_windows, n_samples)`` (a 1-D array is one window).
-Large batches are processed in chunks of `CHUNK` windows to bound memory; there is no
-per-window Python loop.
+Large batches are processed in chunks of `CHUNK` windows, so that every temporary stays in
+cache-sized memory instead of a fresh array of the whole batch per step; there is no per-window
+Python loop. `vibration_features` computes everything in one pass per chunk: the moments once
+(kurtosis and skewness share them), one real FFT for the band powers (each band a contiguous
+slice of the frequency grid, summed per window — no BLAS call, whose threads fight other work
+on a busy machine), and for the envelope the Hilbert transform by a real FFT and a real inverse
+FFT (no complex FFT of the full length), then one more real FFT.
 """
 
 from __future__ import annotations
@@ -48,10 +53,14 @@ def rms(windows: npt.ArrayLike) -> FloatArray:
     return result
 
 
+def _peak(w: FloatArray) -> FloatArray:
+    result: FloatArray = np.maximum(w.max(axis=1), -w.min(axis=1))
+    return result
+
+
 def peak(windows: npt.ArrayLike) -> FloatArray:
     """Largest absolute value per window."""
-    result: FloatArray = np.abs(_as_windows(windows)).max(axis=1)
-    return result
+    return _chunked(_peak, _as_windows(windows))
 
 
 def crest_factor(windows: npt.ArrayLike) -> FloatArray:
@@ -67,13 +76,22 @@ def crest_factor(windows: npt.ArrayLike) -> FloatArray:
     return np.divide(peak(w), r, out=np.zeros_like(r), where=r > _EPS)
 
 
-def _moments(w: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    centred = w - w.mean(axis=1, keepdims=True)
+def _centred_moments(centred: FloatArray) -> FloatArray:
+    """Second, third and fourth central moments per window as columns ``(n, 3)``."""
+    n = centred.shape[1]
     sq = centred * centred
-    m2 = sq.mean(axis=1)
-    m3 = (sq * centred).mean(axis=1)
-    m4 = (sq * sq).mean(axis=1)
-    return m2, m3, m4
+    return np.column_stack(
+        [sq.sum(axis=1) / n, np.einsum("ij,ij->i", sq, centred) / n, np.einsum("ij,ij->i", sq, sq) / n]
+    )
+
+
+def _moments(w: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    m = _chunked(lambda c: _centred_moments(c - c.mean(axis=1, keepdims=True)), w)
+    return m[:, 0], m[:, 1], m[:, 2]
+
+
+def _ratio(num: FloatArray, den: FloatArray, valid: FloatArray) -> FloatArray:
+    return np.divide(num, den, out=np.zeros_like(num), where=valid > _EPS)
 
 
 def kurtosis(windows: npt.ArrayLike) -> FloatArray:
@@ -85,13 +103,13 @@ def kurtosis(windows: npt.ArrayLike) -> FloatArray:
     1.0
     """
     m2, _, m4 = _moments(_as_windows(windows))
-    return np.divide(m4, m2 * m2, out=np.zeros_like(m2), where=m2 > _EPS)
+    return _ratio(m4, m2 * m2, m2)
 
 
 def skewness(windows: npt.ArrayLike) -> FloatArray:
     """Skewness per window (0 for a symmetric or constant window)."""
     m2, m3, _ = _moments(_as_windows(windows))
-    return np.divide(m3, m2**1.5, out=np.zeros_like(m2), where=m2 > _EPS)
+    return _ratio(m3, m2**1.5, m2)
 
 
 def band_energies(windows: npt.ArrayLike, fs: float, bands: Sequence[tuple[float, float]]) -> FloatArray:
@@ -108,21 +126,48 @@ def band_energies(windows: npt.ArrayLike, fs: float, bands: Sequence[tuple[float
     1
     """
     w = _as_windows(windows)
-    if fs <= 0:
-        raise ValueError("fs must be positive")
-    n = w.shape[1]
-    freqs = np.fft.rfftfreq(n, 1.0 / fs)
-    mask = np.array([(freqs >= lo) & (freqs < hi) for lo, hi in bands], dtype=np.float64).reshape(len(bands), -1)
-    taper = np.hanning(n) if n > 2 else np.ones(n)
-    scale = 2.0 / (n * np.sum(taper * taper))
+    spectrum = _Spectrum(w.shape[1], fs, bands)
+    return _chunked(lambda c: spectrum.bands(c - c.mean(axis=1, keepdims=True)), w)
 
-    def chunk(c: FloatArray) -> FloatArray:
-        centred = c - c.mean(axis=1, keepdims=True)
-        power = np.abs(np.fft.rfft(centred * taper, axis=1)) ** 2 * scale
-        result: FloatArray = power @ mask.T
+
+class _Spectrum:
+    """What a window length, sampling rate and band list fix once: taper, scale, band matrix."""
+
+    def __init__(self, n: int, fs: float, bands: Sequence[tuple[float, float]]) -> None:
+        if fs <= 0:
+            raise ValueError("fs must be positive")
+        self.n = n
+        self.freqs: FloatArray = np.fft.rfftfreq(n, 1.0 / fs).astype(np.float64)
+        # The grid is sorted, so each band [lo, hi) is one index range.
+        self.band_ranges = [
+            (int(np.searchsorted(self.freqs, lo, "left")), int(np.searchsorted(self.freqs, hi, "left")))
+            for lo, hi in bands
+        ]
+        self.taper = np.hanning(n) if n > 2 else np.ones(n)
+        self.scale = 2.0 / (n * np.sum(self.taper * self.taper))
+        # The analytic signal is x + i·H(x). The Hilbert transform H(x) is real: turn the
+        # positive frequencies by -90° (times -i), drop DC and Nyquist, and invert the half
+        # spectrum with a real inverse FFT.
+        self.hilbert = np.full(n // 2 + 1, -1j)
+        self.hilbert[0] = 0.0
+        if n % 2 == 0:
+            self.hilbert[-1] = 0.0
+
+    def bands(self, centred: FloatArray) -> FloatArray:
+        power = np.abs(np.fft.rfft(centred * self.taper, axis=1)) ** 2
+        result = np.zeros((len(power), len(self.band_ranges)))
+        for k, (i, j) in enumerate(self.band_ranges):
+            if j > i:
+                result[:, k] = power[:, i:j].sum(axis=1)
+        return result * self.scale
+
+    def envelope(self, centred: FloatArray) -> FloatArray:
+        """Amplitude spectrum of each window's envelope (magnitude of its analytic signal)."""
+        turned = np.fft.irfft(np.fft.rfft(centred, axis=1) * self.hilbert, n=self.n, axis=1)
+        envelope = np.sqrt(centred * centred + turned * turned)
+        envelope -= envelope.mean(axis=1, keepdims=True)
+        result: FloatArray = np.abs(np.fft.rfft(envelope, axis=1)) * (2.0 / self.n)
         return result
-
-    return _chunked(chunk, w)
 
 
 def envelope_spectrum(windows: npt.ArrayLike, fs: float) -> tuple[FloatArray, FloatArray]:
@@ -133,27 +178,8 @@ def envelope_spectrum(windows: npt.ArrayLike, fs: float) -> tuple[FloatArray, Fl
     impact rate (BPFO, BPFI, ...) as peaks.
     """
     w = _as_windows(windows)
-    if fs <= 0:
-        raise ValueError("fs must be positive")
-    n = w.shape[1]
-    # Analytic signal through the FFT: keep DC (and Nyquist), double positive, zero negative.
-    h = np.zeros(n)
-    h[0] = 1.0
-    if n % 2 == 0:
-        h[n // 2] = 1.0
-        h[1 : n // 2] = 2.0
-    else:
-        h[1 : (n + 1) // 2] = 2.0
-
-    def chunk(c: FloatArray) -> FloatArray:
-        centred = c - c.mean(axis=1, keepdims=True)
-        envelope = np.abs(np.fft.ifft(np.fft.fft(centred, axis=1) * h, axis=1))
-        envelope -= envelope.mean(axis=1, keepdims=True)
-        result: FloatArray = np.abs(np.fft.rfft(envelope, axis=1)) * (2.0 / n)
-        return result
-
-    freqs: FloatArray = np.fft.rfftfreq(n, 1.0 / fs).astype(np.float64)
-    return freqs, _chunked(chunk, w)
+    spectrum = _Spectrum(w.shape[1], fs, ())
+    return spectrum.freqs, _chunked(lambda c: spectrum.envelope(c - c.mean(axis=1, keepdims=True)), w)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,15 +245,34 @@ def envelope_amplitudes(
     For each frequency f, takes the largest envelope amplitude within ``±tolerance_hz`` of
     f, 2f, ... ``harmonics``·f and sums over the harmonics.
     """
-    freqs, amp = envelope_spectrum(windows, fs)
-    out: dict[str, FloatArray] = {}
-    for name, f in frequencies.items():
-        total = np.zeros(len(amp))
+    w = _as_windows(windows)
+    spectrum = _Spectrum(w.shape[1], fs, ())
+    picks = _defect_ranges(spectrum.freqs, frequencies, tolerance_hz, harmonics)
+    values = _chunked(lambda c: _pick(spectrum.envelope(c - c.mean(axis=1, keepdims=True)), picks), w)
+    return {name: values[:, i] for i, name in enumerate(frequencies)}
+
+
+def _defect_ranges(
+    freqs: FloatArray, frequencies: Mapping[str, float], tolerance_hz: float, harmonics: int
+) -> list[list[tuple[int, int]]]:
+    """Per frequency, the index range ``[i, j)`` of the grid within tolerance of each harmonic."""
+    ranges = []
+    for f in frequencies.values():
+        found = []
         for k in range(1, harmonics + 1):
-            band = np.abs(freqs - k * f) <= tolerance_hz
-            if band.any():
-                total += amp[:, band].max(axis=1)
-        out[name] = total
+            band = np.flatnonzero(np.abs(freqs - k * f) <= tolerance_hz)
+            if len(band):
+                found.append((int(band[0]), int(band[-1]) + 1))
+        ranges.append(found)
+    return ranges
+
+
+def _pick(amplitudes: FloatArray, ranges: list[list[tuple[int, int]]]) -> FloatArray:
+    """Sum over harmonics of the largest amplitude in each range, one column per frequency."""
+    out = np.zeros((len(amplitudes), len(ranges)))
+    for col, found in enumerate(ranges):
+        for i, j in found:
+            out[:, col] += amplitudes[:, i:j].max(axis=1)
     return out
 
 
@@ -250,19 +295,36 @@ def vibration_features(
     defects: DefectFrequencies | None = None,
     harmonics: int = 3,
 ) -> dict[str, FloatArray]:
-    """All window features by name: rms, peak, crest, kurtosis, skewness, band_<lo>_<hi>, env_<defect>."""
+    """All window features by name: rms, peak, crest, kurtosis, skewness, band_<lo>_<hi>, env_<defect>.
+
+    One pass per chunk of windows: the same values as the single-feature functions above.
+    """
     w = _as_windows(windows)
-    out: dict[str, FloatArray] = {
-        "rms": rms(w),
-        "peak": peak(w),
-        "crest": crest_factor(w),
-        "kurtosis": kurtosis(w),
-        "skewness": skewness(w),
-    }
-    energies = band_energies(w, fs, bands)
-    for i, (lo, hi) in enumerate(bands):
-        out[f"band_{lo:g}_{hi:g}"] = energies[:, i]
-    if defects is not None:
-        for name, values in envelope_amplitudes(w, fs, defects.as_dict(), harmonics=harmonics).items():
-            out[f"env_{name}"] = values
-    return out
+    spectrum = _Spectrum(w.shape[1], fs, bands)
+    named = defects.as_dict() if defects is not None else {}
+    picks = _defect_ranges(spectrum.freqs, named, 3.0, harmonics)
+
+    def chunk(c: FloatArray) -> FloatArray:
+        n = c.shape[1]
+        r = np.sqrt(np.einsum("ij,ij->i", c, c) / n)
+        top = _peak(c)
+        centred = c - c.mean(axis=1, keepdims=True)
+        m = _centred_moments(centred)
+        m2 = m[:, 0]
+        columns = [
+            r[:, np.newaxis],
+            top[:, np.newaxis],
+            _ratio(top, r, r)[:, np.newaxis],
+            _ratio(m[:, 2], m2 * m2, m2)[:, np.newaxis],
+            _ratio(m[:, 1], m2**1.5, m2)[:, np.newaxis],
+            spectrum.bands(centred),
+        ]
+        if picks:
+            columns.append(_pick(spectrum.envelope(centred), picks))
+        return np.hstack(columns)
+
+    values = _chunked(chunk, w)
+    names = ["rms", "peak", "crest", "kurtosis", "skewness"]
+    names += [f"band_{lo:g}_{hi:g}" for lo, hi in bands]
+    names += [f"env_{name}" for name in named]
+    return {name: values[:, i] for i, name in enumerate(names)}
