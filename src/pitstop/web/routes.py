@@ -48,6 +48,8 @@ class Refused(Exception):
 
 def mount(app: FastAPI) -> None:
     """Add the dashboard to the API's application: pages under /ui, static files under /ui/static."""
+    from pitstop.web import models, runs  # noqa: F401 - their pages join the router
+
     pitstop: Pitstop = app.state.pitstop
     app.state.web_sessions = Sessions(pitstop.settings.data_dir, pitstop.keys)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="web-static")
@@ -303,7 +305,22 @@ def incident_page(request: Request, incident_id: int) -> HTMLResponse:
         raise Refused(404, f"incident {incident_id} not found") from None
     timeline = _try("timeline", lambda: p.incidents.timeline(item.id)) or []
     lessons = _try("lessons", lambda: p.maintenance.kb.lessons(item.key)) or []
-    return _html("incident.html", request, key, item=item, timeline=timeline, lessons=lessons)
+    now = p.clock.now()
+    silences = [
+        s
+        for s in _try("silences", lambda: p.health.mutes.silences(active_at=now)) or []
+        if s.matchers.get("key") == item.key
+    ]
+    return _html(
+        "incident.html",
+        request,
+        key,
+        item=item,
+        timeline=timeline,
+        lessons=lessons,
+        silences=silences,
+        silence_for=list(SILENCE_FOR),
+    )
 
 
 @router.post("/incidents/{incident_id}/ack")
@@ -331,6 +348,43 @@ async def incident_resolve(request: Request, incident_id: int) -> Response:
             p.maintenance.kb.add_lesson(item.key, lesson, author=request.state.actor)
 
     _act(resolve)
+    return _back(f"/incidents/{incident_id}")
+
+
+SILENCE_FOR = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+
+
+@router.post("/incidents/{incident_id}/assign")
+async def incident_assign(request: Request, incident_id: int) -> Response:
+    fields = await _form(request, Role.OPERATOR)
+    p = _pitstop(request)
+    assignee = _text(fields, "assignee", required=False, limit=200) or None
+    _act(lambda: p.incidents.assign(p.incidents.get(incident_id).key, assignee=assignee, actor=request.state.actor))
+    return _back(f"/incidents/{incident_id}")
+
+
+@router.post("/incidents/{incident_id}/silence")
+async def incident_silence(request: Request, incident_id: int) -> Response:
+    """Hold back the incident's notifications for a while (a silence on its key) and mark it suppressed."""
+    from pitstop.incidents.windows import Silence
+
+    fields = await _form(request, Role.OPERATOR)
+    p = _pitstop(request)
+    reason = _text(fields, "reason")
+    span = SILENCE_FOR.get(fields.get("for", ""))
+    if span is None:
+        raise Refused(400, "silence for one of " + ", ".join(SILENCE_FOR))
+
+    def silence() -> None:
+        item = p.incidents.get(incident_id)
+        now = p.clock.now()
+        added = p.health.mutes.add_silence(
+            Silence({"key": item.key}, request.state.actor, reason, now, now + span), now=now
+        )
+        until = added.ends_at.strftime("%Y-%m-%d %H:%M UTC")
+        p.incidents.suppress(item.key, reason=f"silenced until {until}: {reason}", actor=request.state.actor)
+
+    _act(silence)
     return _back(f"/incidents/{incident_id}")
 
 
@@ -491,10 +545,12 @@ def maintenance_page(
     for o in orders:
         board.setdefault(o.state.value, []).append(o)
     entries = _log(request, p, asset, kind, contains, limit=200)
+    runs = _try("procedure runs", lambda: p.maintenance.runner.runs(limit=5)) or []
     return _html(
         "maintenance.html",
         request,
         key,
+        runs=runs,
         windows=windows,
         board=board,
         entries=list(reversed(entries)),

@@ -1,0 +1,339 @@
+"""The Models pages: versions with their envelope, champion and challenger, the gates' decision records,
+drift per feature with its PSI band, promote and roll back behind a confirmation page, a test prediction.
+
+Everything goes through the model lifecycle (`pitstop.models`: its registry and its server), as the CLI
+and the API do. Drift is computed on the latest ``models.drift_window_days`` of readings against the
+champion's stored reference and kept for DRIFT_TTL_S per (model, version), so a refresh does not redo it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import Path as FastPath
+from fastapi import Query, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+
+from pitstop.app import Pitstop
+from pitstop.core.types import Role
+from pitstop.errors import PitstopError
+from pitstop.web.routes import Refused, _act, _back, _form, _html, _key, _pitstop, _text, _try, router
+
+ModelName = Annotated[str, FastPath(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
+DRIFT_TTL_S = 300.0
+BANDS = (("stable", 0.1), ("monitor", 0.2), ("warn", 0.5), ("critical", None))  # PSI below the limit
+
+
+@dataclass
+class DriftCache:
+    """Drift per (model, version), computed at most every DRIFT_TTL_S seconds (monotonic time)."""
+
+    entries: dict[tuple[str, int], tuple[float, Any]]
+
+    def get(self, key: tuple[str, int]) -> Any:
+        found = self.entries.get(key)
+        if found is None or time.monotonic() - found[0] > DRIFT_TTL_S:
+            return None
+        return found[1]
+
+    def put(self, key: tuple[str, int], value: Any) -> None:
+        self.entries[key] = (time.monotonic(), value)
+
+    def drop(self, name: str) -> None:
+        for key in [k for k in self.entries if k[0] == name]:
+            del self.entries[key]
+
+
+def _cache(request: Request) -> DriftCache:
+    cache: DriftCache | None = getattr(request.app.state, "web_drift", None)
+    if cache is None:
+        cache = DriftCache({})
+        request.app.state.web_drift = cache
+    return cache
+
+
+def _names(p: Pitstop) -> list[str]:
+    return sorted({v.name for v in p.models.registry.versions()})
+
+
+@router.get("/models")
+def models_page(request: Request) -> HTMLResponse:
+    key = _key(request)
+    p = _pitstop(request)
+    rows = []
+    for name in _try("models", lambda: _names(p)) or []:
+        registry = p.models.registry
+        versions = _try("versions", partial(registry.versions, name)) or []
+        decisions = _try("decisions", partial(registry.decisions, name)) or []
+        rows.append(
+            {
+                "name": name,
+                "versions": len(versions),
+                "latest": versions[-1] if versions else None,
+                "champion": _try("alias", partial(registry.alias, name, "champion")),
+                "challenger": _try("alias", partial(registry.alias, name, "challenger")),
+                "decision": decisions[-1] if decisions else None,
+                "drift": _cache(request).get((name, versions[-1].version)) if versions else None,
+            }
+        )
+    return _html("models.html", request, key, rows=rows)
+
+
+@router.get("/models/{name}")
+def model_page(request: Request, name: ModelName) -> HTMLResponse:
+    key = _key(request)
+    p = _pitstop(request)
+    return _model_page(request, key, p, name, prediction=None, error=None, values=None)
+
+
+@router.get("/models/{name}/predict")
+def model_predict(request: Request, name: ModelName) -> HTMLResponse:
+    """A test prediction with the champion: one row of inputs from the form (read-only, so a GET)."""
+    key = _key(request)
+    p = _pitstop(request)
+    server = p.models.server
+    if server is None:
+        raise Refused(404, "model serving is not set up")
+    inputs = _inputs(p, name)
+    values: dict[str, str] = {}
+    row: list[float] = []
+    error = None
+    for feature in inputs:
+        raw = request.query_params.get(feature, "").strip()[:40]
+        values[feature] = raw
+        try:
+            number = float(raw)
+        except ValueError:
+            error = f"{feature}: {raw!r} is not a number"
+            continue
+        if not math.isfinite(number):
+            error = f"{feature}: the value must be finite"
+        row.append(number)
+    prediction = None
+    if error is None:
+        try:
+            started = time.perf_counter()
+            result = server.predict(name, [row])
+            result["ms"] = (time.perf_counter() - started) * 1000
+            result["pairs"] = list(zip(result["outputs"], result["predictions"][0], strict=True))
+            prediction = result
+        except PitstopError as exc:
+            error = str(exc)
+    status = 200 if error is None else 400
+    return _model_page(request, key, p, name, prediction=prediction, error=error, values=values, status=status)
+
+
+def _inputs(p: Pitstop, name: str) -> list[str]:
+    champion = p.models.registry.alias(name, "champion")
+    if champion is None:
+        raise Refused(400, f"model {name} has no champion to predict with")
+    envelope = p.models.registry.get(name, champion).envelope
+    return [f["name"] for f in envelope.get("features", []) if f.get("role") == "input"]
+
+
+def _model_page(
+    request: Request,
+    key: Any,
+    p: Pitstop,
+    name: str,
+    *,
+    prediction: dict[str, Any] | None,
+    error: str | None,
+    values: dict[str, str] | None,
+    status: int = 200,
+) -> HTMLResponse:
+    registry = p.models.registry
+    versions = _try("versions", lambda: registry.versions(name)) or []
+    if not versions:
+        raise Refused(404, f"no model named {name!r}")
+    champion = registry.alias(name, "champion")
+    challenger = registry.alias(name, "challenger")
+    decisions = list(reversed(_try("decisions", lambda: registry.decisions(name)) or []))
+    moves = list(reversed(_try("history", lambda: registry.history(name)) or []))
+    previous = next((v for v in registry.champion_history(name) if v != champion), None)
+    drift = _drift(request, p, name, champion) if champion is not None else None
+    form: list[tuple[str, str]] = []
+    if champion is not None:
+        mv = next((v for v in versions if v.version == champion), None)
+        probe = (mv.envelope.get("probe", {}).get("inputs") or [[]])[-1] if mv else []
+        names = [f["name"] for f in (mv.envelope.get("features", []) if mv else []) if f.get("role") == "input"]
+        for i, feature in enumerate(names):
+            default = f"{probe[i]:.6g}" if i < len(probe) else ""
+            form.append((feature, (values or {}).get(feature, default)))
+    return _html(
+        "model.html",
+        request,
+        key,
+        status=status,
+        model=name,
+        versions=list(reversed(versions)),
+        champion=champion,
+        challenger=challenger,
+        previous=previous,
+        decisions=decisions[:20],
+        moves=moves[:30],
+        drift=drift,
+        bands=BANDS,
+        form=form,
+        prediction=prediction,
+        error=error,
+        metrics=_metrics,
+        describe=_describe,
+    )
+
+
+def _metrics(version: Any) -> dict[str, dict[str, float]]:
+    """The version's hold-out metrics per output: {output: {r2, mape, mae}}."""
+    holdout = version.envelope.get("metrics", {}).get("holdout", {})
+    return {o: m for o, m in holdout.items() if isinstance(m, dict)}
+
+
+def _describe(rule: dict[str, Any]) -> str:
+    extra = ", ".join(f"{k}={v}" for k, v in rule.items() if k != "rule")
+    return f"{rule.get('rule', '?')}({extra})"
+
+
+def _drift(request: Request, p: Pitstop, name: str, version: int) -> dict[str, Any]:
+    """The champion's drift on the latest window: per feature PSI, band, KS and the bin shares (cached)."""
+    cache = _cache(request)
+    found = cache.get((name, version))
+    if found is not None:
+        return dict(found)
+    days = p.settings.models.drift_window_days
+    result: dict[str, Any] = {"days": days, "report": None, "error": None, "bars": {}}
+    try:
+        frame = _recent(p, name, p.clock.now() - timedelta(days=days))
+        if frame.empty:
+            result["error"] = f"no readings in the last {days:g} days"
+        else:
+            report = p.models.drift(name, frame, version=version)
+            result["report"] = report
+            result["bars"] = {f.feature: _bars(f.reference_share, f.current_share) for f in report.features}
+    except PitstopError as exc:
+        result["error"] = str(exc)
+    except Exception as exc:  # a broken model must not take the page with it
+        result["error"] = f"{type(exc).__name__}: {exc}"[:300]
+    result["computed_at"] = p.clock.now()
+    cache.put((name, version), result)
+    return result
+
+
+def _recent(p: Pitstop, name: str, since: datetime) -> pd.DataFrame:
+    """Every asset of the model's type since a time, inputs and outputs side by side (rows where all are present)."""
+    from pitstop.ml.registry.lifecycle import asset_type_of
+    from pitstop.ml.twins import ASSET_TYPES
+
+    inputs, outputs = ASSET_TYPES[asset_type_of(name)]
+    start_us = int(since.timestamp() * 1e6)
+    frames = []
+    for asset in p.assets.list_assets():
+        if asset.type != asset_type_of(name):
+            continue
+        sensors = {s.name: s.id for s in p.assets.sensors(asset.name)}
+        if not all(c in sensors for c in inputs + outputs):
+            continue
+        parts = [p.readings.window(sensors[c], start_us)["value"].rename(c) for c in inputs + outputs]
+        frames.append(pd.concat(parts, axis=1, join="inner").dropna())
+    if not frames:
+        return pd.DataFrame(columns=list(inputs + outputs))
+    return pd.concat(frames).sort_index()
+
+
+def _bars(reference: list[float], current: list[float], width: int = 200, height: int = 40) -> Markup:
+    """Reference and current bin shares side by side, one pair per bin, as inline SVG."""
+    n = max(len(reference), 1)
+    top = max([*reference, *current, 1e-9])
+    slot = width / n
+    parts = [f'<svg class="bars" viewBox="0 0 {width} {height}" role="img" aria-label="bin shares">']
+    for i, (r, c) in enumerate(zip(reference, current, strict=False)):
+        for j, share in enumerate((r, c)):
+            h = share / top * (height - 2)
+            x = i * slot + j * slot / 2 + 0.5
+            cls = "ref" if j == 0 else "cur"
+            parts.append(
+                f'<rect class="{cls}" x="{x:.1f}" y="{height - h:.1f}" width="{max(slot / 2 - 1, 0.5):.1f}" '
+                f'height="{h:.1f}"><title>bin {i + 1}: {"reference" if j == 0 else "current"} {share:.1%}'
+                "</title></rect>"
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+# -- promote and roll back: a confirmation page, then the POST --------------------------------------
+
+
+@router.get("/models/{name}/promote")
+def promote_confirm(request: Request, name: ModelName, version: Annotated[int, Query(ge=1, lt=2**31)]) -> HTMLResponse:
+    key = _key(request, Role.OPERATOR)
+    p = _pitstop(request)
+    try:
+        target = p.models.registry.get(name, version)
+    except PitstopError as exc:
+        raise Refused(404, str(exc)) from None
+    champion = p.models.registry.alias(name, "champion")
+    if champion == version:
+        raise Refused(400, f"version {version} of {name} is already the champion")
+    decision = next((d for d in reversed(p.models.registry.decisions(name)) if d.get("candidate") == version), None)
+    return _html(
+        "model_confirm.html",
+        request,
+        key,
+        model=name,
+        action="promote",
+        target=target,
+        champion=champion,
+        decision=decision,
+        describe=_describe,
+    )
+
+
+@router.get("/models/{name}/rollback")
+def rollback_confirm(request: Request, name: ModelName) -> HTMLResponse:
+    key = _key(request, Role.OPERATOR)
+    p = _pitstop(request)
+    champion = p.models.registry.alias(name, "champion")
+    previous = next((v for v in p.models.registry.champion_history(name) if v != champion), None)
+    if champion is None or previous is None:
+        raise Refused(400, f"model {name} has no previous champion to roll back to")
+    target = p.models.registry.get(name, previous)
+    return _html(
+        "model_confirm.html",
+        request,
+        key,
+        model=name,
+        action="rollback",
+        target=target,
+        champion=champion,
+        decision=None,
+        describe=_describe,
+    )
+
+
+@router.post("/models/{name}/promote")
+async def promote(request: Request, name: ModelName) -> Response:
+    fields = await _form(request, Role.OPERATOR)
+    p = _pitstop(request)
+    version_text = _text(fields, "version", limit=10)
+    if not version_text.isdigit() or not 1 <= int(version_text) < 2**31:
+        raise Refused(400, "version must be a version number")
+    reason = _text(fields, "reason", required=False) or "promoted on the dashboard"
+    _act(lambda: p.models.registry.promote(name, int(version_text), actor=request.state.actor, reason=reason))
+    _cache(request).drop(name)
+    return _back(f"/models/{name}")
+
+
+@router.post("/models/{name}/rollback")
+async def rollback(request: Request, name: ModelName) -> Response:
+    fields = await _form(request, Role.OPERATOR)
+    p = _pitstop(request)
+    reason = _text(fields, "reason", required=False) or "rolled back on the dashboard"
+    _act(lambda: p.models.registry.rollback(name, actor=request.state.actor, reason=reason))
+    _cache(request).drop(name)
+    return _back(f"/models/{name}")
