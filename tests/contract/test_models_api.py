@@ -23,8 +23,10 @@ def test_predict_serves_the_champion_and_follows_rollback(
     models.registry.promote(NAME, second.version.version, actor="test", reason="reviewed")
     rows = frame.iloc[:3, :6].to_numpy().tolist()
     headers = auth(keys[Role.VIEWER])
+    audited = len(demo_pitstop.audit.recent(limit=10_000))
     response = client.post(f"/predict/{NAME}", json={"rows": rows}, headers=headers)
     assert response.status_code == 200, response.text
+    assert len(demo_pitstop.audit.recent(limit=10_000)) == audited  # a prediction changes nothing
     body = response.json()
     assert body["version"] == 2 and len(body["predictions"]) == 3 and len(body["predictions"][0]) == 3
     assert body["path"] in ("onnxruntime", "lightgbm")
