@@ -13,8 +13,8 @@ and the longest life; without any, it takes ``failure_level`` as given and the b
 interval as it is. While the index shows no trend (its recent level is within ``detect`` noise
 spreads of the healthy level) there is nothing to extrapolate: the estimate then says only that
 failure is not near — from the runs to failure when there are some (at least the shortest
-time from a detectable trend to failure), otherwise from the history's own length (at least 5
-times it, median 10 times).
+time from a detectable trend to failure), otherwise from the history's own length (at least 10
+times it, median 20 times, at most 40 times: a guess that only says "not soon").
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pitstop.ml.base import Estimator, NotFittedError
 from pitstop.ml.rul.base import FloatArray, History, RulEstimate
 from pitstop.ml.rul.validation import check_histories, check_same_features, invalid
 
-_CALIBRATION_POINTS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+_CALIBRATION_POINTS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 
 
 class DegradationRulModel(Estimator):
@@ -43,7 +43,9 @@ class DegradationRulModel(Estimator):
     window : fit on the rows of the last ``window`` time units only (None: the whole history).
     baseline : share of the first rows (at least 5) that set the healthy noise spread.
     detect : a trend counts once the recent level is this many noise spreads above healthy.
-    horizon : the longest RUL stated (None: twice the longest run to failure, or 20 x the history).
+    horizon : the longest RUL stated (None: twice the longest run to failure, or 40 x the history).
+    spread : interval factor (in log RUL) while no run to failure has calibrated one: the bootstrap
+        sees the noise of the fit, not how far the exponential shape is from the truth.
     n_boot : bootstrap draws.
     random_state : seed of the bootstrap.
 
@@ -71,6 +73,7 @@ class DegradationRulModel(Estimator):
         baseline: float = 0.2,
         detect: float = 3.0,
         horizon: float | None = None,
+        spread: float = 1.5,
         n_boot: int = 400,
         random_state: int = 0,
     ) -> None:
@@ -82,6 +85,7 @@ class DegradationRulModel(Estimator):
         self.baseline = baseline
         self.detect = detect
         self.horizon = horizon
+        self.spread = spread
         self.n_boot = n_boot
         self.random_state = random_state
 
@@ -103,7 +107,8 @@ class DegradationRulModel(Estimator):
             if self.failure_level <= self.healthy_level:
                 invalid("failure_level must lie above healthy_level")
             self.threshold_ = float(self.failure_level)
-            self.scale_ = 1.0
+            self.threshold_spread_ = 0.0
+            self.scale_ = float(self.spread)
             self.lead_min_: float | None = None
             self.life_max_: float | None = None
             self.n_failures_ = 0
@@ -123,6 +128,7 @@ class DegradationRulModel(Estimator):
                 leads.append(float(h.failed_at - t[detected[0]]))
             lives.append(float(h.failed_at - t[0]))
         threshold = float(np.median(levels))
+        self.threshold_spread_ = float(np.std(levels, ddof=1)) if len(levels) > 1 else 0.0
         if threshold <= self.healthy_level:
             invalid("the runs to failure end at or below the healthy level: the index does not rise")
         self.threshold_ = threshold
@@ -172,11 +178,14 @@ class DegradationRulModel(Estimator):
         return h.X[:, column], h.t
 
     def _noise(self, y: FloatArray) -> float:
-        """Healthy noise spread: robust spread of the first rows, never below a tiny floor."""
+        """Healthy noise spread: robust spread of the first rows or of row-to-row changes, whichever is larger."""
         k = max(5, int(self.baseline * len(y)))
         head = y[:k]
         mad = float(np.median(np.abs(head - np.median(head)))) * 1.4826
-        return max(mad, 1e-3 * max(abs(self.healthy_level), 1e-3), 1e-12)
+        # Row-to-row changes over the whole series: robust to the trend, and not fooled by a short head.
+        d = np.diff(y)
+        step = float(np.median(np.abs(d - np.median(d)))) * 1.4826 / np.sqrt(2.0) if len(d) >= 3 else 0.0
+        return max(mad, step, 1e-3 * max(abs(self.healthy_level), 1e-3), 1e-12)
 
     @staticmethod
     def _recent(y: FloatArray) -> FloatArray:
@@ -218,8 +227,14 @@ class DegradationRulModel(Estimator):
         else:
             a0, b0 = np.log(excess_now), 1.0 / span
 
+        # A positive index whose noise grows with its level (vibration does) is fitted in log space.
+        log_space = bool(c0 > 0 and np.all(y > 0))
+        c_lo = max(c0 - room, 0.5 * c0) if log_space else c0 - room
+        log_y = np.log(y) if log_space else y
+
         def residual(p: FloatArray) -> FloatArray:
-            out: FloatArray = p[0] + np.exp(np.clip(p[1] + p[2] * tau, -700, 700)) - y
+            f = p[0] + np.exp(np.clip(p[1] + p[2] * tau, -700, 700))
+            out: FloatArray = (np.log(f) if log_space else f) - log_y
             return out
 
         a_hi = float(np.log(max(np.max(np.abs(y - c0)), sigma) * 10))
@@ -228,14 +243,16 @@ class DegradationRulModel(Estimator):
             residual,
             x0,
             loss="soft_l1",
-            f_scale=2 * sigma,
-            bounds=([c0 - room, -np.inf, 0.0], [c0 + room, a_hi, 100.0 / span]),
+            f_scale=2 * sigma / (c0 if log_space else 1.0),
+            bounds=([c_lo, -np.inf, 0.0], [c0 + room, a_hi, 100.0 / span]),
         )
         c, a, b = (float(v) for v in res.x)
         # Block wild bootstrap, linearised at the fit: perturb residuals by block-constant normal weights.
         r = residual(res.x)
         e = np.exp(a + b * tau)
         J = np.column_stack([np.ones_like(e), e, tau * e])
+        if log_space:
+            J = J / (c + e)[:, None]
         n = len(y)
         blocks = min(20, n)
         block_of = (np.arange(n) * blocks) // n
@@ -268,14 +285,17 @@ class DegradationRulModel(Estimator):
         c, a, b, draws = fit
         horizon = self._horizon(t)
 
-        def rul(c_: FloatArray, a_: FloatArray, b_: FloatArray) -> FloatArray:
+        # The failure level varies between runs: its spread among the runs to failure goes into the draws.
+        levels = thr + self.threshold_spread_ * np.random.default_rng(self.random_state + 1).normal(size=len(draws))
+
+        def rul(c_: FloatArray, a_: FloatArray, b_: FloatArray, level: FloatArray | float = thr) -> FloatArray:
             with np.errstate(divide="ignore", invalid="ignore"):
-                target = np.log(np.maximum(thr - c_, 1e-12))
+                target = np.log(np.maximum(level - c_, 1e-12))
                 out = np.where(b_ > 0, (target - a_) / b_, horizon)
             return np.asarray(np.clip(out, 0.0, horizon), dtype=np.float64)
 
         med = float(rul(np.array([c]), np.array([a]), np.array([b]))[0])
-        boot = rul(draws[:, 0], draws[:, 1], draws[:, 2])
+        boot = rul(draws[:, 0], draws[:, 1], draws[:, 2], levels)
         alpha = (1.0 - self.coverage) / 2.0
         lo, hi = (float(q) for q in np.quantile(boot, [alpha, 1.0 - alpha]))
         return med, min(lo, med), max(hi, med)
@@ -285,7 +305,7 @@ class DegradationRulModel(Estimator):
             return float(self.horizon)
         if self.life_max_ is not None:
             return 2.0 * self.life_max_
-        return 20.0 * max(float(t[-1] - t[0]), 1.0)
+        return 40.0 * max(float(t[-1] - t[0]), 1.0)
 
     # -- predict --------------------------------------------------------------------------------
 
@@ -308,8 +328,10 @@ class DegradationRulModel(Estimator):
                 median = min(max(lower, self.life_max_ - elapsed), horizon)
             else:
                 span = max(elapsed, 1.0)
-                lower, median = min(5.0 * span, horizon), min(10.0 * span, horizon)
-            return RulEstimate(median=median, lower=min(lower, median), upper=horizon, coverage=self.coverage)
+                lower, median = min(10.0 * span, horizon), min(20.0 * span, horizon)
+            return RulEstimate(
+                median=median, lower=min(lower, median), upper=horizon, coverage=self.coverage, degrading=False
+            )
         med, lo, hi = raw
         if med <= 0.0:
             return RulEstimate(0.0, 0.0, 0.0, self.coverage)
