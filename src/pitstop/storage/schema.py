@@ -595,6 +595,7 @@ rul_estimates = Table(
     Column("upper_h", Float, nullable=False),
     Column("coverage", Float, nullable=False),
     Column("health", Float, nullable=False),
+    Column("degrading", Integer, nullable=False, server_default="1"),
     Column("evidence", Text, nullable=False, server_default="{}"),
     Index(None, "asset", "at"),
 )
