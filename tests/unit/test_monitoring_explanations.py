@@ -35,3 +35,12 @@ def test_shares_add_up_and_bad_input_is_refused() -> None:
         top_signals([[1.0, 2.0]], ["a"])
     with pytest.raises(InvalidInputError, match="reference"):
         explain(IsolationForestDetector(random_state=0).fit(_normal(50, 0)), _normal(5, 1), NAMES)
+
+
+def test_twin_residuals_rank_outputs_by_their_squared_deviation() -> None:
+    from pitstop.ml.explanations import explain_residuals
+
+    residuals = [[0.2, -5.0, 1.0, 0.0], [-0.1, -4.0, 3.0, 0.5]]
+    ranked = explain_residuals(residuals, ["UCAF", "UCWF", "UCAOT", "UCWOT"])
+    assert [c.signal for c in ranked] == ["UCWF", "UCAOT", "UCWOT"]
+    assert abs(sum(c.share for c in explain_residuals(residuals, ["a", "b", "c", "d"], top=4)) - 1.0) < 1e-3

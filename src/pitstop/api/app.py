@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 from pitstop import __version__, web
-from pitstop.api.routers import assets, system
+from pitstop.api.routers import assets, findings, system
 from pitstop.api.routers import backup as backup_routes
 from pitstop.api.routers import health as health_routes
 from pitstop.api.routers import incidents as incident_routes
@@ -144,5 +144,6 @@ def create_app(pitstop: Pitstop, *, run_background: bool = False) -> FastAPI:
     app.include_router(remediation_routes.router)
     app.include_router(models_routes.router)
     app.include_router(prognostics_routes.router)
+    app.include_router(findings.router)
     web.mount(app)  # the dashboard under /ui
     return app

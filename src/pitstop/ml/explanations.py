@@ -49,3 +49,17 @@ def explain(
 
         contributions = RobustZScoreDetector().fit(reference).contributions(X)
     return top_signals(contributions, names, top)
+
+
+def explain_residuals(residuals: npt.ArrayLike, names: Sequence[str], *, top: int = 3) -> list[Contribution]:
+    """Top signals by twin residual: each output's mean squared scaled residual (measured minus
+    predicted, over the twin's training spread) over the rows given. A fault shows where the
+    asset stopped doing what its inputs say it should, not where inputs merely moved.
+
+    Examples
+    --------
+    >>> [c.signal for c in explain_residuals([[0.5, -4.0, 1.0], [0.1, -3.0, 2.0]], ["a", "b", "c"], top=2)]
+    ['b', 'c']
+    """
+    r = as_matrix(residuals)
+    return top_signals(r * r, names, top)

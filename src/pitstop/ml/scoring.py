@@ -2,31 +2,56 @@
 
 `StreamScorer.score_asset` reads an asset's sensors for a time range, scores the rows with a
 PCA T²+Q detector fitted on the asset's first ``baseline`` of readings, and returns a
-`Finding` when at least ``min_flagged`` rows exceed the fitted threshold. The signals are
-ranked by a reconstruction detector (each signal rebuilt from the others), whose residuals
-point at the signal that left the pattern rather than at inputs that merely moved; `report` opens (or
-updates) the incident ``asset.anomaly:<asset>`` with the evidence window and the top
-contributing signals. `run` does both for every asset, from where the last run stopped.
+`Finding` when at least ``min_flagged`` rows exceed the fitted threshold.
+
+The explanation names the signals to look at. For an asset type with a loop twin
+(`pitstop.ml.twins.LOOPS`, HVAC: what the valve and the coil should do given the conditions and
+the set point), it ranks the twin's outputs by their residuals over the flagged rows, so a stuck
+valve points at UCWF / UCWOT / UCAOT rather than at inputs that merely moved. Other assets use a
+reconstruction detector (each signal rebuilt from the others). `report` opens (or updates) the
+incident ``asset.anomaly:<asset>`` with the evidence window and the top signals, and stores the
+finding in the ``findings`` table. `run` does both for every asset, from where the last run
+stopped.
+
+State survives restarts: each asset's fitted baseline (detector, threshold, explainer, loop twin)
+is a JSON file under ``<data_dir>/scoring/``, recorded in ``scorer_baselines`` with the sensors
+and the fit window it was fitted on and how far the stream has been scored. It is refitted only
+when the asset's sensors change, when the baseline length asked for changes, or when it is older
+than ``refit_after`` (then on the latest ``baseline`` of readings already scored).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import delete, insert, select, update
 
 from pitstop.core.types import Severity, to_epoch_us
+from pitstop.ml.base import Estimator
 from pitstop.ml.detectors import PcaDetector, ReconstructionDetector
 from pitstop.ml.detectors.base import Detector
-from pitstop.ml.explanations import Contribution, explain
+from pitstop.ml.explanations import Contribution, explain, explain_residuals
 from pitstop.ml.thresholds import QuantileThreshold, Threshold
+from pitstop.ml.twins import Twin
+from pitstop.storage.schema import findings, scorer_baselines
 
 if TYPE_CHECKING:
     from pitstop.app import Pitstop
+
+STATE_FORMAT = 1
+TWIN_MIN_ROWS = 200  # a loop twin is fitted only on a baseline at least this long
+_RESTORABLE: dict[str, type[Estimator]] = {
+    "PcaDetector": PcaDetector,
+    "ReconstructionDetector": ReconstructionDetector,
+    "QuantileThreshold": QuantileThreshold,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +64,7 @@ class Finding:
     max_score: float
     cutoff: float
     signals: list[Contribution]
+    explained_by: str = "reconstruction"  # or "twin residuals"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +75,7 @@ class Finding:
             "max_score": round(self.max_score, 3),
             "cutoff": round(self.cutoff, 3),
             "top_signals": [{"signal": c.signal, "share": c.share} for c in self.signals],
+            "explained_by": self.explained_by,
         }
 
 
@@ -59,6 +86,10 @@ class AssetModel:
     threshold: Threshold
     baseline_end: datetime
     explainer: Detector
+    twin: Twin | None = None
+    baseline_start: datetime | None = None
+    sensors: str = ""  # `sensors_key` when fitted
+    fitted_at: datetime | None = None
 
 
 def asset_frame(
@@ -75,31 +106,178 @@ def asset_frame(
     return pd.concat(parts, axis=1, join="inner").dropna().sort_index()
 
 
+# -- fitted state as JSON ----------------------------------------------------------------------
+
+
+def _dump(estimator: Estimator) -> dict[str, Any]:
+    """Class, parameters and fitted attributes (numpy arrays and numbers) of an estimator."""
+    state: dict[str, Any] = {}
+    for key, value in vars(estimator).items():
+        if not key.endswith("_") or key.startswith("_"):
+            continue
+        if isinstance(value, np.ndarray):
+            state[key] = {"array": value.tolist(), "dtype": str(value.dtype)}
+        else:
+            state[key] = value.item() if isinstance(value, np.generic) else value
+    return {"class": type(estimator).__name__, "params": estimator.get_params(), "state": state}
+
+
+def _restore(data: dict[str, Any]) -> Any:
+    cls = _RESTORABLE.get(data["class"])
+    if cls is None:
+        raise ValueError(f"unknown estimator {data['class']!r} in a scoring baseline")
+    estimator = cls(**data["params"])
+    for key, value in data["state"].items():
+        if isinstance(value, dict) and "array" in value:
+            value = np.asarray(value["array"], dtype=value["dtype"])
+        setattr(estimator, key, value)
+    return estimator
+
+
+def sensors_key(pitstop: Pitstop, asset: str) -> str:
+    """A fingerprint of the asset's sensors (ids and names): it changes when a sensor is added,
+    removed or renamed."""
+    names = sorted((s.id, s.name) for s in pitstop.assets.sensors(asset))
+    return hashlib.sha256(json.dumps(names).encode()).hexdigest()
+
+
 @dataclass
 class StreamScorer:
     pitstop: Pitstop
     baseline: timedelta = timedelta(hours=24)
     min_flagged: int = 10
     margin: float = 1.5
+    refit_after: timedelta | None = None
+    twin_trees: int = 100
     models: dict[str, AssetModel] = field(default_factory=dict)
     scored_until: dict[str, datetime] = field(default_factory=dict)
 
+    # -- baselines -------------------------------------------------------------------------------
+    def _dir(self) -> Path:
+        return Path(self.pitstop.settings.data_dir) / "scoring"
+
     def model(self, asset: str) -> AssetModel | None:
-        """The asset's model, fitted on its first ``baseline`` of readings once they exist."""
-        if asset in self.models:
-            return self.models[asset]
-        frame = asset_frame(self.pitstop, asset)
-        if frame.empty or frame.index[-1] - frame.index[0] < self.baseline:
-            return None
-        reference = frame[frame.index < frame.index[0] + self.baseline]
-        varying = [c for c in reference.columns if reference[c].std() > 1e-9]
-        detector = PcaDetector(variance=0.9).fit(reference[varying].to_numpy())
-        threshold = QuantileThreshold(q=1.0, margin=self.margin).fit(detector.score(reference[varying].to_numpy()))
-        explainer = ReconstructionDetector().fit(reference[varying].to_numpy())
-        model = AssetModel(varying, detector, threshold, reference.index[-1].to_pydatetime(), explainer)
+        """The asset's model: in memory, else the stored baseline if still valid, else fitted on
+        the asset's first ``baseline`` of readings once they exist (and stored)."""
+        key = sensors_key(self.pitstop, asset)
+        known = self.models.get(asset)
+        if known is not None and known.sensors == key and not self._stale(known.fitted_at):
+            return known
+        self.models.pop(asset, None)
+        with self.pitstop.db.connect() as conn:
+            row = conn.execute(select(scorer_baselines).where(scorer_baselines.c.asset == asset)).first()
+        model: AssetModel | None = None
+        window: pd.DataFrame | None = None
+        if row is not None and row.sensors == key and row.window_s == self.baseline.total_seconds():
+            if not self._stale(row.fitted_at):
+                model = self._load(Path(row.path))
+            elif row.scored_until is not None:
+                window = asset_frame(self.pitstop, asset, row.scored_until - self.baseline, row.scored_until)
+            if row.scored_until is not None:
+                self.scored_until[asset] = row.scored_until
+        else:
+            self.scored_until.pop(asset, None)
+        if model is None:
+            if window is None or window.empty:
+                frame = asset_frame(self.pitstop, asset)
+                if frame.empty or frame.index[-1] - frame.index[0] < self.baseline:
+                    return None
+                window = frame[frame.index < frame.index[0] + self.baseline]
+            model = self._fit(asset, window)
+            self._save(asset, key, model)
+        else:
+            model.sensors, model.fitted_at = key, row.fitted_at if row is not None else None
         self.models[asset] = model
         return model
 
+    def _stale(self, fitted_at: datetime | None) -> bool:
+        if self.refit_after is None or fitted_at is None:
+            return False
+        return self.pitstop.clock.now() - fitted_at > self.refit_after
+
+    def _fit(self, asset: str, reference: pd.DataFrame) -> AssetModel:
+        varying = [c for c in reference.columns if reference[c].std() > 1e-9]
+        X = reference[varying].to_numpy()
+        detector = PcaDetector(variance=0.9).fit(X)
+        threshold = QuantileThreshold(q=1.0, margin=self.margin).fit(detector.score(X))
+        explainer = ReconstructionDetector().fit(X)
+        row = self.pitstop.assets.get_asset(asset)
+        twin = Twin.loop_for_asset_type(row.type, n_estimators=self.twin_trees) if row is not None else None
+        if twin is not None:
+            needed = [*twin.inputs, *twin.outputs]
+            if len(reference) >= TWIN_MIN_ROWS and set(needed) <= set(reference.columns):
+                twin.fit(reference)
+            else:
+                twin = None
+        return AssetModel(
+            varying,
+            detector,
+            threshold,
+            reference.index[-1].to_pydatetime(),
+            explainer,
+            twin,
+            reference.index[0].to_pydatetime(),
+        )
+
+    def _save(self, asset: str, key: str, model: AssetModel) -> None:
+        directory = self._dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = model.baseline_end.strftime("%Y%m%dT%H%M%S")
+        path = directory / f"{hashlib.sha256(asset.encode()).hexdigest()[:16]}-{stamp}.json"
+        twin_path = None
+        if model.twin is not None:
+            twin_path = path.with_suffix(".twin.json")
+            model.twin.save(twin_path, metadata={"asset": asset, "role": "loop twin of the scoring baseline"})
+        state = {
+            "format": STATE_FORMAT,
+            "kind": "pitstop.scoring-baseline",
+            "asset": asset,
+            "signals": model.signals,
+            "baseline_start": (model.baseline_start or model.baseline_end).isoformat(),
+            "baseline_end": model.baseline_end.isoformat(),
+            "detector": _dump(model.detector),
+            "threshold": _dump(model.threshold),
+            "explainer": _dump(model.explainer),
+            "twin": twin_path.name if twin_path is not None else None,
+        }
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(path)
+        now = self.pitstop.clock.now()
+        values = {
+            "sensors": key,
+            "window_s": self.baseline.total_seconds(),
+            "fit_start": model.baseline_start or model.baseline_end,
+            "fit_end": model.baseline_end,
+            "fitted_at": now,
+            "path": str(path),
+            "scored_until": self.scored_until.get(asset),
+        }
+        model.sensors, model.fitted_at = key, now
+        with self.pitstop.db.begin() as conn:
+            conn.execute(delete(scorer_baselines).where(scorer_baselines.c.asset == asset))
+            conn.execute(insert(scorer_baselines).values(asset=asset, **values))
+
+    def _load(self, path: Path) -> AssetModel | None:
+        """The stored model, or None when its file is gone or unreadable (then it is refitted)."""
+        try:
+            state = json.loads(path.read_text())
+            if state.get("kind") != "pitstop.scoring-baseline" or state.get("format") != STATE_FORMAT:
+                return None
+            twin = Twin.load(path.parent / state["twin"]) if state.get("twin") else None
+            return AssetModel(
+                list(state["signals"]),
+                _restore(state["detector"]),
+                _restore(state["threshold"]),
+                datetime.fromisoformat(state["baseline_end"]),
+                _restore(state["explainer"]),
+                twin,
+                datetime.fromisoformat(state["baseline_start"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    # -- scoring -----------------------------------------------------------------------------------
     def score_asset(self, asset: str, since: datetime | None = None, until: datetime | None = None) -> Finding | None:
         model = self.model(asset)
         if model is None:
@@ -115,7 +293,14 @@ class StreamScorer:
         if int(flagged.sum()) < self.min_flagged:
             return None
         rows = np.flatnonzero(flagged)
-        signals = explain(model.explainer, X[flagged], model.signals)
+        explained_by = "reconstruction"
+        twin = model.twin
+        if twin is not None and set([*twin.inputs, *twin.outputs]) <= set(frame.columns):
+            residuals = twin.residuals(frame[flagged])
+            signals = explain_residuals(residuals.to_numpy(), list(twin.outputs))
+            explained_by = "twin residuals"
+        else:
+            signals = explain(model.explainer, X[flagged], model.signals)
         return Finding(
             asset,
             frame.index[rows[0]].to_pydatetime(),
@@ -125,26 +310,87 @@ class StreamScorer:
             float(scores.max()),
             model.threshold.cutoff_,
             signals,
+            explained_by,
         )
 
     def report(self, finding: Finding) -> None:
+        """Open or update ``asset.anomaly:<asset>`` and store the finding (once per evidence window)."""
         top = finding.signals[0].signal if finding.signals else "?"
+        key = f"asset.anomaly:{finding.asset}"
         self.pitstop.incidents.open_or_update(
-            f"asset.anomaly:{finding.asset}",
+            key,
             severity=Severity.WARNING,
             title=f"{finding.asset} behaves abnormally; look at {top} first",
             detail=json.dumps(finding.as_dict()),
             source="monitoring",
         )
+        values = {
+            "asset": finding.asset,
+            "start_at": finding.start,
+            "end_at": finding.end,
+            "score": finding.max_score,
+            "cutoff": finding.cutoff,
+            "flagged_rows": finding.flagged_rows,
+            "scored_rows": finding.scored_rows,
+            "explanation": json.dumps(
+                {
+                    "explained_by": finding.explained_by,
+                    "top_signals": [{"signal": c.signal, "share": c.share} for c in finding.signals],
+                }
+            ),
+            "incident_key": key,
+            "created_at": self.pitstop.clock.now(),
+        }
+        with self.pitstop.db.begin() as conn:
+            known = conn.execute(
+                select(findings.c.id).where(
+                    findings.c.asset == finding.asset,
+                    findings.c.start_at == finding.start,
+                    findings.c.end_at == finding.end,
+                )
+            ).first()
+            if known is None:
+                conn.execute(insert(findings).values(**values))
+
+    def findings(self, asset: str, *, since: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Stored findings of an asset, newest first."""
+        query = select(findings).where(findings.c.asset == asset)
+        if since is not None:
+            query = query.where(findings.c.end_at >= since)
+        query = query.order_by(findings.c.start_at.desc(), findings.c.id.desc()).limit(max(1, limit))
+        with self.pitstop.db.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            {
+                "id": r.id,
+                "asset": r.asset,
+                "start": r.start_at.isoformat(),
+                "end": r.end_at.isoformat(),
+                "score": round(r.score, 3),
+                "cutoff": round(r.cutoff, 3),
+                "flagged_rows": r.flagged_rows,
+                "scored_rows": r.scored_rows,
+                "explanation": json.loads(r.explanation),
+                "incident_key": r.incident_key,
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in rows
+        ]
+
+    def _mark(self, asset: str, now: datetime) -> None:
+        self.scored_until[asset] = now
+        with self.pitstop.db.begin() as conn:
+            conn.execute(update(scorer_baselines).where(scorer_baselines.c.asset == asset).values(scored_until=now))
 
     def run(self, now: datetime) -> list[Finding]:
         """Score every asset's readings since the last run, up to ``now``; report findings."""
-        findings = []
+        found = []
         for asset in self.pitstop.assets.list_assets():
+            if self.model(asset.name) is None:  # also restores how far the stream was scored
+                continue
             finding = self.score_asset(asset.name, self.scored_until.get(asset.name), now)
-            if self.models.get(asset.name) is not None:
-                self.scored_until[asset.name] = now
+            self._mark(asset.name, now)
             if finding is not None:
                 self.report(finding)
-                findings.append(finding)
-        return findings
+                found.append(finding)
+        return found

@@ -49,6 +49,17 @@ HVAC_DERIVED: tuple[str, ...] = (
 )
 ASSET_TYPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {"hvac": (HVAC_INPUTS, HVAC_OUTPUTS)}
 DERIVED: dict[str, tuple[str, ...]] = {"hvac": HVAC_DERIVED}
+# The loop twin: the asset with its controller. It predicts what the controller drives (the
+# valve: UCWF) as well as the outputs from the conditions and the set point alone, so that a valve
+# that stops following its controller shows as residuals on UCWF, UCWOT and UCAOT. The stream
+# scorer explains findings with it (`pitstop.ml.scoring`).
+LOOPS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "hvac": (
+        ("UCWIT", "UCAIT", "UCAIH", "AMBT", "UCTSP"),
+        ("UCWF", "UCAOT", "UCWOT", "UCAF"),
+        ("UCTSP-UCAIT", "|UCTSP-UCAIT|", "UCWIT-UCAIT"),
+    )
+}
 FORMAT_VERSION = 2  # 2: derived features and the ridge base; format 1 (neither) still loads
 LOG_FLOOR = 1e-3
 
@@ -266,6 +277,14 @@ class Twin(Estimator):
             raise InvalidInputError(f"no twin for asset type {asset_type!r}; known: {sorted(ASSET_TYPES)}") from None
         params.setdefault("derived", DERIVED.get(asset_type, ()))
         return cls(inputs=inputs, outputs=outputs, **params)
+
+    @classmethod
+    def loop_for_asset_type(cls, asset_type: str, **params: Any) -> Twin | None:
+        """The loop twin of ``asset_type`` (see `LOOPS`), or None when the type has none."""
+        if asset_type not in LOOPS:
+            return None
+        inputs, outputs, derived = LOOPS[asset_type]
+        return cls(inputs=inputs, outputs=outputs, derived=derived, **params)
 
     @property
     def features(self) -> Derived:

@@ -638,3 +638,41 @@ rul_outcomes = Table(
     Column("covered", Integer),
     Column("recorded_at", UtcDateTime, nullable=False),
 )
+
+
+# -- stream scoring (findings) --
+
+# Each asset's fitted scoring baseline: which sensors and fit window it was fitted on, where the
+# fitted models are (a JSON file under the data directory) and how far the stream has been scored.
+scorer_baselines = Table(
+    "scorer_baselines",
+    metadata,
+    Column("asset", String(200), primary_key=True),
+    Column("sensors", String(64), nullable=False),  # sha256 of the asset's sensor ids and names
+    Column("window_s", Float, nullable=False),  # length of the baseline window
+    Column("fit_start", UtcDateTime, nullable=False),
+    Column("fit_end", UtcDateTime, nullable=False),
+    Column("fitted_at", UtcDateTime, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("scored_until", UtcDateTime),
+)
+
+# What the stream scorer found: the evidence window, how far above the cut-off, which signals
+# explain it (JSON) and the incident it opened or updated.
+findings = Table(
+    "findings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("asset", String(200), nullable=False),
+    Column("start_at", UtcDateTime, nullable=False),
+    Column("end_at", UtcDateTime, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("cutoff", Float, nullable=False),
+    Column("flagged_rows", Integer, nullable=False),
+    Column("scored_rows", Integer, nullable=False),
+    Column("explanation", Text, nullable=False, server_default="{}"),
+    Column("incident_key", String(300), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("asset", "start_at", "end_at"),
+    Index(None, "asset", "start_at"),
+)

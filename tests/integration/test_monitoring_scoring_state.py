@@ -1,0 +1,73 @@
+"""Stream-scorer state: baselines persist across scorers, refit only when stale or when sensors change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from pitstop import inventory
+from pitstop.app import Pitstop
+from pitstop.ml.scoring import StreamScorer, asset_frame
+from pitstop.sim import Simulator, assets_of_database
+from pitstop.storage.repos.readings import ReadingBatch
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+DEMO = Path(__file__).resolve().parents[2] / "src" / "pitstop" / "data" / "demo-inventory.toml"
+
+
+def _backfill(pitstop: Pitstop, types: tuple[str, ...], start: datetime, end: datetime) -> None:
+    simulator = Simulator([a for a in assets_of_database(pitstop.assets) if a.type in types], seed=2)
+    index = pitstop.assets.sensor_index()
+    for batch in simulator.chunks(start, end):
+        ids = np.array([index[key].id for key in batch.keys], dtype=np.int32)[batch.key]
+        pitstop.readings.write(ReadingBatch.of(ids, batch.ts_us, batch.value))
+
+
+def test_baselines_persist_and_refit_only_when_stale_or_sensors_change(demo_pitstop: Pitstop) -> None:
+    _backfill(demo_pitstop, ("hvac",), T0, T0 + timedelta(hours=30))
+    first = StreamScorer(demo_pitstop, baseline=timedelta(hours=24), refit_after=timedelta(days=7))
+    model = first.model("ahu-2")
+    assert model is not None and model.twin is not None and model.fitted_at is not None
+    first.run(T0 + timedelta(hours=30))
+
+    # A new scorer (a restart) reuses the stored baseline and where the stream was scored.
+    second = StreamScorer(demo_pitstop, baseline=timedelta(hours=24), refit_after=timedelta(days=7))
+    again = second.model("ahu-2")
+    assert again is not None and again.fitted_at == model.fitted_at
+    assert second.scored_until["ahu-2"] == T0 + timedelta(hours=30)
+    assert again.twin is not None
+
+    # A different baseline length is a different fit.
+    other = StreamScorer(demo_pitstop, baseline=timedelta(hours=12)).model("ahu-2")
+    assert other is not None and other.baseline_end < model.baseline_end
+
+    # Stale: refitted on the latest baseline window of scored readings.
+    fresh = StreamScorer(demo_pitstop, baseline=timedelta(hours=24), refit_after=timedelta(days=7))
+    demo_pitstop.clock.advance(timedelta(days=8))  # type: ignore[attr-defined]
+    refitted = fresh.model("ahu-2")
+    assert refitted is not None and refitted.fitted_at != model.fitted_at
+
+    # A new sensor on the asset: the stored baseline no longer applies (refitted once data allows).
+    spec = inventory.read_file(DEMO)
+    ahu = next(a for a in spec.assets if a.name == "ahu-2")
+    ahu.sensors.append(inventory.SensorSpec(name="UCFAN", unit="%", period_s=60))
+    inventory.apply(demo_pitstop.db, spec, actor="test", now=demo_pitstop.clock.now())
+    changed = StreamScorer(demo_pitstop, baseline=timedelta(hours=24))
+    assert changed.model("ahu-2") is None  # the new sensor has no readings yet: nothing to fit on
+    assert "ahu-2" not in changed.scored_until
+
+
+def test_scores_of_a_restored_baseline_equal_the_fitted_ones(demo_pitstop: Pitstop) -> None:
+    _backfill(demo_pitstop, ("hvac",), T0, T0 + timedelta(hours=30))
+    fitted = StreamScorer(demo_pitstop, baseline=timedelta(hours=24)).model("ahu-1")
+    restored = StreamScorer(demo_pitstop, baseline=timedelta(hours=24)).model("ahu-1")
+    assert fitted is not None and restored is not None and fitted is not restored
+    frame = asset_frame(demo_pitstop, "ahu-1", T0 + timedelta(hours=24))
+    X = frame[fitted.signals].to_numpy()
+    np.testing.assert_allclose(restored.detector.score(X), fitted.detector.score(X))
+    np.testing.assert_allclose(restored.explainer.score(X), fitted.explainer.score(X))
+    assert restored.threshold.cutoff_ == fitted.threshold.cutoff_
+    assert fitted.twin is not None and restored.twin is not None
+    np.testing.assert_allclose(restored.twin.residuals(frame).to_numpy(), fitted.twin.residuals(frame).to_numpy())
