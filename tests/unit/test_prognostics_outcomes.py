@@ -12,7 +12,7 @@ AT = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 def _estimate(median: float, lower: float, upper: float) -> Estimate:
-    return Estimate(1, "pump-1", "degradation", AT, median, lower, upper, 0.8, 3.2, "{}")
+    return Estimate(1, "pump-1", "degradation", AT, median, lower, upper, 0.8, 3.2, 1, "{}")
 
 
 @pytest.mark.parametrize(

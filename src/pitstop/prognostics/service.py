@@ -188,8 +188,9 @@ class Prognostics:
     def _act(self, estimate: Estimate) -> None:
         key = rul_key(estimate.asset)
         lead = self.settings.lead_time_hours
-        if estimate.lower_h >= lead:
-            if estimate.lower_h >= lead * RESOLVE_MARGIN and self.incidents.active(key) is not None:
+        if estimate.lower_h >= lead or not estimate.degrading:  # no wear seen yet: nothing to plan on
+            recovered = not estimate.degrading or estimate.lower_h >= lead * RESOLVE_MARGIN
+            if recovered and self.incidents.active(key) is not None:
                 self.incidents.resolve(
                     key, reason=f"remaining life back above the lead time ({estimate.lower_h:.0f} h)", actor=SOURCE
                 )
@@ -203,23 +204,25 @@ class Prognostics:
         incident, _ = self.incidents.open_or_update(key, severity=severity, title=title, detail=detail, source=SOURCE)
         due = estimate.at + timedelta(hours=estimate.lower_h)
         order = self.maintenance.orders.active_for(estimate.asset, key)
+        reschedule = True
         if order is not None and order.due_at is not None:
-            moved = abs((due - order.due_at).total_seconds()) / 3600.0
-            if moved < max(6.0, 0.1 * estimate.lower_h) and severity is order.severity:
+            previous = self._estimate_of(order)
+            reschedule = _moves_due(order.due_at, due, estimate.at, timedelta(hours=lead))
+            if not reschedule and severity is order.severity and not _moved(previous, estimate):
                 return  # the estimate barely moved: leave the order (and its log) alone
-        order, _ = self.maintenance.orders.open_for(
+        self.maintenance.orders.open_for(
             SOURCE,
             estimate.asset,
             key,
             title=f"Inspect and repair {estimate.asset} before its predicted failure",
             severity=severity,
             detail=title,
-            due_at=due,
+            due_at=due if reschedule else None,
             estimated_h=self.settings.repair_hours,
             incident_id=incident.id,
             prediction=f"rul:{estimate.id}",
             actor=SOURCE,
-            reschedule=True,
+            reschedule=reschedule,
         )
         self.maintenance.planner.plan(timedelta(hours=min(max(estimate.upper_h, lead), 24 * 90)), actor=SOURCE)
 
@@ -227,12 +230,10 @@ class Prognostics:
 
     def order_done(self, order: WorkOrder) -> None:
         """Record what became of the prediction behind a closed order, and end the asset's life."""
-        if order.source != SOURCE or not (order.prediction or "").startswith("rul:"):
-            return
-        estimate = self.store.estimate(int((order.prediction or "rul:0")[4:]))
-        ended_at = order.closed_at or self.clock.now()
+        estimate = self._estimate_of(order) if order.source == SOURCE else None
         if estimate is None:
             return
+        ended_at = order.closed_at or self.clock.now()
         outcome = self.store.add_outcome(Outcome.judge(estimate, order.id, order.failure_code, ended_at))
         if outcome is None:
             return  # recorded when it closed before (it was reopened and closed again)
@@ -245,6 +246,13 @@ class Prognostics:
             self.incidents.resolve(
                 rul_key(order.asset), reason=f"work order {order.id} closed: {outcome.finding}", actor=SOURCE
             )
+
+    def _estimate_of(self, order: WorkOrder) -> Estimate | None:
+        """The estimate an order was last set from (its ``prediction`` is ``rul:<id>``)."""
+        prediction = order.prediction or ""
+        if not prediction.startswith("rul:") or not prediction[4:].isdigit():
+            return None
+        return self.store.estimate(int(prediction[4:]))
 
     def _order_cleared(self, order: WorkOrder) -> bool | None:
         try:
@@ -320,3 +328,24 @@ class Prognostics:
             "life_ends": [e.as_dict() for e in self.store.life_ends(asset)],
             "calibration": self.calibration(asset),
         }
+
+
+def _moves_due(current: datetime, proposed: datetime, now: datetime, lead: timedelta) -> bool:
+    """Bring a due date forward readily; push it back only on strong evidence.
+
+    Earlier by more than six hours moves it. Later moves it only while the work is still more than
+    the lead time away, and only when the time left at least doubles: work already due soon is not
+    deferred on one optimistic estimate near the end of a bearing's life.
+    """
+    if proposed < current - timedelta(hours=6):
+        return True
+    return current - now > lead and proposed > current + max(timedelta(days=1), current - now)
+
+
+def _moved(previous: Estimate | None, estimate: Estimate) -> bool:
+    """The predicted failure time moved by more than six hours and a tenth of the time left."""
+    if previous is None:
+        return True
+    before = previous.at + timedelta(hours=previous.median_h)
+    after = estimate.at + timedelta(hours=estimate.median_h)
+    return abs((after - before).total_seconds()) / 3600.0 > max(6.0, 0.1 * estimate.median_h)

@@ -35,11 +35,12 @@ class Estimate:
     upper_h: float
     coverage: float
     health: float
+    degrading: int
     evidence: str
 
     @property
     def rul(self) -> RulEstimate:
-        return RulEstimate(self.median_h, self.lower_h, self.upper_h, self.coverage)
+        return RulEstimate(self.median_h, self.lower_h, self.upper_h, self.coverage, bool(self.degrading))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +53,7 @@ class Estimate:
             "upper_h": round(self.upper_h, 2),
             "coverage": self.coverage,
             "health": round(self.health, 4),
+            "degrading": bool(self.degrading),
             "evidence": json.loads(self.evidence),
         }
 
@@ -174,6 +176,7 @@ class PrognosticsStore:
             upper_h=rul.upper,
             coverage=rul.coverage,
             health=health,
+            degrading=int(rul.degrading),
             evidence=json.dumps(evidence, default=str),
         )
         with self.db.begin() as conn:
@@ -272,7 +275,7 @@ class PrognosticsStore:
 
     def hourly(self, sensor_id: int, start_us: int | None, end_us: int) -> tuple[np.ndarray, np.ndarray]:
         """Hourly means of one sensor in [start, end): (hour start µs, mean), aggregated by the database."""
-        hour = readings.c.ts / 3_600_000_000
+        hour = readings.c.ts // 3_600_000_000
         query = select(hour.label("h"), func.avg(readings.c.value)).where(
             readings.c.sensor_id == sensor_id, readings.c.ts < end_us
         )

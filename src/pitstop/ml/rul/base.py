@@ -27,6 +27,9 @@ class RulEstimate:
     lower: float
     upper: float
     coverage: float  # nominal probability that the true RUL lies in [lower, upper], e.g. 0.8
+    # False when no degradation is seen yet: the interval then only says failure is not near,
+    # and nothing should be planned on it.
+    degrading: bool = True
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.lower <= self.median <= self.upper):
@@ -34,12 +37,13 @@ class RulEstimate:
         if not 0.0 < self.coverage < 1.0:
             raise ValueError(f"coverage must be in (0, 1), got {self.coverage}")
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, float | bool]:
         return {
             "median": round(self.median, 3),
             "lower": round(self.lower, 3),
             "upper": round(self.upper, 3),
             "coverage": self.coverage,
+            "degrading": self.degrading,
         }
 
 

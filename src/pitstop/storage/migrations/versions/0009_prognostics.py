@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("upper_h", sa.Float(), nullable=False),
         sa.Column("coverage", sa.Float(), nullable=False),
         sa.Column("health", sa.Float(), nullable=False),
+        sa.Column("degrading", sa.Integer(), server_default="1", nullable=False),
         sa.Column("evidence", sa.Text(), server_default="{}", nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rul_estimates")),
     )
