@@ -8,13 +8,14 @@ the time it reaches the failure level. The interval comes from a block wild boot
 factor learned on the runs to failure so that it covers at the nominal rate there.
 
 From runs to failure, ``fit`` learns the failure level (the fitted curve's level at each failure,
-median over runs), the calibration factor, the shortest time from a detectable trend to failure
-and the longest life; without any, it takes ``failure_level`` as given and the bootstrap
-interval as it is. While the index shows no trend (its recent level is within ``detect`` noise
-spreads of the healthy level) there is nothing to extrapolate: the estimate then says only that
-failure is not near — from the runs to failure when there are some (at least the shortest
-time from a detectable trend to failure), otherwise from the history's own length (at least 10
-times it, median 20 times, at most 40 times: a guess that only says "not soon").
+median over runs, and its spread), the calibration factor, the shortest time from a detectable
+trend to failure and the lives; without any, it takes ``failure_level`` as given and widens the
+bootstrap interval by ``spread``. While the index shows no trend (its recent level is within
+``detect`` noise spreads of the healthy level) there is nothing to extrapolate, and the estimate
+says only that failure is not near: from the runs to failure when there are some (at least the
+shortest time from a detectable trend to failure; median, the median life less the time so
+far), otherwise from the history's own length (at least 10 times it, median 20 times, at most
+40 times: a guess that only says "not soon").
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pitstop.ml.base import Estimator, NotFittedError
 from pitstop.ml.rul.base import FloatArray, History, RulEstimate
 from pitstop.ml.rul.validation import check_histories, check_same_features, invalid
 
-_CALIBRATION_POINTS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+_CALIBRATION_POINTS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
 
 class DegradationRulModel(Estimator):
@@ -111,6 +112,7 @@ class DegradationRulModel(Estimator):
             self.scale_ = float(self.spread)
             self.lead_min_: float | None = None
             self.life_max_: float | None = None
+            self.life_median_: float | None = None
             self.n_failures_ = 0
             return self
         levels, leads, lives = [], [], []
@@ -123,7 +125,9 @@ class DegradationRulModel(Estimator):
                 levels.append(c + float(np.exp(a + b * (h.failed_at - t[-1]))))
             else:
                 levels.append(float(np.max(y[-max(3, len(y) // 20) :])))
-            detected = np.nonzero(self._recent(y) > self.detect * self._noise(y))[0]
+            # The first row past the healthy head whose recent level stands out.
+            past_head = np.arange(len(y)) >= max(5, int(self.baseline * len(y)))
+            detected = np.nonzero(past_head & (self._recent(y) - self.healthy_level > self.detect * self._noise(y)))[0]
             if len(detected):
                 leads.append(float(h.failed_at - t[detected[0]]))
             lives.append(float(h.failed_at - t[0]))
@@ -134,6 +138,7 @@ class DegradationRulModel(Estimator):
         self.threshold_ = threshold
         self.lead_min_ = min(leads) if leads else None
         self.life_max_ = max(lives)
+        self.life_median_ = float(np.median(lives))
         self.n_failures_ = len(runs)
         self.scale_ = 1.0
         self.scale_ = self._calibrate(runs)
@@ -160,9 +165,10 @@ class DegradationRulModel(Estimator):
                     z.append(np.log(truth / med) / max(np.log(max(hi, med) / med), 1e-3))
                 else:
                     z.append(np.log(med / truth) / max(np.log(med / max(lo, 1e-9)), 1e-3))
-        if len(z) < 3:
-            return 1.0
-        return float(np.clip(np.quantile(z, self.coverage), 0.5, 20.0))
+        if len(z) < 5:  # too few points to say more than the default
+            return float(self.spread)
+        # Never narrower than the bootstrap itself: a handful of runs cannot prove it too wide.
+        return float(np.clip(np.quantile(z, self.coverage), 1.0, 20.0))
 
     # -- pieces ---------------------------------------------------------------------------------
 
@@ -323,9 +329,9 @@ class DegradationRulModel(Estimator):
         raw = self._estimate(y, t)
         if raw is None:  # no trend: failure is not near, and how far is only known from the runs
             elapsed = float(t[-1] - t[0])
-            if self.lead_min_ is not None and self.life_max_ is not None:
+            if self.lead_min_ is not None and self.life_median_ is not None:
                 lower = min(self.lead_min_, horizon)
-                median = min(max(lower, self.life_max_ - elapsed), horizon)
+                median = min(max(lower, self.life_median_ - elapsed), horizon)
             else:
                 span = max(elapsed, 1.0)
                 lower, median = min(10.0 * span, horizon), min(20.0 * span, horizon)
