@@ -17,14 +17,13 @@ from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import func, select
 
 from pitstop.app import Pitstop
 from pitstop.core.types import Role
 from pitstop.errors import NotFound, PitstopError
 from pitstop.storage.repos.keys import ApiKey
-from pitstop.storage.schema import readings
 from pitstop.web.plots import line
+from pitstop.web.series import BucketCache
 from pitstop.web.session import COOKIE, LIFETIME_S, Sessions
 
 log = logging.getLogger("pitstop.web")
@@ -52,6 +51,7 @@ def mount(app: FastAPI) -> None:
 
     pitstop: Pitstop = app.state.pitstop
     app.state.web_sessions = Sessions(pitstop.settings.data_dir, pitstop.keys)
+    app.state.web_series = BucketCache()
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="web-static")
     app.include_router(router)
 
@@ -475,7 +475,7 @@ def asset_page(
     start = end - RANGES[range]
     plots = []
     for sensor in _try("sensors", partial(p.assets.sensors, name)) or []:
-        frame, count = _try("readings", partial(_points, p, sensor.id, start, end)) or ([], 0)
+        frame, count = _try("readings", partial(_points, request, p, sensor.id, start, end)) or ([], 0)
         marks = [v for v in (sensor.min_value, sensor.max_value) if v is not None]
         svg = line(frame, thresholds=marks, label=sensor.name)
         plots.append({"sensor": sensor, "count": count, "svg": svg})
@@ -498,27 +498,23 @@ def asset_page(
     )
 
 
-def _points(p: Pitstop, sensor_id: int, start: datetime, end: datetime) -> tuple[list[tuple[float, float]], int]:
-    """(points, readings): the min and max of each of PLOT_BUCKETS time buckets, computed by the database,
-    so a month of 1-second data costs one aggregate query and PLOT_BUCKETS rows."""
+def _points(
+    request: Request, p: Pitstop, sensor_id: int, start: datetime, end: datetime
+) -> tuple[list[tuple[float, float]], int]:
+    """(points, readings): the min and max of each of PLOT_BUCKETS epoch-aligned time buckets, computed by
+    the database; closed buckets are kept in memory (web/series.py), so a month of data is aggregated once
+    and a refresh asks only for the newest buckets."""
     start_us, end_us = int(start.timestamp() * 1e6), int(end.timestamp() * 1e6)
     width = max(1, (end_us - start_us) // PLOT_BUCKETS)
-    bucket = ((readings.c.ts - start_us) // width).label("bucket")
-    query = (
-        select(bucket, func.min(readings.c.value), func.max(readings.c.value), func.count())
-        .where(readings.c.sensor_id == sensor_id, readings.c.ts >= start_us, readings.c.ts < end_us)
-        .group_by(bucket)
-        .order_by(bucket)
-    )
+    cache: BucketCache = request.app.state.web_series
     points: list[tuple[float, float]] = []
     total = 0
-    with p.db.connect() as conn:
-        for b, low, high, n in conn.execute(query):
-            x = (start_us + (int(b) + 0.5) * width) / 1e6
-            points.append((x, float(low)))
-            if high != low:
-                points.append((x, float(high)))
-            total += int(n)
+    for lo_us, hi_us, (low, high, n) in cache.buckets(p.db, sensor_id, start_us, end_us, end_us, width):
+        x = (lo_us + hi_us) / 2e6
+        points.append((x, low))
+        if high != low:
+            points.append((x, high))
+        total += n
     return points, total
 
 
