@@ -170,7 +170,7 @@ class StreamScorer:
         window: pd.DataFrame | None = None
         if row is not None and row.sensors == key and row.window_s == self.baseline.total_seconds():
             if not self._stale(row.fitted_at):
-                model = self._load(Path(row.path))
+                model = self._load(self._dir() / Path(row.path).name)
             elif row.scored_until is not None:
                 window = asset_frame(self.pitstop, asset, row.scored_until - self.baseline, row.scored_until)
             if row.scored_until is not None:
@@ -250,7 +250,7 @@ class StreamScorer:
             "fit_start": model.baseline_start or model.baseline_end,
             "fit_end": model.baseline_end,
             "fitted_at": now,
-            "path": str(path),
+            "path": path.name,  # under <data_dir>/scoring: the data directory can move
             "scored_until": self.scored_until.get(asset),
         }
         model.sensors, model.fitted_at = key, now
