@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from pitstop.app import Pitstop
+from pitstop.core.clock import Clock
 from pitstop.core.types import Role
 from pitstop.errors import PitstopError
 from pitstop.web.routes import Refused, _act, _back, _form, _html, _key, _pitstop, _text, _try, router
@@ -33,18 +34,19 @@ BANDS = (("stable", 0.1), ("monitor", 0.2), ("warn", 0.5), ("critical", None))  
 
 @dataclass
 class DriftCache:
-    """Drift per (model, version), computed at most every DRIFT_TTL_S seconds (monotonic time)."""
+    """Drift per (model, version), computed at most every DRIFT_TTL_S seconds of the injected clock."""
 
-    entries: dict[tuple[str, int], tuple[float, Any]]
+    clock: Clock
+    entries: dict[tuple[str, int], tuple[datetime, Any]]
 
     def get(self, key: tuple[str, int]) -> Any:
         found = self.entries.get(key)
-        if found is None or time.monotonic() - found[0] > DRIFT_TTL_S:
+        if found is None or (self.clock.now() - found[0]).total_seconds() > DRIFT_TTL_S:
             return None
         return found[1]
 
     def put(self, key: tuple[str, int], value: Any) -> None:
-        self.entries[key] = (time.monotonic(), value)
+        self.entries[key] = (self.clock.now(), value)
 
     def drop(self, name: str) -> None:
         for key in [k for k in self.entries if k[0] == name]:
@@ -54,7 +56,7 @@ class DriftCache:
 def _cache(request: Request) -> DriftCache:
     cache: DriftCache | None = getattr(request.app.state, "web_drift", None)
     if cache is None:
-        cache = DriftCache({})
+        cache = DriftCache(_pitstop(request).clock, {})
         request.app.state.web_drift = cache
     return cache
 
