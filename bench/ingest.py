@@ -15,7 +15,9 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import orjson
 import psutil
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -208,19 +211,146 @@ def bench_http(env: dict[str, str], token: str, readings: int) -> dict[str, obje
     }
 
 
-def bench_mqtt(env: dict[str, str], settings: Settings, messages: int) -> dict[str, object] | str:
-    from paho.mqtt.client import Client
-    from paho.mqtt.enums import CallbackAPIVersion
+class RawPublisher:
+    """A bounded MQTT load generator that costs next to nothing: PUBLISH packets (MQTT 3.1.1, QoS 1)
+    built up front and written with `sendall` in chunks, at most `window` unacknowledged; a reader
+    thread counts the PUBACKs. paho's `publish` costs tens of microseconds of Python per message,
+    which on two cores would be measured instead of the subscriber."""
 
+    def __init__(self, port: int, client_id: str, window: int = 5000, chunk: int = 500) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        cid = client_id.encode()
+        body = b"\x00\x04MQTT\x04\x02\x00\x3c" + struct.pack("!H", len(cid)) + cid  # clean session, keepalive 60
+        self.sock.sendall(b"\x10" + _varint(len(body)) + body)
+        connack = self.sock.recv(4)
+        assert connack[:1] == b"\x20" and connack[3:4] == b"\x00", connack
+        self.window, self.chunk = window, chunk
+        self.acked = 0
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        rest = b""
+        while True:
+            data = self.sock.recv(1 << 16)
+            if not data:
+                return
+            rest += data
+            whole = len(rest) // 4  # PUBACK: 0x40 0x02 mid(2)
+            rest = rest[whole * 4 :]
+            with self._cond:
+                self.acked += whole
+                self._cond.notify_all()
+
+    @staticmethod
+    def packets(topic: str, payloads: list[bytes]) -> list[bytes]:
+        t = topic.encode()
+        head = struct.pack("!H", len(t)) + t
+        out = []
+        for i, payload in enumerate(payloads):
+            body = head + struct.pack("!H", i % 65535 + 1) + payload
+            out.append(b"\x32" + _varint(len(body)) + body)
+        return out
+
+    def send(self, packets: list[bytes]) -> float:
+        """Send all, return the seconds until the broker acknowledged the last one."""
+        start = time.perf_counter()
+        base = self.acked
+        for i in range(0, len(packets), self.chunk):
+            with self._cond:
+                self._cond.wait_for(lambda i=i: i - (self.acked - base) < self.window, timeout=60)  # type: ignore[misc]
+            self.sock.sendall(b"".join(packets[i : i + self.chunk]))
+        with self._cond:
+            self._cond.wait_for(lambda: self.acked - base >= len(packets), timeout=120)
+        return time.perf_counter() - start
+
+    def close(self) -> None:
+        self.sock.sendall(b"\xe0\x00")
+        self.sock.close()
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+@contextmanager
+def own_mosquitto(work: Path) -> Iterator[int | None]:
+    """A Mosquitto of the bench's own on a free port (unbounded queues, no persistence), so that a
+    publisher faster than the subscriber is queued, not dropped at the shared broker's 1,000-message
+    cap, and the shared broker is left alone. None when mosquitto is not installed."""
+    if shutil.which("mosquitto") is None:
+        yield None
+        return
+    port = _free_port()
+    conf = work / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        "max_queued_messages 10000000\nmax_inflight_messages 1000\nlog_dest none\n"
+    )
+    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        socket.create_connection(("127.0.0.1", 1883), timeout=1).close()
-    except OSError:
-        return "skipped: no MQTT broker at 127.0.0.1:1883"
+        deadline = time.perf_counter() + 10
+        while time.perf_counter() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _wait_count(count: Callable[[], int], target: int, start: float, limit: float = 300) -> float:
+    while count() < target and time.perf_counter() - start < limit:
+        time.sleep(0.02)
+    return time.perf_counter() - start
+
+
+def _payloads(first: int, messages: int, per_message: int) -> list[bytes]:
+    base = T0 + 20_000_000 + first
+    if per_message == 1:
+        return [b'{"ts": %d, "value": 1.5}' % (base + m) for m in range(messages)]
+    return [
+        orjson.dumps([{"ts": base + m * per_message + i, "value": 1.5} for i in range(per_message)])
+        for m in range(messages)
+    ]
+
+
+def bench_mqtt(env: dict[str, str], settings: Settings, messages: int, work: Path) -> dict[str, object] | str:
+    with own_mosquitto(work) as broker_port:
+        if broker_port is None:
+            return "skipped: mosquitto is not installed"
+        return _bench_mqtt(env, settings, messages, broker_port)
+
+
+def _bench_mqtt(env: dict[str, str], settings: Settings, messages: int, broker: int) -> dict[str, object]:
+    from pitstop.config.models import MqttSettings
+    from pitstop.ingest.mqtt import MqttSubscriber
+
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    env = {**env, "PITSTOP_MQTT__TOPIC_PREFIX": prefix, "PITSTOP_MQTT__CLIENT_ID": prefix}
+    topic = f"{prefix}/bench/m1/s000"
     pitstop = build(settings)
     sensor = pitstop.assets.sensor_index()[("m1", "s000")].id
+    out: dict[str, object] = {"broker": "mosquitto of the bench's own (max_queued_messages 10M), QoS 1"}
+
+    # 1. live: `pitstop serve` subscribed while the publisher sends, one reading per message
+    env = {
+        **env,
+        "PITSTOP_MQTT__TOPIC_PREFIX": prefix,
+        "PITSTOP_MQTT__CLIENT_ID": prefix,
+        "PITSTOP_MQTT__PORT": str(broker),
+    }
     port = _free_port()
+    packets = RawPublisher.packets(topic, _payloads(0, messages, 1))
     with serve(env, port) as proc:
         deadline = time.perf_counter() + 30
         while time.perf_counter() < deadline:
@@ -228,33 +358,77 @@ def bench_mqtt(env: dict[str, str], settings: Settings, messages: int) -> dict[s
                 break
             time.sleep(0.2)
         time.sleep(0.5)
-        pub = Client(CallbackAPIVersion.VERSION2, client_id=f"{prefix}-pub")
-        pub.max_inflight_messages_set(1000)
-        pub.max_queued_messages_set(0)
-        pub.connect("127.0.0.1", 1883)
-        pub.loop_start()
-        base = T0 + 20_000_000
+        pub = RawPublisher(broker, f"{prefix}-pub")
         before = pitstop.readings.count(sensor)
         with PeakRss(proc.pid) as rss:
             start = time.perf_counter()
-            for m in range(messages):
-                pub.publish(f"{prefix}/bench/m1/s000", f'{{"ts": {base + m}, "value": 1.5}}', qos=1)
-            published = time.perf_counter() - start
-            while pitstop.readings.count(sensor) - before < messages and time.perf_counter() - start < 600:
-                time.sleep(0.1)
-            seconds = time.perf_counter() - start
-        pub.loop_stop()
-        pub.disconnect()
-    stored = pitstop.readings.count(sensor) - before
-    pitstop.close()
-    return {
+            published = pub.send(packets)
+            seconds = _wait_count(lambda: pitstop.readings.count(sensor) - before, messages, start)
+        pub.close()
+        stored = pitstop.readings.count(sensor) - before
+    out["live"] = {
         "messages": messages,
+        "readings_per_message": 1,
         "stored": stored,
         "publish_seconds": round(published, 2),
         "seconds": round(seconds, 2),
         "messages_per_s": round(stored / seconds),
+        "readings_per_s": round(stored / seconds),
         "server_peak_rss_mb": rss.peak_mb,
     }
+
+    # 2. backlog: published while pitstop was away, then drained (the subscriber in this process)
+    for per_message in (1, 10):
+        mqtt = MqttSettings(topic_prefix=prefix, client_id=f"{prefix}-b{per_message}", port=broker)
+        subscriber = MqttSubscriber(mqtt, pitstop.ingest, pitstop.metrics)
+        subscriber.start()
+        _wait_count(lambda s=subscriber: int(s.state() == "ok"), 1, time.perf_counter(), 30)  # type: ignore[misc]
+        time.sleep(0.3)
+        subscriber.stop()  # the session stays at the broker and collects what is published now
+        first = messages * (1 + per_message)
+        pub = RawPublisher(broker, f"{prefix}-pub")
+        published = pub.send(RawPublisher.packets(topic, _payloads(first, messages, per_message)))
+        pub.close()
+        before = pitstop.readings.count(sensor)
+        subscriber = MqttSubscriber(mqtt, pitstop.ingest, pitstop.metrics)
+        start = time.perf_counter()
+        subscriber.start()
+        readings = messages * per_message
+        seconds = _wait_count(lambda b=before: pitstop.readings.count(sensor) - b, readings, start)  # type: ignore[misc]
+        subscriber.stop()
+        stored = pitstop.readings.count(sensor) - before
+        out[f"backlog_{per_message}_per_message"] = {
+            "messages": messages,
+            "readings_per_message": per_message,
+            "stored": stored,
+            "publish_seconds": round(published, 2),
+            "seconds": round(seconds, 2),
+            "messages_per_s": round(messages * stored / readings / seconds),
+            "readings_per_s": round(stored / seconds),
+        }
+    pitstop.close()
+
+    # 3. peer: mosquitto_sub (C, libmosquitto) taking the same messages live, QoS 1, to /dev/null
+    if shutil.which("mosquitto_sub"):
+        peer_topic = f"{prefix}-peer/bench/m1/s000"
+        sub = subprocess.Popen(
+            ["mosquitto_sub", "-p", str(broker), "-t", peer_topic, "-q", "1", "-V", "5", "-C", str(messages)],
+            stdout=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)
+        pub = RawPublisher(broker, f"{prefix}-pub")
+        start = time.perf_counter()
+        published = pub.send(RawPublisher.packets(peer_topic, _payloads(0, messages, 1)))
+        sub.wait(timeout=300)
+        seconds = time.perf_counter() - start
+        pub.close()
+        out["peer_mosquitto_sub_live"] = {
+            "messages": messages,
+            "publish_seconds": round(published, 2),
+            "seconds": round(seconds, 2),
+            "messages_per_s": round(messages / seconds),
+        }
+    return out
 
 
 def run(url: str | None, args: argparse.Namespace) -> dict[str, object]:
@@ -266,9 +440,13 @@ def run(url: str | None, args: argparse.Namespace) -> dict[str, object]:
         env = {"PITSTOP_DATA_DIR": str(work / "data")}
         if url:
             env["PITSTOP_DATABASE_URL"] = url
-        result: dict[str, object] = {"files": bench_files(settings, args.file_readings, work)}
-        result["http"] = bench_http(env, token, args.http_readings)
-        result["mqtt"] = bench_mqtt(env, settings, args.mqtt_messages)
+        result: dict[str, object] = {}
+        if "files" in args.parts:
+            result["files"] = bench_files(settings, args.file_readings, work)
+        if "http" in args.parts:
+            result["http"] = bench_http(env, token, args.http_readings)
+        if "mqtt" in args.parts:
+            result["mqtt"] = bench_mqtt(env, settings, args.mqtt_messages, work)
         return result
 
 
@@ -276,8 +454,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--file-readings", type=int, default=1_000_000)
     parser.add_argument("--http-readings", type=int, default=200_000)
-    parser.add_argument("--mqtt-messages", type=int, default=10_000)
+    parser.add_argument("--mqtt-messages", type=int, default=50_000)
     parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
+    parser.add_argument(
+        "--parts", nargs="+", choices=["files", "http", "mqtt"], default=["files", "http", "mqtt"], help="what to run"
+    )
     args = parser.parse_args()
     report: dict[str, object] = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},

@@ -12,22 +12,32 @@ pitstop is stopped wait in the broker's session and arrive when it reconnects; a
 stored but not acked comes again and is counted as a duplicate. Reconnects back off from 1 to 30 s.
 Brokers cap what they hold for an offline session (Mosquitto: `max_queued_messages`, default 1000
 messages): size that for the longest outage you want to ride through.
+
+Speed: the network thread does almost nothing per message (a PUBLISH is cut into topic, payload
+and packet id and appended to a deque; the socket is read in large chunks); the writer thread takes
+up to `batch_max` messages (or what came within `batch_ms`), parses them with orjson, validates and
+writes them as one batch, and acks them with one write. The broker may send up to four batches
+beyond the one being written (MQTT 5 receive maximum), so it keeps streaming during the write.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
 import re
+import struct
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
 import pandas as pd
 from paho.mqtt.client import Client, MQTTMessage
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -37,14 +47,17 @@ from pitstop.ingest.validate import FIELDS, payload_text
 from pitstop.observability import Metrics
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
-RECEIVE_MAXIMUM = 1000
+RECEIVE_MAXIMUM_MIN = 1000  # unacked messages the broker may send us: at least this, and 4 batches
 IDLE_FLUSH_S = 0.005  # write a partial batch when nothing more arrives for this long
+READ_CHUNK = 1 << 18  # bytes read from the socket at once
+MAX_ROUTES = 100_000  # topics remembered by the router
+PUBACK = 0x40
+_SENSOR, _WIDE, _OTHER = 0, 1, 2
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     topic: str
-    payload: bytes
+    payload: bytes | bytearray
     mid: int
     qos: int
     generation: int  # the connection it arrived on: acks are only valid on that one
@@ -76,45 +89,154 @@ class TopicRouter:
             f"{self.prefix}/+/+/+",
             settings.wide_topic.replace("{prefix}", self.prefix).replace("{site}", "+").replace("{asset}", "+"),
         ]
+        self._routes: dict[str, tuple[int, str, str]] = {}
 
     def parse(self, messages: list[Message]) -> Parsed:
         columns: dict[str, list[Any]] = {f: [] for f in FIELDS}
         ts, asset_col, sensor_col, value_col = (columns[f] for f in FIELDS)
         malformed: list[str] = []
+        routes = self._routes
         for message in messages:
+            topic = message.topic
+            route = routes.get(topic)
+            if route is None:
+                route = self._route(topic)
             try:
-                data = json.loads(message.payload)
-            except (ValueError, UnicodeDecodeError):
+                data = _loads(message.payload)
+            except ValueError:
                 malformed.append(_raw(message))
                 continue
-            items = data if isinstance(data, list) else [data]
-            wide = self.wide.match(message.topic)
-            if wide is not None:
-                asset = wide.group("asset")
-                for item in items:
+            kind, asset, sensor = route
+            if kind == _SENSOR:
+                if type(data) is dict:  # the common case: one reading per message
+                    ts.append(data.get("ts"))
+                    asset_col.append(asset)
+                    sensor_col.append(sensor)
+                    value_col.append(data.get("value"))
+                    continue
+                for item in data if isinstance(data, list) else [data]:
+                    if not isinstance(item, dict):
+                        malformed.append(_raw(message, item))
+                        continue
+                    ts.append(item.get("ts"))
+                    asset_col.append(asset)
+                    sensor_col.append(sensor)
+                    value_col.append(item.get("value"))
+            elif kind == _WIDE:
+                for item in data if isinstance(data, list) else [data]:
                     if not isinstance(item, dict) or "ts" not in item or len(item) < 2:
                         malformed.append(_raw(message, item))
                         continue
-                    for sensor, value in item.items():
-                        if sensor != "ts":
+                    for name, value in item.items():
+                        if name != "ts":
                             ts.append(item["ts"])
                             asset_col.append(asset)
-                            sensor_col.append(sensor)
+                            sensor_col.append(name)
                             value_col.append(value)
-                continue
-            parts = message.topic[len(self.prefix) + 1 :].split("/")
-            if not message.topic.startswith(self.prefix + "/") or len(parts) != 3:
+            else:
                 malformed.append(_raw(message))
-                continue
-            for item in items:
-                if not isinstance(item, dict):
-                    malformed.append(_raw(message, item))
-                    continue
-                ts.append(item.get("ts"))
-                asset_col.append(parts[1])
-                sensor_col.append(parts[2])
-                value_col.append(item.get("value"))
         return Parsed(columns, malformed)
+
+    def _route(self, topic: str) -> tuple[int, str, str]:
+        """(kind, asset, sensor) of a topic, remembered (topics repeat: one per sensor)."""
+        wide = self.wide.match(topic)
+        if wide is not None:
+            route = (_WIDE, wide.group("asset"), "")
+        else:
+            parts = topic[len(self.prefix) + 1 :].split("/")
+            if topic.startswith(self.prefix + "/") and len(parts) == 3:
+                route = (_SENSOR, parts[1], parts[2])
+            else:
+                route = (_OTHER, "", "")
+        if len(self._routes) >= MAX_ROUTES:
+            self._routes.clear()
+        self._routes[topic] = route
+        return route
+
+
+def _loads(payload: bytes | bytearray) -> Any:
+    """orjson; what it refuses goes to the standard library, which also reads NaN, Infinity and
+    integers beyond 64 bits (so that those are quarantined with the validator's reason)."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return json.loads(payload)
+
+
+class _Client(Client):
+    """paho's client, reading the socket in chunks of READ_CHUNK bytes.
+
+    paho reads each packet with three or more `recv` calls (the command byte, each byte of the
+    remaining length, the rest) and goes back to `select` after every packet; at thousands of
+    small messages per second those system calls are most of the network thread's time. Here
+    `_sock_recv` serves from a buffer filled by one large `recv`, and `loop_read` goes on while
+    the buffer holds bytes (select cannot see them). The buffer is dropped with the socket.
+    """
+
+    def __init__(self, deliver: Callable[[str, bytes, int, int], None], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deliver = deliver
+        self._buffer = b""
+        self._buffer_at = 0
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._buffer_at >= len(self._buffer):
+            data = super()._sock_recv(READ_CHUNK)
+            if len(data) <= bufsize:
+                return data
+            self._buffer, self._buffer_at = data, 0
+        start = self._buffer_at
+        self._buffer_at = min(start + bufsize, len(self._buffer))
+        return self._buffer[start : self._buffer_at]
+
+    def _sock_close(self) -> None:
+        self._buffer, self._buffer_at = b"", 0
+        super()._sock_close()
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._buffer_at < len(self._buffer) and self._sock is not None:
+            rc = super().loop_read(max_packets)
+        return rc
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        """A QoS 0 or 1 PUBLISH straight to `deliver(topic, payload, mid, qos)`: no MQTTMessage, no
+        Properties object, no topic matching for per-filter callbacks (we register none), no log
+        formatting. QoS 2 goes the way paho goes (to `on_message`)."""
+        command = self._in_packet["command"]
+        qos = (command & 0x06) >> 1
+        if qos == 2 or self._protocol != MQTTProtocolVersion.MQTTv5:
+            return super()._handle_publish()
+        data = self._in_packet["packet"]
+        try:
+            end = 2 + ((data[0] << 8) | data[1])
+            topic = bytes(data[2:end]).decode("utf-8", errors="replace")
+            mid = 0
+            if qos:
+                mid = (data[end] << 8) | data[end + 1]
+                end += 2
+            length, shift = 0, 0  # MQTT 5 properties: a variable-length size, then skipped
+            while True:
+                byte = data[end]
+                end += 1
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80 or shift > 21:
+                    break
+            end += length
+            if end > len(data):
+                raise IndexError(end)
+        except IndexError as exc:
+            raise MalformedPacket(f"PUBLISH shorter than its headers say ({exc})") from exc
+        self._deliver(topic, bytes(data[end:]), mid, qos)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def ack_many(self, mids: list[int]) -> None:
+        """PUBACK for many QoS 1 messages as one write (paho's `ack` queues one packet and wakes
+        the network thread once per message)."""
+        if mids:
+            data = b"".join([struct.pack("!BBH", PUBACK, 2, mid) for mid in mids])
+            self._packet_queue(PUBACK, data, 0, 1)
 
 
 def _raw(message: Message, item: object = None) -> str:
@@ -135,13 +257,15 @@ class MqttSubscriber:
         self.metrics = metrics
         self.log = log or logging.getLogger("pitstop.ingest.mqtt")
         self.router = TopicRouter(settings)
-        self._queue: queue.Queue[Message] = queue.Queue()
+        # Filled by the network thread, emptied by the writer; `_wake` is set when it was empty.
+        self._pending: deque[Message] = deque()
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._generation = 0
         self._connected = False
         self._state = "not started"
-        self._client: Client | None = None
+        self._client: _Client | None = None
         self._worker: threading.Thread | None = None
         service.links[self.name] = self.state
 
@@ -149,7 +273,8 @@ class MqttSubscriber:
 
     def start(self) -> None:
         s = self.settings
-        client = Client(
+        client = _Client(
+            self._deliver,
             CallbackAPIVersion.VERSION2,
             client_id=s.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
@@ -163,7 +288,10 @@ class MqttSubscriber:
         client.on_message = self._on_message
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
-        properties.ReceiveMaximum = RECEIVE_MAXIMUM
+        # Room for the next batches while one is written: the broker keeps sending until this many
+        # messages are unacked. (All of them come again after a restart: stored once, counted as
+        # duplicates.)
+        properties.ReceiveMaximum = min(65535, max(RECEIVE_MAXIMUM_MIN, 4 * s.batch_max))
         self._stop.clear()
         self._state = "connecting"
         client.connect_async(s.host, s.port, keepalive=30, clean_start=False, properties=properties)
@@ -186,8 +314,7 @@ class MqttSubscriber:
             self._generation += 1
         self._state = "stopped"
         self.metrics.mqtt_connected.set(0)
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        self._pending.clear()
 
     def state(self) -> str:
         """ "ok" while connected, else what is wrong (for /ready)."""
@@ -220,43 +347,53 @@ class MqttSubscriber:
             self._state = f"disconnected from {self.settings.host}:{self.settings.port}: {reason}; reconnecting"
             self.log.warning("MQTT disconnected: %s; reconnecting with backoff", reason)
 
+    def _deliver(self, topic: str, payload: bytes | bytearray, mid: int, qos: int) -> None:
+        # Per message, only this: the writer does the rest per batch.
+        self._pending.append(Message(topic, payload, mid, qos, self._generation))
+        if not self._wake.is_set():
+            self._wake.set()
+
     def _on_message(self, client: Client, userdata: Any, message: MQTTMessage) -> None:
-        self.metrics.mqtt_messages.inc()
-        self._queue.put(Message(message.topic, bytes(message.payload), message.mid, message.qos, self._generation))
+        self._deliver(message.topic, message.payload, message.mid, message.qos)
 
     # -- the writer (its own thread) ----------------------------------------------------------
 
     def _run(self) -> None:
+        pending, batch_max = self._pending, self.settings.batch_max
         while not self._stop.is_set():
-            try:
-                first = self._queue.get(timeout=0.2)
-            except queue.Empty:
+            if not pending:
+                self._wake.wait(0.2)
+                self._wake.clear()
                 continue
-            batch = [first]
+            # Collect for up to batch_ms, or batch_max messages, or until nothing more comes.
             deadline = time.perf_counter() + self.settings.batch_ms / 1000
-            while len(batch) < self.settings.batch_max:
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0:
+            while len(pending) < batch_max and time.perf_counter() < deadline:
+                seen = len(pending)
+                time.sleep(IDLE_FLUSH_S)
+                if len(pending) == seen:
                     break
-                try:
-                    batch.append(self._queue.get(timeout=min(remaining, IDLE_FLUSH_S)))
-                except queue.Empty:
-                    break
+            batch = [pending.popleft() for _ in range(min(len(pending), batch_max))]
             self._write_then_ack(batch)
 
     def _write_then_ack(self, batch: list[Message]) -> None:
+        self.metrics.mqtt_messages.inc(len(batch))
         parsed = self.router.parse(batch)
+        frame = parsed.frame()
         while True:
             try:
-                self.service.ingest(parsed.frame(), "mqtt", malformed=parsed.malformed)
+                self.service.ingest(frame, "mqtt", malformed=parsed.malformed)
                 break
             except Exception as exc:  # the database and the spool both refused: keep it, retry
                 self.log.warning("MQTT batch of %d messages not stored yet (%s); retrying", len(batch), exc)
                 if self._stop.wait(1.0):
                     return  # not acked: the broker delivers it again
         with self._lock:
-            if self._client is None:
+            client = self._client
+            if client is None or not self._connected:
                 return
-            for message in batch:
-                if message.qos > 0 and message.generation == self._generation and self._connected:
-                    self._client.ack(message.mid, message.qos)
+            generation = self._generation
+            current = [m for m in batch if m.generation == generation]
+            client.ack_many([m.mid for m in current if m.qos == 1])
+            for message in current:
+                if message.qos == 2:
+                    client.ack(message.mid, message.qos)
