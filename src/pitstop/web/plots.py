@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from markupsafe import Markup
 
@@ -36,6 +36,24 @@ def _extremes(group: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return [lo] if lo is hi else sorted([lo, hi])
 
 
+def _scaler(lo: float, hi: float, start: float, end: float) -> Callable[[float], float]:
+    """Map lo..hi onto start..end (halved to stay finite near the float limits; the middle if flat)."""
+
+    def scale(v: float) -> float:
+        span = hi / 2 - lo / 2
+        share = (v / 2 - lo / 2) / span if span != 0 else 0.5
+        return start + share * (end - start)
+
+    return scale
+
+
+def _empty(width: int, height: int) -> Markup:
+    return Markup(
+        f'<svg class="plot empty" viewBox="0 0 {width} {height}" role="img" aria-label="no data">'
+        f'<text x="{width // 2}" y="{height // 2}" text-anchor="middle">no data</text></svg>'
+    )
+
+
 def line(
     points: Sequence[tuple[float, float]],
     *,
@@ -50,24 +68,10 @@ def line(
     thresholds = [t for t in thresholds if math.isfinite(t)]
     ys = [p[1] for p in pts] + thresholds
     if not pts:
-        return Markup(
-            f'<svg class="plot empty" viewBox="0 0 {width} {height}" role="img" aria-label="no data">'
-            f'<text x="{width // 2}" y="{height // 2}" text-anchor="middle">no data</text></svg>'
-        )
+        return _empty(width, height)
     x0, x1 = pts[0][0], pts[-1][0]
     y0, y1 = min(ys), max(ys)
-
-    def scale(v: float, lo: float, hi: float) -> float:
-        """v's place between lo and hi as 0..1 (halved to stay finite near the float limits; 0.5 if flat)."""
-        span = hi / 2 - lo / 2
-        return (v / 2 - lo / 2) / span if span > 0 else 0.5
-
-    def sx(x: float) -> float:
-        return pad + scale(x, x0, x1) * (width - 2 * pad)
-
-    def sy(y: float) -> float:
-        return height - pad - scale(y, y0, y1) * (height - 2 * pad)
-
+    sx, sy = _scaler(x0, x1, pad, width - pad), _scaler(y1, y0, pad, height - pad)
     path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
     parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" role="img" aria-label="{Markup.escape(label)}">']
     for t in thresholds:
@@ -76,5 +80,35 @@ def line(
     if height >= 60:
         parts.append(f'<text class="axis" x="{pad}" y="12">{y1:.4g}</text>')
         parts.append(f'<text class="axis" x="{pad}" y="{height - 4}">{y0:.4g}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def band(
+    points: Sequence[tuple[float, float, float, float]],
+    *,
+    width: int = 600,
+    height: int = 160,
+    thresholds: Sequence[float] = (),
+    label: str = "",
+) -> Markup:
+    """A median line inside its shaded interval: points are (x, lower, median, upper), in x order."""
+    pts = sorted(p for p in points if all(math.isfinite(v) for v in p))
+    if not pts:
+        return _empty(width, height)
+    pad = 18
+    ys = [v for p in pts for v in p[1:]] + [t for t in thresholds if math.isfinite(t)]
+    y0, y1 = min(0.0, *ys), max(ys)
+    sx, sy = _scaler(pts[0][0], pts[-1][0], pad, width - pad), _scaler(y1, y0, pad, height - pad)
+    upper = " ".join(f"{sx(x):.1f},{sy(hi):.1f}" for x, _, _, hi in pts)
+    lower = " ".join(f"{sx(x):.1f},{sy(lo):.1f}" for x, lo, _, _ in reversed(pts))
+    median = " ".join(f"{sx(x):.1f},{sy(mid):.1f}" for x, _, mid, _ in pts)
+    parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" role="img" aria-label="{Markup.escape(label)}">']
+    parts.append(f'<polygon class="interval" points="{upper} {lower}"/>')
+    for t in thresholds:
+        parts.append(f'<line class="threshold" x1="{pad}" x2="{width - pad}" y1="{sy(t):.1f}" y2="{sy(t):.1f}"/>')
+    parts.append(f'<polyline class="series" points="{median}"/>')
+    parts.append(f'<text class="axis" x="{pad}" y="12">{y1:.4g}</text>')
+    parts.append(f'<text class="axis" x="{pad}" y="{height - 4}">{y0:.4g}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -22,7 +22,7 @@ from pitstop.app import Pitstop
 from pitstop.core.types import Role
 from pitstop.errors import NotFound, PitstopError
 from pitstop.storage.repos.keys import ApiKey
-from pitstop.web.plots import line
+from pitstop.web.plots import band, line
 from pitstop.web.series import BucketCache
 from pitstop.web.session import COOKIE, LIFETIME_S, Sessions
 
@@ -484,6 +484,7 @@ def asset_page(
     ][:20]
     orders = _try("work orders", lambda: p.maintenance.orders.list(asset=name, limit=50)) or []
     entries = _try("maintenance log", lambda: p.maintenance.log.entries(asset=name, limit=100000)) or []
+    rul = _rul(p, name, RANGES[range]) if name in (_try("prognostics", p.prognostics.monitored) or []) else None
     return _html(
         "asset.html",
         request,
@@ -495,7 +496,21 @@ def asset_page(
         incidents=incidents,
         orders=orders,
         entries=list(reversed(entries))[:30],
+        rul=rul,
     )
+
+
+def _rul(p: Pitstop, name: str, span: timedelta) -> dict[str, Any] | None:
+    """The remaining-life panel: the latest estimate and how its interval moved over the range."""
+    summary = _try("remaining life", partial(p.prognostics.summary, name, days=max(span.total_seconds() / 86400, 1)))
+    if summary is None:
+        return None
+    points = [
+        (datetime.fromisoformat(c["at"]).timestamp(), c["lower_h"], c["median_h"], c["upper_h"])
+        for c in summary["curve"]
+    ]
+    svg = band(points, thresholds=[summary["lead_time_h"]], label=f"remaining useful life of {name}, hours")
+    return {**summary, "svg": svg}
 
 
 def _points(
