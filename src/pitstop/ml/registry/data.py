@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from pitstop.core.types import to_epoch_us
 from pitstop.errors import InvalidInput
 from pitstop.incidents.models import IncidentState
 from pitstop.incidents.windows import MuteStore, matches
@@ -26,8 +27,20 @@ def model_frame(pitstop: Pitstop, name: str, *, since: datetime | None = None) -
     assets = [a.name for a in pitstop.assets.list_assets() if a.type == asset_type]
     if not assets:
         raise InvalidInput(f"no asset of type {asset_type!r} in the inventory")
-    frame = pd.concat([asset_frame(pitstop, a, inputs + outputs) for a in assets]).sort_index()
-    return frame[frame.index >= since] if since is not None else frame
+    if since is None:
+        return pd.concat([asset_frame(pitstop, a, inputs + outputs) for a in assets]).sort_index()
+    return pd.concat([_recent_frame(pitstop, a, inputs + outputs, since) for a in assets]).sort_index()
+
+
+def _recent_frame(pitstop: Pitstop, asset: str, columns: tuple[str, ...], since: datetime) -> pd.DataFrame:
+    """Like `asset_frame`, reading only rows from ``since`` on (the drift and accuracy windows)."""
+    sensors = {s.name: s.id for s in pitstop.assets.sensors(asset)}
+    missing = [c for c in columns if c not in sensors]
+    if missing:
+        raise InvalidInput(f"asset {asset!r} has no sensors {missing}")
+    start_us = to_epoch_us(since)
+    parts = [pitstop.readings.window(sensors[c], start_us)["value"].rename(c) for c in columns]
+    return pd.concat(parts, axis=1, join="inner").dropna()
 
 
 def faulty_periods(pitstop: Pitstop, name: str) -> list[Period]:
