@@ -67,7 +67,8 @@ def test_hostile_life_ends_are_refused_cleanly(
     client: TestClient, keys: dict[Role, str], name: str, body: dict[str, object]
 ) -> None:
     try:
-        response = client.post(f"/api/assets/{quote(name, safe='')}/life-ends", json=body, headers=auth(keys[Role.OPERATOR]))
+        url = f"/api/assets/{quote(name, safe='')}/life-ends"
+        response = client.post(url, json=body, headers=auth(keys[Role.OPERATOR]))
     except (TypeError, ValueError):
         return  # not JSON-encodable: the client refuses before sending
     assert response.status_code in (400, 404, 405, 422), response.text

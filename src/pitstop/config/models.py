@@ -124,7 +124,9 @@ class PrognosticsSettings(_Section):
 
     enabled: bool = Field(default=True, description="estimate RUL from the scheduler")
     interval_minutes: float = Field(default=60.0, gt=0, description="how often every asset is estimated")
-    health_sensor: str = Field(default="vib_rms", min_length=1, description="the sensor whose level is the health index")
+    health_sensor: str = Field(
+        default="vib_rms", min_length=1, max_length=200, description="the sensor whose level is the health index"
+    )
     baseline_hours: float = Field(default=48.0, gt=0, description="healthy level: the first hours of each life")
     min_history_hours: float = Field(default=24.0, gt=0, description="no estimate from a shorter history")
     failure_level: float = Field(

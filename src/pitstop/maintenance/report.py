@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import html
 import importlib
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from string import Template
-from collections.abc import Mapping
 from typing import Any
 
 from pitstop.errors import InvalidInput

@@ -263,7 +263,7 @@ class WorkOrderService:
         """
         if failure_code is not None and not FAILURE_CODE.match(failure_code):
             raise InvalidInput(
-                f"failure code {failure_code[:60]!r} must be a short lowercase name such as failed, no_fault, bearing_wear"
+                f"failure code {failure_code[:60]!r} must be a short lowercase name: failed, no_fault, bearing_wear"
             )
         if actual_h is not None and not 0 <= actual_h <= 10000:
             raise InvalidInput("actual hours must be between 0 and 10000")
