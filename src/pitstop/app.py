@@ -142,7 +142,15 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     _build_scoring(pitstop)
     _build_models(pitstop)
     _build_prognostics(pitstop)
+    _build_rollups(pitstop)
     return pitstop
+
+
+def _build_rollups(pitstop: Pitstop) -> None:
+    """5-minute and hourly roll-ups of readings for the dashboard's long plots, kept up to date by a job."""
+    from pitstop.storage.repos.rollups import JOB_EVERY, RollupRepo
+
+    pitstop.scheduler.add("rollups", JOB_EVERY, RollupRepo(pitstop.db).scheduled)
 
 
 def _build_prognostics(pitstop: Pitstop) -> None:

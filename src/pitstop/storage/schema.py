@@ -676,3 +676,33 @@ findings = Table(
     UniqueConstraint("asset", "start_at", "end_at"),
     Index(None, "asset", "start_at"),
 )
+
+
+# -- roll-ups of readings (the dashboard's long ranges) --
+
+# Per sensor and span (300 s or 3600 s), epoch-aligned: the minimum, maximum, count and sum of the
+# readings of [start_us, start_us + span). Kept up to date by the `rollups` job (storage/repos/rollups.py).
+reading_rollups = Table(
+    "reading_rollups",
+    metadata,
+    Column("sensor_id", Integer, primary_key=True),
+    Column("span_s", Integer, primary_key=True),
+    Column("start_us", BigInteger, primary_key=True),
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("total", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# The latest drift result per model version, computed ahead of the Models page by the
+# `dashboard-drift` job: the report as JSON (or the reason there is none).
+model_drift = Table(
+    "model_drift",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("computed_at", UtcDateTime, nullable=False),
+    Column("window_days", Float, nullable=False),
+    Column("result", Text, nullable=False),
+)

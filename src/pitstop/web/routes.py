@@ -23,7 +23,7 @@ from pitstop.core.types import Role
 from pitstop.errors import NotFound, PitstopError
 from pitstop.storage.repos.keys import ApiKey
 from pitstop.web.plots import band, line
-from pitstop.web.series import BucketCache
+from pitstop.web.series import points as plot_points
 from pitstop.web.session import COOKIE, LIFETIME_S, Sessions
 
 log = logging.getLogger("pitstop.web")
@@ -51,7 +51,6 @@ def mount(app: FastAPI) -> None:
 
     pitstop: Pitstop = app.state.pitstop
     app.state.web_sessions = Sessions(pitstop.settings.data_dir, pitstop.keys)
-    app.state.web_series = BucketCache()
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="web-static")
     app.include_router(router)
 
@@ -444,8 +443,13 @@ async def health_run(request: Request) -> Response:
 
 # -- assets ------------------------------------------------------------------------------------
 
-PLOT_BUCKETS = 300
-RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+RANGES = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "1y": timedelta(days=365),
+}
 
 
 @router.get("/assets")
@@ -475,7 +479,7 @@ def asset_page(
     start = end - RANGES[range]
     plots = []
     for sensor in _try("sensors", partial(p.assets.sensors, name)) or []:
-        frame, count = _try("readings", partial(_points, request, p, sensor.id, start, end)) or ([], 0)
+        frame, count = _try("readings", partial(_points, p, sensor.id, start, end)) or ([], 0)
         marks = [v for v in (sensor.min_value, sensor.max_value) if v is not None]
         svg = line(frame, thresholds=marks, label=sensor.name)
         plots.append({"sensor": sensor, "count": count, "svg": svg})
@@ -513,24 +517,10 @@ def _rul(p: Pitstop, name: str, span: timedelta) -> dict[str, Any] | None:
     return {**summary, "svg": svg}
 
 
-def _points(
-    request: Request, p: Pitstop, sensor_id: int, start: datetime, end: datetime
-) -> tuple[list[tuple[float, float]], int]:
-    """(points, readings): the min and max of each of PLOT_BUCKETS epoch-aligned time buckets, computed by
-    the database; closed buckets are kept in memory (web/series.py), so a month of data is aggregated once
-    and a refresh asks only for the newest buckets."""
-    start_us, end_us = int(start.timestamp() * 1e6), int(end.timestamp() * 1e6)
-    width = max(1, (end_us - start_us) // PLOT_BUCKETS)
-    cache: BucketCache = request.app.state.web_series
-    points: list[tuple[float, float]] = []
-    total = 0
-    for lo_us, hi_us, (low, high, n) in cache.buckets(p.db, sensor_id, start_us, end_us, end_us, width):
-        x = (lo_us + hi_us) / 2e6
-        points.append((x, low))
-        if high != low:
-            points.append((x, high))
-        total += n
-    return points, total
+def _points(p: Pitstop, sensor_id: int, start: datetime, end: datetime) -> tuple[list[tuple[float, float]], int]:
+    """(points, readings) of a signal over the range: min and max per plot bucket, from the stored roll-ups
+    and only the newest readings (web/series.py)."""
+    return plot_points(p.db, sensor_id, int(start.timestamp() * 1e6), int(end.timestamp() * 1e6))
 
 
 def _target_is(key: str, asset: str) -> bool:
