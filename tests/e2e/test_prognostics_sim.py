@@ -111,11 +111,11 @@ def test_a_wearing_bearing_gets_a_work_order_before_it_fails(plant: tuple[Pitsto
     closed = pitstop.maintenance.orders.close(order.id, actor="tech", failure_code="failed", note="seized")
     assert closed.failure_code == "failed"
     [outcome] = pitstop.prognostics.store.outcomes("pump-7")
-    estimate = pitstop.prognostics.store.estimate(int((order.prediction or "rul:0")[4:]))
-    assert estimate is not None and outcome.estimate_id == estimate.id
+    judged = pitstop.prognostics.store.estimate(int((order.prediction or "rul:0")[4:]))
+    assert judged is not None and outcome.estimate_id == judged.id
     assert outcome.finding == "failed"
-    assert outcome.observed_h == pytest.approx((failure - estimate.at).total_seconds() / 3600)
-    assert outcome.covered == int(estimate.lower_h <= outcome.observed_h <= estimate.upper_h)  # type: ignore[operator]
+    assert outcome.observed_h == pytest.approx((failure - judged.at).total_seconds() / 3600)
+    assert outcome.covered == int(judged.lower_h <= outcome.observed_h <= judged.upper_h)  # type: ignore[operator]
     calibration = pitstop.prognostics.calibration()
     assert calibration["failures"] == 1 and calibration["judged"] == 1
     assert calibration["late"] + calibration["early"] <= 1
@@ -126,3 +126,34 @@ def test_a_wearing_bearing_gets_a_work_order_before_it_fails(plant: tuple[Pitsto
     assert end.failed and end.ended_at == failure and end.ref == f"wo:{order.id}"
     assert pitstop.prognostics.health_index("pump-7", failure + timedelta(hours=1)) is None
     assert pitstop.maintenance.orders.get(order.id).state is OrderState.VERIFIED
+
+
+def test_an_order_is_left_alone_while_the_estimate_holds_still(plant: tuple[Pitstop, FrozenClock]) -> None:
+    """An order escalated to critical is not rewritten every run by later, milder estimates of the same failure."""
+    from pitstop.ml.rul.base import RulEstimate
+
+    pitstop, clock = plant
+    store = pitstop.prognostics.store
+    pitstop.prognostics._act(store.add_estimate("pump-7", "degradation", T0, RulEstimate(40, 20, 80, 0.8), 3.0, {}))
+    first = pitstop.maintenance.orders.active_for("pump-7", rul_key("pump-7"))
+    assert first is not None and first.severity.value == "critical"
+    for hour in range(1, 6):  # the same predicted failure time, a lower bound only warning-low
+        at = T0 + timedelta(hours=hour)
+        clock.set(at)
+        pitstop.prognostics._act(
+            store.add_estimate("pump-7", "degradation", at, RulEstimate(40 - hour, 35, 80, 0.8), 3.0, {})
+        )
+    order = pitstop.maintenance.orders.get(first.id)
+    assert order.updates == 0 and order.prediction == first.prediction and order.due_at == first.due_at
+
+
+def test_entry_points_refuse_bad_days_and_codes(plant: tuple[Pitstop, FrozenClock]) -> None:
+    from pitstop.errors import InvalidInput
+
+    pitstop, _ = plant
+    for days in (0.0, -1.0, 1e9, float("nan"), float("inf")):
+        with pytest.raises(InvalidInput):
+            pitstop.prognostics.summary("pump-7", days=days)
+    for code in ("", "Bearing Wear", "failed\n", "x" * 101):
+        with pytest.raises(InvalidInput):
+            pitstop.prognostics.record_life_end("pump-7", T0, failed=True, code=code)

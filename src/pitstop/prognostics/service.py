@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ import numpy as np
 from pitstop.config.models import PrognosticsSettings
 from pitstop.core.types import Severity, from_epoch_us, to_epoch_us
 from pitstop.errors import InvalidInput, NotFound
+from pitstop.maintenance.workorders import FAILURE_CODE, SEVERITY_WEIGHT
 from pitstop.ml.rul.base import History, RulModel
 from pitstop.prognostics.store import Estimate, LifeEnd, Outcome, PrognosticsStore
 
@@ -61,6 +63,14 @@ class HealthIndex:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Fleet:
+    """What every asset's estimate in one run needs to know about the fleet, read once per run."""
+
+    kinds: dict[str, str] = field(default_factory=dict)  # asset -> type
+    failures: tuple[LifeEnd, ...] = ()  # recorded failures up to the run's time, oldest first
+
+
 class Prognostics:
     def __init__(
         self,
@@ -78,7 +88,8 @@ class Prognostics:
         self.incidents = incidents
         self.maintenance = maintenance
         self.store = PrognosticsStore(db)
-        self._models: dict[tuple[str, tuple[int, ...]], RulModel] = {}
+        # Per asset type: the failures the model was fitted on, the model, and how many histories it learned from.
+        self._models: dict[str, tuple[tuple[int, ...], RulModel, int]] = {}
         maintenance.orders.on_done.append(self.order_done)
         maintenance.orders.register_verifier(SOURCE, self._order_cleared)
 
@@ -96,9 +107,10 @@ class Prognostics:
                 self._act(estimate)
             return [estimate] if estimate is not None else []
         out = []
+        fleet = self._fleet(now)  # read once: per-asset reads of the whole fleet grow with its square
         for name in self.monitored():
             try:
-                estimate = self.estimate(name, now)
+                estimate = self._estimate(name, now, fleet)
             except Exception:  # one asset's bad data must not stop the fleet's estimates
                 log.exception("estimating the remaining life of %s failed", name)
                 continue
@@ -135,18 +147,28 @@ class Prognostics:
     def estimate(self, asset: str, now: datetime | None = None) -> Estimate | None:
         """Estimate and store the remaining life of one asset (None: too little history yet)."""
         now = now or self.clock.now()
+        return self._estimate(asset, now, self._fleet(now))
+
+    def _fleet(self, now: datetime) -> _Fleet:
+        return _Fleet(
+            kinds={a.name: a.type for a in self.assets.list_assets()},
+            failures=tuple(e for e in self.store.life_ends(before=now) if e.failed),
+        )
+
+    def _estimate(self, asset: str, now: datetime, fleet: _Fleet) -> Estimate | None:
         index = self.health_index(asset, now)
         if index is None:
             return None
-        model, trained_on = self._model(asset, now)
+        model, trained_on = self._model(asset, fleet)
         rul = model.predict([index.history()])[0]
-        # The estimate counts from the end of the last hour read; if data stopped, the time since is gone too.
-        data_end = index.start + timedelta(hours=float(index.hours[-1]) + 1.0)
-        at = min(now, data_end)
+        # Rows sit at the start of their hour (in training too), and the model counts the remaining
+        # life from the last row: so does the estimate. If data stopped, the time since is gone too.
+        at = min(now, index.start + timedelta(hours=float(index.hours[-1])))
         evidence: dict[str, Any] = {
             "health_sensor": self.settings.health_sensor,
             "healthy_level": round(index.baseline, 6),
-            "failure_level": self.settings.failure_level,
+            # The level the model extrapolates to: learned from the failures once there are some.
+            "failure_level": float(getattr(model, "threshold_", self.settings.failure_level)),
             "life_start": index.start.isoformat(),
             "hours_read": len(index.index),
             "recent_health": [round(float(v), 4) for v in index.index[-24:]],
@@ -154,22 +176,25 @@ class Prognostics:
         }
         return self.store.add_estimate(asset, self.settings.model, at, rul, float(index.index[-1]), evidence)
 
-    def _model(self, asset: str, now: datetime) -> tuple[RulModel, int]:
-        """The model for the asset's type, fitted on the failures of that type recorded so far."""
+    def _model(self, asset: str, fleet: _Fleet) -> tuple[RulModel, int]:
+        """The model for the asset's type, fitted on the failures of that type recorded so far.
+
+        Returns the model and the number of run-to-failure histories it learned from. One fitted
+        model is kept per type and refitted only when that type's failures change.
+        """
         from pitstop.ml.rul import create
 
-        row = self.assets.get_asset(asset)
-        kind = row.type if row is not None else ""
-        same_type = {a.name for a in self.assets.list_assets() if a.type == kind}
-        failures = [e for e in self.store.life_ends(before=now) if e.failed and e.asset in same_type]
-        key = (kind, tuple(e.id for e in failures))
-        if key not in self._models:
+        kind = fleet.kinds.get(asset, "")
+        failures = [e for e in fleet.failures if fleet.kinds.get(e.asset) == kind]
+        ids = tuple(e.id for e in failures)
+        cached = self._models.get(kind)
+        if cached is None or cached[0] != ids:
             histories = [h for h in (self._failure_history(e) for e in failures) if h is not None]
             model = create(
                 self.settings.model, coverage=self.settings.coverage, failure_level=self.settings.failure_level
             )
-            self._models[key] = model.fit(histories)
-        return self._models[key], len(failures)
+            cached = self._models[kind] = (ids, model.fit(histories), len(histories))
+        return cached[1], cached[2]
 
     def _failure_history(self, end: LifeEnd) -> History | None:
         """The run to failure that ``end`` closed: the asset's index from its previous end up to it."""
@@ -208,7 +233,9 @@ class Prognostics:
         if order is not None and order.due_at is not None:
             previous = self._estimate_of(order)
             reschedule = _moves_due(order.due_at, due, estimate.at, timedelta(hours=lead))
-            if not reschedule and severity is order.severity and not _moved(previous, estimate):
+            # An update only ever raises an order's severity: a lower one changes nothing on it.
+            escalates = SEVERITY_WEIGHT[severity] > SEVERITY_WEIGHT[order.severity]
+            if not reschedule and not escalates and not _moved(previous, estimate):
                 return  # the estimate barely moved: leave the order (and its log) alone
         self.maintenance.orders.open_for(
             SOURCE,
@@ -278,8 +305,10 @@ class Prognostics:
             raise InvalidInput("the end of life needs a time zone")
         if ended_at > self.clock.now() + timedelta(minutes=5):
             raise InvalidInput("an end of life cannot lie in the future")
-        if not code or len(code) > 100:
-            raise InvalidInput("a failure code of 1 to 100 characters is needed")
+        if not FAILURE_CODE.fullmatch(code or ""):  # fullmatch: `$` alone lets a trailing newline in
+            raise InvalidInput(
+                f"failure code {(code or '')[:60]!r} must be a short lowercase name such as failed, bearing_wear"
+            )
         return self.store.add_life_end(
             asset, ended_at, failed=failed, code=code, source=source, ref=ref, note=note[:2000], now=self.clock.now()
         )
@@ -312,6 +341,8 @@ class Prognostics:
 
     def summary(self, asset: str, *, days: float = 30.0) -> dict[str, Any]:
         """An asset's RUL for the API, CLI and dashboard: latest, curve, ends of life, calibration."""
+        if not (math.isfinite(days) and 0 < days <= 3650):
+            raise InvalidInput("days must be more than 0 and at most 3650")
         if self.assets.get_asset(asset) is None:
             raise NotFound(f"no asset named {asset!r}")
         curve = self.store.estimates(asset, since=self.clock.now() - timedelta(days=days))
