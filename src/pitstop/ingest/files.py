@@ -10,6 +10,7 @@ instead of failing the file; lines with the wrong number of fields are quarantin
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +198,9 @@ def _long(batch: pa.RecordBatch, asset: str | None, sensors: list[str]) -> pd.Da
     )
 
 
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def _column(arr: pa.Array) -> pd.Series:
     return pd.Series(arr.to_numpy(zero_copy_only=False), dtype=object)
 
@@ -214,8 +218,15 @@ def _numbers(arr: pa.Array) -> pd.Series:
 
 
 def _timestamps(arr: pa.Array) -> pd.Series:
-    """Aware ISO text becomes a UTC datetime column in one cast; anything else stays raw."""
+    """Aware ISO text becomes a UTC datetime column in one cast, epoch numbers as text a float
+    column in one cast; anything else stays raw."""
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        first = arr[0].as_py() if len(arr) else None
+        if isinstance(first, str) and _NUMBER.fullmatch(first):  # a failed cast costs more than a peek
+            try:
+                return pd.Series(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return _column(arr)
         try:
             return pd.Series(pc.cast(arr, pa.timestamp("us", tz="UTC")).to_pandas())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from pitstop.errors import IngestError
 from pitstop.ingest.files import parse_csv_bytes
 from pitstop.ingest.service import IngestResult, IngestService
-from pitstop.ingest.validate import FIELDS, MAX_PAYLOAD_CHARS
+from pitstop.ingest.validate import FIELDS, MAX_PAYLOAD_CHARS, loads
 
 JSON_TYPES = ("application/json", "")
 CSV_TYPES = ("text/csv", "application/csv")
@@ -34,28 +35,57 @@ def _empty() -> pd.DataFrame:
 
 
 def parse_json(data: bytes) -> Body:
+    """Columns straight from the parsed JSON (orjson), no frame of records or melt in between: a
+    field a reading lacks is None (quarantined as `malformed`)."""
     try:
-        value = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        value = loads(data)
+    except ValueError:  # also UnicodeDecodeError
         return Body(_empty(), [data[:MAX_PAYLOAD_CHARS].decode("utf-8", errors="replace")])
     if isinstance(value, list):
-        records = [r for r in value if isinstance(r, dict)]
-        others = [json.dumps(r)[:MAX_PAYLOAD_CHARS] for r in value if not isinstance(r, dict)]
-        if not records:
-            return Body(_empty(), others)
-        return Body(pd.DataFrame(records, columns=list(FIELDS), dtype=object), others)
+        records = [r for r in value if type(r) is dict]
+        others = [_dump(r) for r in value if type(r) is not dict] if len(records) < len(value) else []
+        return Body(
+            _frame(
+                [r.get("ts") for r in records],
+                [r.get("asset") for r in records],
+                [r.get("sensor") for r in records],
+                [r.get("value") for r in records],
+            ),
+            others,
+        )
     if isinstance(value, dict) and isinstance(value.get("asset"), str) and isinstance(value.get("rows"), list):
-        rows = [r for r in value["rows"] if isinstance(r, dict) and "ts" in r]
-        others = [json.dumps(r)[:MAX_PAYLOAD_CHARS] for r in value["rows"] if not (isinstance(r, dict) and "ts" in r)]
-        if not rows:
-            return Body(_empty(), others)
-        wide = pd.DataFrame.from_records(rows)
-        sensors = [c for c in wide.columns if c != "ts"]
-        long = wide.melt(id_vars=["ts"], value_vars=sensors, var_name="sensor", value_name="value")
-        long = long[long["value"].notna()]
-        long.insert(1, "asset", value["asset"])
-        return Body(long.reset_index(drop=True), others)
+        asset = value["asset"]
+        ts: list[Any] = []
+        sensors: list[str] = []
+        values: list[Any] = []
+        others = []
+        for row in value["rows"]:
+            if type(row) is not dict or "ts" not in row:
+                others.append(_dump(row))
+                continue
+            t = row["ts"]
+            for sensor, v in row.items():
+                if v is not None and sensor != "ts":  # an absent or null cell is skipped
+                    ts.append(t)
+                    sensors.append(sensor)
+                    values.append(v)
+        return Body(_frame(ts, [asset] * len(ts), sensors, values), others)
     return Body(_empty(), [data[:MAX_PAYLOAD_CHARS].decode("utf-8", errors="replace")])
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value)[:MAX_PAYLOAD_CHARS]
+
+
+def _frame(ts: list[Any], asset: list[Any], sensor: list[Any], value: list[Any]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "ts": pd.Series(ts, dtype=object),
+            "asset": pd.Series(asset, dtype=object),
+            "sensor": pd.Series(sensor, dtype=object),
+            "value": pd.Series(value, dtype=object),
+        }
+    )
 
 
 def ingest_body(

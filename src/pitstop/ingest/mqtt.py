@@ -22,7 +22,6 @@ beyond the one being written (MQTT 5 receive maximum), so it keeps streaming dur
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import struct
@@ -33,7 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import orjson
 import pandas as pd
 from paho.mqtt.client import Client, MQTTMessage
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -43,7 +41,7 @@ from paho.mqtt.properties import Properties
 
 from pitstop.config.models import MqttSettings
 from pitstop.ingest.service import IngestService
-from pitstop.ingest.validate import FIELDS, payload_text
+from pitstop.ingest.validate import FIELDS, loads, payload_text
 from pitstop.observability import Metrics
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
@@ -102,7 +100,7 @@ class TopicRouter:
             if route is None:
                 route = self._route(topic)
             try:
-                data = _loads(message.payload)
+                data = loads(message.payload)
             except ValueError:
                 malformed.append(_raw(message))
                 continue
@@ -152,15 +150,6 @@ class TopicRouter:
             self._routes.clear()
         self._routes[topic] = route
         return route
-
-
-def _loads(payload: bytes | bytearray) -> Any:
-    """orjson; what it refuses goes to the standard library, which also reads NaN, Infinity and
-    integers beyond 64 bits (so that those are quarantined with the validator's reason)."""
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return json.loads(payload)
 
 
 class _Client(Client):

@@ -70,6 +70,26 @@ class IngestResult:
         )
 
 
+class _Entry:
+    """One caller's batch on its way to the database (or the spool), and what became of it."""
+
+    __slots__ = ("batch", "done", "error", "quarantined", "result", "source")
+
+    def __init__(self, batch: ReadingBatch, quarantined: list[Quarantined], source: str) -> None:
+        self.batch = batch
+        self.quarantined = quarantined
+        self.source = source
+        self.done = False
+        self.result = (0, 0, 0)
+        self.error: BaseException | None = None
+
+    def finish(self, result: tuple[int, int, int]) -> None:
+        self.result, self.done = result, True
+
+    def fail(self, error: BaseException) -> None:
+        self.error, self.done = error, True
+
+
 @dataclass(frozen=True)
 class ReplayResult:
     checked: int
@@ -104,9 +124,12 @@ class IngestService:
         self.log = log or logging.getLogger("pitstop.ingest")
         # Links of push sources (name -> current state, "ok" when up), shown in /ready.
         self.links: dict[str, Callable[[], str]] = {}
-        # For the HTTP edge: parsing and writing off the event loop, on threads of their own.
-        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pitstop-ingest")
+        # For the HTTP edge: parsing and writing off the event loop, on threads of their own. Four,
+        # so that pushes waiting for the writer can be committed together (see `_store`).
+        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pitstop-ingest")
         self._lock = threading.RLock()  # one writer at a time keeps the spool in order
+        self._waiting_lock = threading.Lock()
+        self._waiting: list[_Entry] = []  # batches waiting for the writer (see `_store`)
         self._index: SensorIndex | None = None
         self._index_at = -math.inf
         self._down_until = -math.inf
@@ -170,32 +193,68 @@ class IngestService:
     # -- storing, and the spool -------------------------------------------------------------
 
     def _store(self, batch: ReadingBatch, quarantined: list[Quarantined], source: str) -> tuple[int, int, int]:
+        """Store (or spool) one batch; (stored, duplicates, spooled).
+
+        Group commit: batches that arrive while another is being written (concurrent HTTP pushes)
+        wait, and whoever takes the writer's lock next writes all waiting batches in one
+        transaction: one commit, and the B-tree pages they share written once.
+        """
         if len(batch) == 0 and not quarantined:
             return 0, 0, 0
+        entry = _Entry(batch, quarantined, source)
+        with self._waiting_lock:
+            self._waiting.append(entry)
         with self._lock:
+            if not entry.done:
+                with self._waiting_lock:
+                    entries, self._waiting = self._waiting, []
+                self._store_locked(entries)
+        if entry.error is not None:
+            raise entry.error
+        return entry.result
+
+    def _store_locked(self, entries: list[_Entry]) -> None:
+        try:
             if len(self.spool) and self._database_up():
                 self._flush_locked()
             if not len(self.spool) and self._database_up():
                 try:
-                    stored = self._write(batch, quarantined, source)
+                    stored = self._write_many(entries)
                 except UNAVAILABLE as exc:
                     self._mark_down(exc)
                 else:
                     self._mark_up()
-                    return stored, len(batch) - stored, 0
-            try:
-                self.spool.append(batch, quarantined, source)
-            except SpoolFull as exc:
-                self.report_spool_full(exc)
-                raise
-            self.metrics.readings_spooled.inc(len(batch))
+                    for entry, n in zip(entries, stored, strict=True):
+                        entry.finish((n, len(entry.batch) - n, 0))
+                    return
+            for entry in entries:
+                try:
+                    self.spool.append(entry.batch, entry.quarantined, entry.source)
+                except SpoolFull as exc:
+                    self.report_spool_full(exc)
+                    entry.fail(exc)
+                    continue
+                self.metrics.readings_spooled.inc(len(entry.batch))
+                entry.finish((0, 0, len(entry.batch)))
             self.metrics.spool_bytes.set(self.spool.size_bytes)
-            return 0, 0, len(batch)
+        except BaseException as exc:  # a bug, or the spool's disk: every waiting caller hears of it
+            for entry in entries:
+                if not entry.done:
+                    entry.fail(exc)
+            raise
 
     def _write(self, batch: ReadingBatch, quarantined: list[Quarantined], source: str) -> int:
+        return self._write_many([_Entry(batch, quarantined, source)])[0]
+
+    def _write_many(self, entries: list[_Entry]) -> list[int]:
+        """Each entry's readings and quarantined rows, all in one transaction; new rows per entry."""
+        stored = []
         with self.db.begin() as conn:
-            stored = self.readings.write_in(conn, batch) if len(batch) else 0
-            self.quarantine.add_in(conn, [(q.payload, q.reason) for q in quarantined], source, self.clock.now())
+            for entry in entries:
+                stored.append(self.readings.write_in(conn, entry.batch) if len(entry.batch) else 0)
+                self.quarantine.add_in(
+                    conn, [(q.payload, q.reason) for q in entry.quarantined], entry.source, self.clock.now()
+                )
         return stored
 
     def flush_spool(self) -> int:

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -47,6 +49,8 @@ MAX_PAYLOAD_CHARS = 4000
 _MS_FROM = 1e11  # epoch numbers of this magnitude or more are milliseconds
 _MAX_US = 2**62
 _ISO_AWARE = r"\s*\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)\s*"
+
+_ISO_AWARE_RE = re.compile(_ISO_AWARE)
 
 _NUMBER_TYPES = [int, float, np.int64, np.int32, np.float64, np.float32]
 
@@ -144,6 +148,15 @@ def row_payloads(rows: pd.DataFrame, positions: IntArray) -> list[str]:
     """The quarantine payload of each row: a JSON object of its four raw fields."""
     picked = {name: rows[name].to_numpy(dtype=object)[positions] for name in FIELDS}
     return [payload_text({name: picked[name][i] for name in FIELDS}) for i in range(len(positions))]
+
+
+def loads(data: bytes | bytearray) -> Any:
+    """orjson; what it refuses goes to the standard library, which also reads NaN, Infinity and
+    integers beyond 64 bits (so that those are quarantined with the validator's reason)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 def payload_text(value: Any) -> str:
@@ -264,6 +277,8 @@ def parse_timestamps(values: pd.Series) -> tuple[IntArray, BoolArray, BoolArray]
 
 def _iso_with_arrow(arr: npt.NDArray[np.object_]) -> IntArray | None:
     """All strings aware ISO 8601: parse them in one Arrow cast; None when any does not parse."""
+    if len(arr) and not _ISO_AWARE_RE.fullmatch(arr[0]):  # the cast would fail; failing costs more than a look
+        return None
     try:
         cast = pc.cast(pa.array(arr, type=pa.string()), pa.timestamp("us", tz="UTC"))
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
