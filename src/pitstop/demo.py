@@ -23,10 +23,13 @@ def prepare(pitstop: Pitstop) -> tuple[str, str]:
 
 def simulate(pitstop: Pitstop) -> int:
     """Run the fleet simulator into the database: a few days of history on first start (or the gap
-    since the last run), then new readings every few seconds. Returns how many readings were added."""
+    since the last run), then new readings every few seconds; then one prognostics pass over that
+    history, so the asset pages show a remaining-life estimate from the start. Returns how many
+    readings were added."""
     from pitstop.sim.live import attach
 
     _, stored = attach(pitstop)
+    pitstop.prognostics.run()
     return stored
 
 

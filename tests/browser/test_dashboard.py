@@ -149,3 +149,14 @@ def test_an_operator_promotes_and_rolls_back_a_model(page: Page, demo: Demo, pla
     expect(page.locator("h1")).to_contain_text("champion v1")
     assert registry.alias("hvac-twin", "champion") == 1
     expect(page.locator("#moves")).to_contain_text("rollback from v2")
+
+
+def test_the_pump_shows_its_remaining_useful_life(page: Page, demo: Demo, request: pytest.FixtureRequest) -> None:
+    """The demo scenario wears pump-1's bearing: its page has the remaining-life panel with an estimate."""
+    login(page, demo, demo.viewer)
+    page.goto(f"{demo.url}/ui/assets/pump-1?range=7d")
+    panel = page.locator("#rul")
+    expect(panel.locator("h2")).to_contain_text("Remaining useful life")
+    expect(panel).to_contain_text(" h left")
+    assert panel.locator("svg.plot polygon.interval").count() == 1  # the interval band around the median
+    shot(page, request, "pump-1-rul")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import delete
 
 from pitstop.app import Pitstop
 from pitstop.core.types import Role
@@ -16,6 +17,8 @@ from pitstop.ml.registry import Mode
 from pitstop.ml.twins import HVAC_INPUTS, HVAC_OUTPUTS
 from pitstop.sim.hvac import HvacModel
 from pitstop.storage.repos.readings import ReadingBatch
+from pitstop.storage.schema import readings
+from pitstop.testing.clock import FrozenClock
 from tests.integration.test_web_pages import csrf_of, login
 
 NAME = "hvac-twin"
@@ -130,3 +133,25 @@ def test_a_model_without_readings_says_why_there_is_no_drift(
     login(client, keys[Role.VIEWER])
     html = client.get(f"/ui/models/{NAME}").text
     assert "Drift not available: no readings in the last 7 days" in html
+
+
+def test_drift_is_computed_ahead_by_the_job_and_the_page_shows_the_stored_result(
+    client: TestClient, models: Pitstop, keys: dict[Role, str], clock: FrozenClock
+) -> None:
+    from pitstop.web.models import DRIFT_JOB, refresh_drift
+
+    assert DRIFT_JOB in models.scheduler.jobs  # added with the dashboard
+    assert refresh_drift(models) == [(NAME, 1), (NAME, 2)]  # champion and challenger
+    computed = clock.now()
+    clock.advance(timedelta(minutes=30))
+    with models.db.begin() as conn:  # the readings go: the page still shows what the job stored
+        conn.execute(delete(readings))
+    login(client, keys[Role.VIEWER])
+    drift = client.get(f"/ui/models/{NAME}").text.split('id="drift"', 1)[1]
+    for feature in HVAC_INPUTS:
+        assert f"<code>{feature}</code>" in drift
+    assert "Drift not available" not in drift
+    assert re.search(r'class="badge s-(stable|monitor|warn|critical)"', client.get("/ui/models").text)
+    models.scheduler.jobs[DRIFT_JOB].func(clock.now())  # the job runs again: now there is nothing to compare
+    assert "Drift not available: no readings in the last 7 days" in client.get(f"/ui/models/{NAME}").text
+    assert computed < clock.now()

@@ -2,15 +2,18 @@
 drift per feature with its PSI band, promote and roll back behind a confirmation page, a test prediction.
 
 Everything goes through the model lifecycle (`pitstop.models`: its registry and its server), as the CLI
-and the API do. Drift is computed on the latest ``models.drift_window_days`` of readings against the
-champion's stored reference and kept for DRIFT_TTL_S per (model, version), so a refresh does not redo it.
+and the API do. Drift (the latest ``models.drift_window_days`` of readings against a version's stored
+reference) is computed ahead of the page: the `dashboard-drift` job (every DRIFT_EVERY, added by `mount`)
+computes it for every champion and challenger and stores the result in `model_drift`; the page shows the
+stored result with its time, and computes (and stores) it itself only when there is none yet.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Annotated, Any
@@ -20,45 +23,64 @@ from fastapi import Path as FastPath
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from pitstop.app import Pitstop
-from pitstop.core.clock import Clock
 from pitstop.core.types import Role
 from pitstop.errors import PitstopError
+from pitstop.storage.schema import model_drift
 from pitstop.web.routes import Refused, _act, _back, _form, _html, _key, _pitstop, _text, _try, router
 
 ModelName = Annotated[str, FastPath(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
-DRIFT_TTL_S = 300.0
+DRIFT_EVERY = timedelta(minutes=5)
+DRIFT_JOB = "dashboard-drift"
 BANDS = (("stable", 0.1), ("monitor", 0.2), ("warn", 0.5), ("critical", None))  # PSI below the limit
+log = logging.getLogger("pitstop.web")
 
 
-@dataclass
-class DriftCache:
-    """Drift per (model, version), computed at most every DRIFT_TTL_S seconds of the injected clock."""
+def schedule(p: Pitstop) -> None:
+    """Add the drift job to the scheduler (once per installation object)."""
 
-    clock: Clock
-    entries: dict[tuple[str, int], tuple[datetime, Any]]
+    def job(now: datetime) -> None:
+        refresh_drift(p)
 
-    def get(self, key: tuple[str, int]) -> Any:
-        found = self.entries.get(key)
-        if found is None or (self.clock.now() - found[0]).total_seconds() > DRIFT_TTL_S:
-            return None
-        return found[1]
-
-    def put(self, key: tuple[str, int], value: Any) -> None:
-        self.entries[key] = (self.clock.now(), value)
-
-    def drop(self, name: str) -> None:
-        for key in [k for k in self.entries if k[0] == name]:
-            del self.entries[key]
+    if DRIFT_JOB not in p.scheduler.jobs:
+        p.scheduler.add(DRIFT_JOB, DRIFT_EVERY, job)
 
 
-def _cache(request: Request) -> DriftCache:
-    cache: DriftCache | None = getattr(request.app.state, "web_drift", None)
-    if cache is None:
-        cache = DriftCache(_pitstop(request).clock, {})
-        request.app.state.web_drift = cache
-    return cache
+def refresh_drift(p: Pitstop) -> list[tuple[str, int]]:
+    """Compute and store the drift of every model's champion and challenger; returns what was stored."""
+    done = []
+    for name in _names(p):
+        for alias in ("champion", "challenger"):
+            version = p.models.registry.alias(name, alias)
+            if version is not None and (name, version) not in done:
+                _store(p, name, version, _compute_drift(p, name, version))
+                done.append((name, version))
+    return done
+
+
+def _stored(p: Pitstop, name: str, version: int) -> dict[str, Any] | None:
+    query = select(model_drift.c.computed_at, model_drift.c.result).where(
+        model_drift.c.name == name, model_drift.c.version == version
+    )
+    with p.db.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        return None
+    return {**json.loads(row.result), "computed_at": row.computed_at}
+
+
+def _store(p: Pitstop, name: str, version: int, result: dict[str, Any]) -> None:
+    body = json.dumps({k: v for k, v in result.items() if k != "computed_at"})
+    row = {"name": name, "version": version, "computed_at": result["computed_at"], "window_days": result["days"]}
+    try:
+        with p.db.begin() as conn:
+            conn.execute(delete(model_drift).where(model_drift.c.name == name, model_drift.c.version == version))
+            conn.execute(insert(model_drift).values(**row, result=body))
+    except IntegrityError:  # another process stored the same version's result at the same moment
+        log.info("drift of %s v%d stored by another process", name, version)
 
 
 def _names(p: Pitstop) -> list[str]:
@@ -82,7 +104,7 @@ def models_page(request: Request) -> HTMLResponse:
                 "champion": _try("alias", partial(registry.alias, name, "champion")),
                 "challenger": _try("alias", partial(registry.alias, name, "challenger")),
                 "decision": decisions[-1] if decisions else None,
-                "drift": _cache(request).get((name, versions[-1].version)) if versions else None,
+                "drift": _try("drift", partial(_stored_for_champion, p, name)),
             }
         )
     return _html("models.html", request, key, rows=rows)
@@ -202,28 +224,39 @@ def _describe(rule: dict[str, Any]) -> str:
     return f"{rule.get('rule', '?')}({extra})"
 
 
+def _stored_for_champion(p: Pitstop, name: str) -> dict[str, Any] | None:
+    champion = p.models.registry.alias(name, "champion")
+    return _stored(p, name, champion) if champion is not None else None
+
+
 def _drift(request: Request, p: Pitstop, name: str, version: int) -> dict[str, Any]:
-    """The champion's drift on the latest window: per feature PSI, band, KS and the bin shares (cached)."""
-    cache = _cache(request)
-    found = cache.get((name, version))
-    if found is not None:
-        return dict(found)
+    """The version's drift on the latest window as stored by the job (computed here when there is none
+    yet), with the bin shares drawn."""
+    result = _stored(p, name, version)
+    if result is None:
+        result = _compute_drift(p, name, version)
+        _store(p, name, version, result)
+    report = result.get("report")
+    bars = {f["feature"]: _bars(f["reference_share"], f["current_share"]) for f in (report or {}).get("features", [])}
+    return {**result, "bars": bars}
+
+
+def _compute_drift(p: Pitstop, name: str, version: int) -> dict[str, Any]:
+    """Per feature PSI, band, KS and the bin shares (the report as JSON), or the reason there is none."""
     days = p.settings.models.drift_window_days
-    result: dict[str, Any] = {"days": days, "report": None, "error": None, "bars": {}}
+    result: dict[str, Any] = {"days": days, "report": None, "error": None}
     try:
         frame = _recent(p, name, p.clock.now() - timedelta(days=days))
         if frame.empty:
             result["error"] = f"no readings in the last {days:g} days"
         else:
-            report = p.models.drift(name, frame, version=version)
-            result["report"] = report
-            result["bars"] = {f.feature: _bars(f.reference_share, f.current_share) for f in report.features}
+            result["report"] = p.models.drift(name, frame, version=version).as_dict()
     except PitstopError as exc:
         result["error"] = str(exc)
     except Exception as exc:  # a broken model must not take the page with it
+        log.warning("drift of %s v%d failed", name, version, exc_info=True)
         result["error"] = f"{type(exc).__name__}: {exc}"[:300]
     result["computed_at"] = p.clock.now()
-    cache.put((name, version), result)
     return result
 
 
@@ -327,7 +360,6 @@ async def promote(request: Request, name: ModelName) -> Response:
         raise Refused(400, "version must be a version number")
     reason = _text(fields, "reason", required=False) or "promoted on the dashboard"
     _act(lambda: p.models.registry.promote(name, int(version_text), actor=request.state.actor, reason=reason))
-    _cache(request).drop(name)
     return _back(f"/models/{name}")
 
 
@@ -337,5 +369,4 @@ async def rollback(request: Request, name: ModelName) -> Response:
     p = _pitstop(request)
     reason = _text(fields, "reason", required=False) or "rolled back on the dashboard"
     _act(lambda: p.models.registry.rollback(name, actor=request.state.actor, reason=reason))
-    _cache(request).drop(name)
     return _back(f"/models/{name}")

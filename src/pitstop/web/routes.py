@@ -47,9 +47,10 @@ class Refused(Exception):
 
 def mount(app: FastAPI) -> None:
     """Add the dashboard to the API's application: pages under /ui, static files under /ui/static."""
-    from pitstop.web import models, runs  # noqa: F401 - their pages join the router
+    from pitstop.web import models, runs  # noqa: F401 - their pages join the router (runs)
 
     pitstop: Pitstop = app.state.pitstop
+    models.schedule(pitstop)  # drift computed ahead of the Models page
     app.state.web_sessions = Sessions(pitstop.settings.data_dir, pitstop.keys)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="web-static")
     app.include_router(router)
