@@ -1,11 +1,19 @@
-"""MQTT with the real broker: readings published while pitstop is stopped arrive when it is back,
-each stored exactly once, across two restarts of the subscriber."""
+"""MQTT with a real broker: readings published while pitstop is stopped arrive when it is back,
+each stored exactly once, across two restarts of the subscriber: 20,000 readings on the shared
+Mosquitto, and the issue's 100,000 on a Mosquitto of the test's own."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import socket
+import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from paho.mqtt.client import Client
@@ -18,7 +26,6 @@ from pitstop.testing.services import MQTT_HOST, MQTT_PORT, port_open, unavailabl
 
 pytestmark = pytest.mark.mqtt
 T0 = 1_767_500_000  # before the frozen clock's now
-PER_MESSAGE = 100
 
 
 def wait_for(condition, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
@@ -30,55 +37,105 @@ def wait_for(condition, timeout: float = 30.0) -> bool:  # type: ignore[no-untyp
     return False
 
 
+@dataclass(frozen=True)
+class Broker:
+    port: int
+    messages: int  # the test publishes this many messages ...
+    per_message: int  # ... of this many readings each
+
+
+@contextmanager
+def own_mosquitto(directory: Path) -> Iterator[int]:
+    """A Mosquitto of the test's own on a free port: no cap on what it queues for an offline session
+    (the shared one keeps 1,000 messages), no persistence; the shared broker is not touched."""
+    if shutil.which("mosquitto") is None:
+        unavailable("mosquitto is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    config = directory / "mosquitto.conf"
+    config.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n"
+        "max_queued_messages 10000000\nmax_inflight_messages 1000\n"
+    )
+    process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: port_open("127.0.0.1", port, 0.2), 10), "mosquitto did not start"
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(
+    params=[
+        # the shared broker: 200 messages of 100 readings (its offline queue holds 1,000 messages)
+        pytest.param("shared", id="shared-broker-20k"),
+        # a broker of the test's own: the issue's 100,000 readings, 10 per message
+        pytest.param("own", id="own-broker-100k", marks=pytest.mark.slow),
+    ]
+)
+def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Broker]:
+    if request.param == "shared":
+        if not port_open(MQTT_HOST, MQTT_PORT):
+            unavailable(f"Mosquitto is not reachable at {MQTT_HOST}:{MQTT_PORT}")
+        yield Broker(MQTT_PORT, 200, 100)
+        return
+    with own_mosquitto(tmp_path) as port:
+        yield Broker(port, 10_000, 10)
+
+
 @pytest.fixture
 def prefix() -> str:
-    if not port_open(MQTT_HOST, MQTT_PORT):
-        unavailable(f"Mosquitto is not reachable at {MQTT_HOST}:{MQTT_PORT}")
     return f"pitstop-test-{uuid.uuid4().hex[:10]}"
 
 
-def publisher(prefix: str) -> Client:
+def publisher(prefix: str, port: int) -> Client:
     client = Client(CallbackAPIVersion.VERSION2, client_id=f"{prefix}-pub")
-    client.connect(MQTT_HOST, MQTT_PORT)
+    client.max_inflight_messages_set(1000)
+    client.connect(MQTT_HOST, port)
     client.loop_start()
     return client
 
 
-def publish(client: Client, prefix: str, first: int, count: int) -> None:
-    """`count` messages of PER_MESSAGE readings each, message numbers first.. (QoS 1)."""
+def publish(client: Client, prefix: str, first: int, count: int, per_message: int) -> None:
+    """`count` messages of `per_message` readings each, message numbers first.. (QoS 1)."""
     infos = []
     for m in range(first, first + count):
-        readings = [{"ts": T0 + m * PER_MESSAGE + i, "value": 20.0 + i % 10} for i in range(PER_MESSAGE)]
+        readings = [{"ts": T0 + m * per_message + i, "value": 20.0 + i % 10} for i in range(per_message)]
         infos.append(client.publish(f"{prefix}/north/ahu-1/UCAOT", json.dumps(readings), qos=1))
     for info in infos:
-        info.wait_for_publish(timeout=30)
+        info.wait_for_publish(timeout=60)
 
 
-def test_published_while_stopped_is_stored_once_after_restarts(demo_pitstop: Pitstop, prefix: str) -> None:
-    settings = MqttSettings(topic_prefix=prefix, client_id=prefix, batch_ms=20)
+def test_published_while_stopped_is_stored_once_after_restarts(
+    demo_pitstop: Pitstop, broker: Broker, prefix: str
+) -> None:
+    settings = MqttSettings(topic_prefix=prefix, client_id=prefix, port=broker.port, batch_ms=20)
     sensor = demo_pitstop.assets.sensor_index()[("ahu-1", "UCAOT")].id
-    pub = publisher(prefix)
+    unit, per = broker.messages // 8, broker.per_message
+    pub = publisher(prefix, broker.port)
     try:
         subscriber = MqttSubscriber(settings, demo_pitstop.ingest, demo_pitstop.metrics)
         subscriber.start()
         assert wait_for(lambda: subscriber.state() == "ok"), subscriber.state()
         assert demo_pitstop.ingest.link_states() == {"mqtt": "ok"}
         time.sleep(0.3)  # the subscription is in place: the broker keeps the session from now on
-        publish(pub, prefix, 0, 50)  # while running
+        publish(pub, prefix, 0, 2 * unit, per)  # while running
         subscriber.stop()
         assert subscriber.state() == "stopped"
-        publish(pub, prefix, 50, 50)  # while stopped: waits in the broker's session
+        publish(pub, prefix, 2 * unit, 2 * unit, per)  # while stopped: waits in the broker's session
         for restart in range(2):
             subscriber = MqttSubscriber(settings, demo_pitstop.ingest, demo_pitstop.metrics)
             subscriber.start()
-            publish(pub, prefix, 100 + restart * 50, 25)  # while (re)connecting and running
+            publish(pub, prefix, (4 + 2 * restart) * unit, unit, per)  # while (re)connecting and running
             time.sleep(0.2)
             subscriber.stop()  # mid-stream: whatever was not acked comes again
-            publish(pub, prefix, 125 + restart * 50, 25)  # while stopped
+            publish(pub, prefix, (5 + 2 * restart) * unit, unit, per)  # while stopped
         subscriber = MqttSubscriber(settings, demo_pitstop.ingest, demo_pitstop.metrics)
         subscriber.start()
-        total = 200 * PER_MESSAGE
-        assert wait_for(lambda: demo_pitstop.readings.count(sensor) >= total), demo_pitstop.readings.count(sensor)
+        total = 8 * unit * per
+        assert wait_for(lambda: demo_pitstop.readings.count(sensor) >= total, 60), demo_pitstop.readings.count(sensor)
         time.sleep(0.5)  # anything redelivered now must not be stored again
         subscriber.stop()
     finally:
@@ -90,3 +147,44 @@ def test_published_while_stopped_is_stored_once_after_restarts(demo_pitstop: Pit
     assert demo_pitstop.ingest.quarantine.count() == 0
     stored = demo_pitstop.metrics.registry.get_sample_value("pitstop_readings_stored_total", {"source": "mqtt"})
     assert stored == total
+
+
+def test_mqtt5_properties_and_payload_shapes_from_a_live_broker(demo_pitstop: Pitstop, prefix: str) -> None:
+    """PUBLISH packets carrying MQTT 5 properties (the subscriber skips them itself), single and list
+    payloads, and a payload that is not JSON (quarantined, the rest stored)."""
+    if not port_open(MQTT_HOST, MQTT_PORT):
+        unavailable(f"Mosquitto is not reachable at {MQTT_HOST}:{MQTT_PORT}")
+    from paho.mqtt.enums import MQTTProtocolVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    settings = MqttSettings(topic_prefix=prefix, client_id=prefix, batch_ms=20)
+    sensor = demo_pitstop.assets.sensor_index()[("ahu-1", "UCAOT")].id
+    subscriber = MqttSubscriber(settings, demo_pitstop.ingest, demo_pitstop.metrics)
+    subscriber.start()
+    pub = Client(CallbackAPIVersion.VERSION2, client_id=f"{prefix}-pub", protocol=MQTTProtocolVersion.MQTTv5)
+    pub.connect(MQTT_HOST, MQTT_PORT)
+    pub.loop_start()
+    try:
+        assert wait_for(lambda: subscriber.state() == "ok"), subscriber.state()
+        time.sleep(0.3)
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.MessageExpiryInterval = 600
+        props.ContentType = "application/json"
+        props.UserProperty = [("gateway", "north-7"), ("firmware", "x" * 300)]  # a long property block
+        topic = f"{prefix}/north/ahu-1/UCAOT"
+        infos = [
+            pub.publish(topic, json.dumps({"ts": T0, "value": 21.0}), qos=1, properties=props),
+            pub.publish(topic, json.dumps([{"ts": T0 + 1, "value": 22.0}, {"ts": T0 + 2, "value": 23.0}]), qos=1),
+            pub.publish(topic, b"\xff not json", qos=1, properties=props),
+            pub.publish(topic, json.dumps({"ts": T0 + 3, "value": 24.0}), qos=0, properties=props),
+        ]
+        for info in infos:
+            info.wait_for_publish(timeout=10)
+        assert wait_for(lambda: demo_pitstop.readings.count(sensor) == 4 and demo_pitstop.ingest.quarantine.count())
+    finally:
+        subscriber.stop()
+        pub.loop_stop()
+        pub.disconnect()
+    assert demo_pitstop.readings.window(sensor)["value"].tolist() == [21.0, 22.0, 23.0, 24.0]
+    assert demo_pitstop.ingest.quarantine.counts() == {"malformed": 1}
