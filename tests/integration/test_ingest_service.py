@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,13 +13,15 @@ import pytest
 
 from pitstop import inventory
 from pitstop.app import Pitstop
+from pitstop.config.models import MqttSettings
 from pitstop.errors import IngestError, SpoolFull
 from pitstop.ingest.files import ingest_file
+from pitstop.ingest.mqtt import Message, TopicRouter
 from pitstop.storage import Database
 from pitstop.testing.clock import FrozenClock
 
 
-def frame(rows: list[tuple[object, object, object, object]]) -> pd.DataFrame:
+def frame(rows: Sequence[tuple[object, object, object, object]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["ts", "asset", "sensor", "value"], dtype=object)
 
 
@@ -38,7 +41,8 @@ def test_store_once_and_quarantine(demo_pitstop: Pitstop) -> None:
     again = service.ingest(frame(rows), "test", malformed=["not,a,row"])
     assert (again.stored, again.duplicates, again.quarantined) == (0, 3, 3)
     assert demo_pitstop.readings.count() == 3
-    assert service.quarantine.counts() == {"unknown_sensor": 2, "bad_timestamp": 2, "malformed": 1}
+    # the same bad rows again (a retry, a redelivery): quarantined once
+    assert service.quarantine.counts() == {"unknown_sensor": 1, "bad_timestamp": 1, "malformed": 1}
     body = demo_pitstop.metrics.registry.get_sample_value("pitstop_readings_stored_total", {"source": "test"})
     assert body == 3
 
@@ -48,7 +52,7 @@ def test_replay_after_fixing_the_inventory(demo_pitstop: Pitstop) -> None:
     rows = [("2026-01-05T07:00:00Z", "ahu-9", "UCAOT", 1.0), ("2026-01-05T07:00:00Z", "ahu-9", "UCAOT", 1.0)]
     service.ingest(frame(rows), "test", malformed=["{garbage"])
     nothing = service.replay()
-    assert (nothing.stored, nothing.still_quarantined) == (0, 3)
+    assert (nothing.stored, nothing.still_quarantined) == (0, 2)  # the two equal rows are one
     spec = inventory.parse(
         '[[sites]]\nname = "north"\n[[assets]]\nname = "ahu-9"\nsite = "north"\ntype = "hvac"\n'
         'sensors = [{ name = "UCAOT", period_s = 60 }]\n',
@@ -57,10 +61,36 @@ def test_replay_after_fixing_the_inventory(demo_pitstop: Pitstop) -> None:
     )
     inventory.apply(demo_pitstop.db, spec, actor="test", now=demo_pitstop.clock.now())
     replayed = service.replay()
-    assert (replayed.checked, replayed.stored, replayed.duplicates, replayed.still_quarantined) == (3, 1, 1, 1)
+    assert (replayed.checked, replayed.stored, replayed.duplicates, replayed.still_quarantined) == (2, 1, 0, 1)
     assert replayed.reasons == {"malformed": 1}
     assert service.quarantine.counts() == {"malformed": 1}
     assert service.replay().stored == 0
+    assert demo_pitstop.readings.count() == 1
+
+
+def test_a_redelivered_bad_message_is_quarantined_once(demo_pitstop: Pitstop) -> None:
+    """MQTT delivers a message again when its ack was lost; gateways retry a push. A bad payload
+    that comes back is not quarantined a second time (key: source and payload); the same payload
+    from another source is its own row."""
+    service = demo_pitstop.ingest
+    router = TopicRouter(MqttSettings(topic_prefix="p"))
+    bad = [
+        Message("p/north/ahu-1/UCAOT", b"{not json", 1, 1, 0),
+        Message("p/north/ghost/UCAOT", b'{"ts": 1767596400, "value": 1}', 2, 1, 0),
+        Message("p/north/ahu-1/UCAOT", b'{"ts": 1767596400, "value": "warm"}', 3, 1, 0),
+        Message("p/north/ahu-1/UCAOT", b'{"ts": 1767596400, "value": 21.5}', 4, 1, 0),
+    ]
+    for delivery in range(3):  # the batch, delivered three times; the last time twice in one batch
+        parsed = router.parse(bad + bad if delivery == 2 else bad)
+        result = service.ingest(parsed.frame(), "mqtt", malformed=parsed.malformed)
+        assert result.stored == (1 if delivery == 0 else 0)
+    assert service.quarantine.counts() == {"malformed": 1, "unknown_sensor": 1, "not_a_number": 1}
+    parsed = router.parse(bad)
+    service.ingest(parsed.frame(), "http:gateway-7", malformed=parsed.malformed)
+    assert service.quarantine.count() == 6
+    service.ingest(frame([("2026-01-05T07:00:00", "ahu-1", "UCAOT", 1)]), "test", malformed=["{x"])
+    service.ingest(frame([("2026-01-05T07:00:00", "ahu-1", "UCAOT", 1)]), "test", malformed=["{x"])
+    assert service.quarantine.count() == 8
     assert demo_pitstop.readings.count() == 1
 
 

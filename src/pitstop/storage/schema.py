@@ -295,7 +295,10 @@ quarantine = Table(
     Column("source", String(200), nullable=False),
     Column("reason", String(40), nullable=False),
     Column("payload", Text, nullable=False),
+    # SHA-256 of source and payload: a redelivered bad message is not quarantined twice (0011)
+    Column("dedup_key", String(64), nullable=True),
     Index(None, "reason"),
+    Index(None, "dedup_key", unique=True),
 )
 
 # -- maintenance --

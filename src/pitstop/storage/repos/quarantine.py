@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import quarantine
@@ -26,15 +28,29 @@ class QuarantineRepo:
         self.db = db
 
     def add_in(self, conn: Connection, rows: Sequence[tuple[str, str]], source: str, at: datetime) -> None:
-        """Insert (payload, reason) pairs inside the caller's transaction."""
-        if rows:
-            conn.execute(
-                insert(quarantine),
-                [{"received_at": at, "source": _text(source), "reason": r, "payload": _text(p)} for p, r in rows],
+        """Insert (payload, reason) pairs inside the caller's transaction; a payload already quarantined
+        from the same source (a redelivery, a retry) is not added again."""
+        if not rows:
+            return
+        source = _text(source)
+        values = []
+        for p, r in rows:
+            payload = _text(p)
+            values.append(
+                {
+                    "received_at": at,
+                    "source": source,
+                    "reason": r,
+                    "payload": payload,
+                    "dedup_key": dedup_key(source, payload),
+                }
             )
+        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        conn.execute(dialect_insert(quarantine).on_conflict_do_nothing(index_elements=["dedup_key"]), values)
 
     def list(self, *, reason: str | None = None, limit: int = 100, after_id: int = 0) -> list[QuarantineRow]:
-        query = select(quarantine).where(quarantine.c.id > after_id).order_by(quarantine.c.id).limit(limit)
+        columns = [quarantine.c[f] for f in ("id", "received_at", "source", "reason", "payload")]
+        query = select(*columns).where(quarantine.c.id > after_id).order_by(quarantine.c.id).limit(limit)
         if reason is not None:
             query = query.where(quarantine.c.reason == reason)
         with self.db.connect() as conn:
@@ -58,6 +74,11 @@ class QuarantineRepo:
     def set_reason_in(conn: Connection, ids: Sequence[int], reason: str) -> None:
         for i in range(0, len(ids), 500):
             conn.execute(update(quarantine).where(quarantine.c.id.in_(ids[i : i + 500])).values(reason=reason))
+
+
+def dedup_key(source: str, payload: str) -> str:
+    """What makes a quarantined row the same row again: its source and its payload."""
+    return hashlib.sha256(f"{source}\n{payload}".encode("utf-8", "backslashreplace")).hexdigest()
 
 
 def _text(value: str) -> str:
