@@ -117,7 +117,7 @@ def test_a_wearing_bearing_gets_a_work_order_before_it_fails(plant: tuple[Pitsto
     assert outcome.observed_h == pytest.approx((failure - judged.at).total_seconds() / 3600)
     assert outcome.covered == int(judged.lower_h <= outcome.observed_h <= judged.upper_h)  # type: ignore[operator]
     calibration = pitstop.prognostics.calibration()
-    assert calibration["failures"] == 1 and calibration["judged"] == 1
+    assert calibration["failures"] == 1 and calibration["interval_coverage"] in (0.0, 1.0)
     assert calibration["late"] + calibration["early"] <= 1
 
     # The failure ends the history: the incident resolves, the next life starts from scratch.

@@ -513,7 +513,7 @@ def report_monthly(
     pitstop: Pitstop = ctx.obj.pitstop()
     m = pitstop.maintenance
     month = month or m.clock.now().strftime("%Y-%m")
-    page = report.monthly(m, month=month, site=site, predictions=pitstop.prognostics.calibration())
+    page = report.monthly(m, month=month, site=site, predictions=pitstop.prognostics.calibration)
     path = output or pitstop.settings.data_dir / "reports" / f"maintenance-{month}{'-' + site if site else ''}.html"
     out.print(f"wrote {report.write(page, path)}")
 

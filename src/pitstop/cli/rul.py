@@ -35,7 +35,7 @@ def _json(data: Any) -> None:
 def show(
     ctx: typer.Context,
     asset: str,
-    days: Annotated[float, typer.Option(min=0.01, help="How far back the curve goes.")] = 30.0,
+    days: Annotated[float, typer.Option(min=0.01, max=3650, help="How far back the curve goes.")] = 30.0,
     as_json: AsJson = False,
 ) -> None:
     """The asset's latest estimate, how it moved, its work order and its calibration."""
@@ -133,6 +133,7 @@ def calibration(
         return
     out.print(
         f"{cal['outcomes']} outcome(s) {cal['findings']}; interval coverage {cal['interval_coverage']} "
-        f"over {cal['judged']} (nominal {cal['nominal_coverage']}); failures {cal['failures']}: "
+        f"over {cal['failures']} failure(s) (nominal {cal['nominal_coverage']}), "
+        f"{cal['censored_misses']} repaired after the upper bound; failures: "
         f"{cal['late']} late, {cal['early']} early, mean error {cal['mean_error_h']} h"
     )

@@ -165,10 +165,18 @@ class Planner:
         return out
 
     def plan(self, horizon: timedelta, *, apply: bool = True, actor: str = "planner") -> PlanResult:
-        """Replan every open or planned order into the window occurrences starting in the horizon."""
+        """Replan every open or planned order into the window occurrences starting in the horizon.
+
+        An order already planned into an occurrence beyond the horizon keeps its place: a short
+        replan must not undo a longer one.
+        """
         now = self.clock.now()
         sites = {a.name: a.site for a in self.assets.list_assets()}
-        orders = self.orders.list(state=[OrderState.OPEN, OrderState.PLANNED], limit=1_000_000)
+        orders = [
+            o
+            for o in self.orders.list(state=[OrderState.OPEN, OrderState.PLANNED], limit=1_000_000)
+            if not (o.state is OrderState.PLANNED and o.planned_start is not None and o.planned_start >= now + horizon)
+        ]
         jobs = [Job(o.id, o.asset, sites.get(o.asset, ""), o.priority, o.due_at, o.estimated_h) for o in orders]
         result = plan(jobs, self.slots(now, now + horizon))
         if apply:

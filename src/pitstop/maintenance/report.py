@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from string import Template
@@ -70,9 +70,14 @@ def _fmt(value: Any) -> str:
 
 
 def monthly(
-    maintenance: Maintenance, *, month: str, site: str | None = None, predictions: Mapping[str, Any] | None = None
+    maintenance: Maintenance,
+    *,
+    month: str,
+    site: str | None = None,
+    predictions: Callable[..., Mapping[str, Any]] | None = None,
 ) -> str:
-    """The month's page; ``predictions`` is the prognostics calibration record, when there is one."""
+    """The month's page. ``predictions(since=, until=, assets=)`` gives the calibration record of the
+    failure predictions closed out in the month (prognostics' `calibration`), when there is one."""
     since, until = month_bounds(month)
     comp = maintenance.compliance(since=since, until=until, site=site)
     k = maintenance.kpis(since=since, until=until, site=site)
@@ -126,12 +131,13 @@ def monthly(
         [[e.at.strftime("%Y-%m-%d %H:%M"), e.kind, e.asset or "system", e.actor, e.summary, e.result] for e in entries],
     )
     title = f"Maintenance report {month}" + (f", site {site}" if site else "")
-    predictions_html = "<p>No predictions have been closed out yet.</p>"
-    if predictions and predictions.get("outcomes"):
-        p = predictions
+    predictions_html = "<p>No failure predictions were closed out in this period.</p>"
+    calibration = predictions(since=since, until=until, assets=assets) if predictions is not None else None
+    if calibration and calibration.get("outcomes"):
+        p = calibration
         predictions_html = (
             f"<p>{html.escape(_fmt(p['outcomes']))} prediction(s) closed out; interval coverage "
-            f"{html.escape(_fmt(p['interval_coverage']))} over {html.escape(_fmt(p['judged']))} judged "
+            f"{html.escape(_fmt(p['interval_coverage']))} over {html.escape(_fmt(p['failures']))} failure(s) "
             f"(nominal {html.escape(_fmt(p['nominal_coverage']))}); failures: {html.escape(_fmt(p['late']))} late, "
             f"{html.escape(_fmt(p['early']))} early, mean error {html.escape(_fmt(p['mean_error_h']))} h.</p>"
         ) + _table(

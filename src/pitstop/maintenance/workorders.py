@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from pitstop.maintenance.common import criticality_of, dumps, param, text
 from pitstop.maintenance.log import MaintenanceLog
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import work_orders
+
+log = logging.getLogger("pitstop.maintenance")
 
 SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 FAILURE_CODE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
@@ -149,7 +152,7 @@ class WorkOrderService:
         An update only ever brings the due date forward, unless ``reschedule`` (a prediction that
         moved) sets it to ``due_at`` either way.
         """
-        if not SOURCE.match(source):
+        if not SOURCE.fullmatch(source):
             raise InvalidInput(f"source {source[:60]!r} must be a short lowercase name")
         asset = text("asset", asset, 200, required=False)
         key = text("key", key, 500)
@@ -261,7 +264,7 @@ class WorkOrderService:
         ``failure_code`` records what was found: ``failed`` (the asset broke down), ``no_fault``
         (nothing wrong), or the failure mode found and repaired before a breakdown (``bearing_wear``).
         """
-        if failure_code is not None and not FAILURE_CODE.match(failure_code):
+        if failure_code is not None and not FAILURE_CODE.fullmatch(failure_code):
             raise InvalidInput(
                 f"failure code {failure_code[:60]!r} must be a short lowercase name: failed, no_fault, bearing_wear"
             )
@@ -310,7 +313,10 @@ class WorkOrderService:
             )
             order = _get(conn, order_id)
         for hook in self.on_done:
-            hook(order)
+            try:
+                hook(order)
+            except Exception:  # the order is closed and committed: a hook's failure is logged, not the caller's
+                log.exception("a hook on closing work order %s failed", order_id)
         return self.verify(order_id, actor=actor)
 
     def verify(self, order_id: int, *, actor: str, confirmed: bool = False) -> WorkOrder:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ import numpy as np
 from pitstop.config.models import PrognosticsSettings
 from pitstop.core.types import Severity, from_epoch_us, to_epoch_us
 from pitstop.errors import InvalidInput, NotFound
-from pitstop.maintenance.workorders import FAILURE_CODE, SEVERITY_WEIGHT
+from pitstop.maintenance.workorders import FAILURE_CODE, SEVERITY_WEIGHT, OrderState
 from pitstop.ml.rul.base import History, RulModel
 from pitstop.prognostics.store import Estimate, LifeEnd, Outcome, PrognosticsStore
 
@@ -90,6 +91,8 @@ class Prognostics:
         self.store = PrognosticsStore(db)
         # Per asset type: the failures the model was fitted on, the model, and how many histories it learned from.
         self._models: dict[str, tuple[tuple[int, ...], RulModel, int]] = {}
+        # Per (sensor, life start): the hourly means read so far and the end they were read to.
+        self._hours: dict[tuple[int, int | None], tuple[np.ndarray, np.ndarray, int]] = {}
         maintenance.orders.on_done.append(self.order_done)
         maintenance.orders.register_verifier(SOURCE, self._order_cleared)
 
@@ -103,10 +106,10 @@ class Prognostics:
         now = now or self.clock.now()
         if asset is not None:  # one asset asked for by name: its errors are the caller's answer
             estimate = self.estimate(asset, now)
-            if estimate is not None:
-                self._act(estimate)
+            if estimate is not None and self._act(estimate):
+                self.plan()
             return [estimate] if estimate is not None else []
-        out = []
+        out, changed = [], False
         fleet = self._fleet(now)  # read once: per-asset reads of the whole fleet grow with its square
         for name in self.monitored():
             try:
@@ -115,8 +118,10 @@ class Prognostics:
                 log.exception("estimating the remaining life of %s failed", name)
                 continue
             if estimate is not None:
-                self._act(estimate)
+                changed = self._act(estimate) or changed
                 out.append(estimate)
+        if changed:
+            self.plan()  # once per run, after every order is set
         return out
 
     def monitored(self) -> list[str]:
@@ -134,8 +139,28 @@ class Prognostics:
         start = ends[-1].ended_at if ends else None
         return self._index(asset, sensor.id, start, now)
 
+    def _hourly(self, sensor_id: int, start: datetime | None, end: datetime) -> tuple[np.ndarray, np.ndarray]:
+        """Hourly means of a life so far. Hours already read are kept, so each run reads only the hours
+        since the last one (the last hour again: it may have been partial). A reading that arrives
+        later for an hour already read is not seen until pitstop restarts."""
+        start_us, end_us = None if start is None else to_epoch_us(start), to_epoch_us(end)
+        key = (sensor_id, start_us)
+        cached = self._hours.get(key)
+        if cached is None or end_us < cached[2] or len(cached[0]) == 0:
+            hours, means = self.store.hourly(sensor_id, start_us, end_us)
+        else:
+            old_hours, old_means, _ = cached
+            last = int(old_hours[-1])
+            new_hours, new_means = self.store.hourly(sensor_id, last, end_us)
+            keep = old_hours < last
+            hours = np.concatenate([old_hours[keep], new_hours])
+            means = np.concatenate([old_means[keep], new_means])
+        if cached is None or end_us >= cached[2]:
+            self._hours[key] = (hours, means, end_us)
+        return hours, means
+
     def _index(self, asset: str, sensor_id: int, start: datetime | None, end: datetime) -> HealthIndex | None:
-        hours_us, means = self.store.hourly(sensor_id, None if start is None else to_epoch_us(start), to_epoch_us(end))
+        hours_us, means = self._hourly(sensor_id, start, end)
         if len(means) < self.settings.min_history_hours:
             return None
         hours = (hours_us - hours_us[0]) / HOUR_US
@@ -189,12 +214,33 @@ class Prognostics:
         ids = tuple(e.id for e in failures)
         cached = self._models.get(kind)
         if cached is None or cached[0] != ids:
-            histories = [h for h in (self._failure_history(e) for e in failures) if h is not None]
+            histories = [h for h in (self._failure_history(e) for e in failures) if h is not None and self._saw(h)]
             model = create(
                 self.settings.model, coverage=self.settings.coverage, failure_level=self.settings.failure_level
             )
-            cached = self._models[kind] = (ids, model.fit(histories), len(histories))
+            try:
+                cached = (ids, model.fit(histories), len(histories))
+            except Exception as exc:
+                # One odd failure record (a failure mode the health sensor never saw, too few runs
+                # for gbm) must not stop every estimate of the type: fall back to the degradation
+                # trend towards the configured failure level, and keep that until the failures change.
+                log.warning("RUL model for %r could not learn from %d failure(s): %s", kind, len(histories), exc)
+                fallback = create(
+                    "degradation", coverage=self.settings.coverage, failure_level=self.settings.failure_level
+                )
+                cached = (ids, fallback.fit([]), 0)
+            self._models[kind] = cached
         return cached[1], cached[2]
+
+    def _saw(self, history: History) -> bool:
+        """Whether the health sensor saw this failure coming: its index rose at least a quarter of the
+        way to the configured failure level. A failure it never saw (a seal, a motor winding) would
+        teach the trend model a failure level at the healthy one."""
+        seen = float(np.median(history.X[-24:, 0]))
+        if seen < 1.0 + 0.25 * (self.settings.failure_level - 1.0):
+            log.info("not learning from %s's failure: its health index ended at %.2f", history.unit, seen)
+            return False
+        return True
 
     def _failure_history(self, end: LifeEnd) -> History | None:
         """The run to failure that ``end`` closed: the asset's index from its previous end up to it."""
@@ -210,16 +256,25 @@ class Prognostics:
 
     # -- from estimate to work ------------------------------------------------------------------
 
-    def _act(self, estimate: Estimate) -> None:
+    def _act(self, estimate: Estimate) -> bool:
+        """Open, update or resolve the asset's incident and work order; True when an order changed."""
         key = rul_key(estimate.asset)
         lead = self.settings.lead_time_hours
-        if estimate.lower_h >= lead or not estimate.degrading:  # no wear seen yet: nothing to plan on
+        order = self.maintenance.orders.active_for(estimate.asset, key)
+        due = estimate.at + timedelta(hours=estimate.lower_h)
+        if not (estimate.degrading and estimate.lower_h < lead):
             recovered = not estimate.degrading or estimate.lower_h >= lead * RESOLVE_MARGIN
             if recovered and self.incidents.active(key) is not None:
                 self.incidents.resolve(
                     key, reason=f"remaining life back above the lead time ({estimate.lower_h:.0f} h)", actor=SOURCE
                 )
-            return
+            # An order already raised stays (a person may have planned for it), but follows strong evidence.
+            if order is None or order.due_at is None or not estimate.degrading:
+                return False
+            if not _moves_due(order.due_at, due, estimate.at, timedelta(hours=lead)):
+                return False
+            self._order(estimate, order.severity, order.incident_id, due)
+            return True
         severity = Severity.CRITICAL if estimate.lower_h < lead / 4 else Severity.WARNING
         title = (
             f"{estimate.asset}: {estimate.median_h:.0f} h of life left "
@@ -227,49 +282,80 @@ class Prognostics:
         )
         detail = json.dumps({"estimate": estimate.as_dict(), "lead_time_h": lead})
         incident, _ = self.incidents.open_or_update(key, severity=severity, title=title, detail=detail, source=SOURCE)
-        due = estimate.at + timedelta(hours=estimate.lower_h)
-        order = self.maintenance.orders.active_for(estimate.asset, key)
-        reschedule = True
-        if order is not None and order.due_at is not None:
-            previous = self._estimate_of(order)
-            reschedule = _moves_due(order.due_at, due, estimate.at, timedelta(hours=lead))
-            # An update only ever raises an order's severity: a lower one changes nothing on it.
-            escalates = SEVERITY_WEIGHT[severity] > SEVERITY_WEIGHT[order.severity]
-            if not reschedule and not escalates and not _moved(previous, estimate):
-                return  # the estimate barely moved: leave the order (and its log) alone
+        if order is None:
+            if severity is not Severity.CRITICAL and self._after_false_alarm(estimate):
+                return False
+            self._order(estimate, severity, incident.id, due)
+            return True
+        reschedule = order.due_at is None or _moves_due(order.due_at, due, estimate.at, timedelta(hours=lead))
+        # An update only ever raises an order's severity: a lower one changes nothing on it.
+        escalates = SEVERITY_WEIGHT[severity] > SEVERITY_WEIGHT[order.severity]
+        if not reschedule and not escalates and not _moved(self._estimate_of(order), estimate):
+            return False  # the estimate barely moved: leave the order (and its log) alone
+        self._order(estimate, severity, incident.id, due if reschedule else None)
+        return True
+
+    def _order(self, estimate: Estimate, severity: Severity, incident_id: int | None, due: datetime | None) -> None:
+        """Open the asset's order, or set the active one from this estimate (and to ``due``, when given)."""
         self.maintenance.orders.open_for(
             SOURCE,
             estimate.asset,
-            key,
+            rul_key(estimate.asset),
             title=f"Inspect and repair {estimate.asset} before its predicted failure",
             severity=severity,
-            detail=title,
-            due_at=due if reschedule else None,
+            detail=(
+                f"{estimate.asset}: {estimate.median_h:.0f} h of life left "
+                f"({estimate.lower_h:.0f}–{estimate.upper_h:.0f} h, {estimate.coverage:.0%}) "
+                f"as of {estimate.at:%Y-%m-%d %H:%M} UTC"
+            ),
+            due_at=due,
             estimated_h=self.settings.repair_hours,
-            incident_id=incident.id,
+            incident_id=incident_id,
             prediction=f"rul:{estimate.id}",
             actor=SOURCE,
-            reschedule=reschedule,
+            reschedule=due is not None,
         )
-        self.maintenance.planner.plan(timedelta(hours=min(max(estimate.upper_h, lead), 24 * 90)), actor=SOURCE)
+
+    def _after_false_alarm(self, estimate: Estimate) -> bool:
+        """Within a lead time of an inspection that found nothing, a warning opens no new order
+        (the incident still shows the estimate); a critical estimate always does."""
+        outcomes = self.store.outcomes(estimate.asset)
+        last = outcomes[-1] if outcomes else None
+        return (
+            last is not None
+            and last.finding == "false_alarm"
+            and estimate.at - last.recorded_at < timedelta(hours=self.settings.lead_time_hours)
+        )
+
+    def plan(self) -> None:
+        """Place open orders into maintenance windows far enough ahead to hold every RUL order's due date."""
+        horizon = max(timedelta(days=14), timedelta(hours=self.settings.lead_time_hours) + timedelta(days=1))
+        self.maintenance.planner.plan(horizon, actor=SOURCE)
 
     # -- when the work is done ------------------------------------------------------------------
 
     def order_done(self, order: WorkOrder) -> None:
-        """Record what became of the prediction behind a closed order, and end the asset's life."""
+        """Record what became of the prediction behind a closed order, and end the asset's life.
+
+        The failure time is the order's close time, unless a failure or replacement was recorded
+        by hand since the estimate (`pitstop rul end --at`): that one is the end, and no second
+        end is added. The end is written before the outcome, so a retried close completes both.
+        """
         estimate = self._estimate_of(order) if order.source == SOURCE else None
         if estimate is None:
             return
-        ended_at = order.closed_at or self.clock.now()
-        outcome = self.store.add_outcome(Outcome.judge(estimate, order.id, order.failure_code, ended_at))
-        if outcome is None:
-            return  # recorded when it closed before (it was reopened and closed again)
+        closed = order.closed_at or self.clock.now()
         code = order.failure_code
-        if code is not None and code != "no_fault":
-            self.record_life_end(
-                order.asset, ended_at, failed=code == "failed", code=code, source="work_order", ref=f"wo:{order.id}"
-            )
-        if self.incidents.active(rul_key(order.asset)) is not None:
+        recorded = [e for e in self.store.life_ends(order.asset) if estimate.at <= e.ended_at <= closed]
+        if code is not None and code != "no_fault" and not recorded:
+            recorded = [
+                self.record_life_end(
+                    order.asset, closed, failed=code == "failed", code=code, source="work_order", ref=f"wo:{order.id}"
+                )
+            ]
+        ended_at = recorded[-1].ended_at if recorded else closed
+        outcome = self.store.add_outcome(Outcome.judge(estimate, order.id, code, ended_at))
+        if outcome is not None and self.incidents.active(rul_key(order.asset)) is not None:
             self.incidents.resolve(
                 rul_key(order.asset), reason=f"work order {order.id} closed: {outcome.finding}", actor=SOURCE
             )
@@ -309,29 +395,51 @@ class Prognostics:
             raise InvalidInput(
                 f"failure code {(code or '')[:60]!r} must be a short lowercase name such as failed, bearing_wear"
             )
-        return self.store.add_life_end(
+        end = self.store.add_life_end(
             asset, ended_at, failed=failed, code=code, source=source, ref=ref, note=note[:2000], now=self.clock.now()
         )
+        if source != "work_order":  # recorded by hand: the prediction's incident and unstarted order are moot
+            key = rul_key(asset)
+            if self.incidents.active(key) is not None:
+                self.incidents.resolve(key, reason=f"life ended: {code}", actor=SOURCE)
+            order = self.maintenance.orders.active_for(asset, key)
+            if order is not None and order.state in (OrderState.OPEN, OrderState.PLANNED):
+                self.maintenance.orders.cancel(order.id, actor=SOURCE, reason=f"life ended ({code}) before the work")
+        return end
 
     # -- calibration ----------------------------------------------------------------------------
 
-    def calibration(self, asset: str | None = None) -> dict[str, Any]:
-        """How the predictions behind closed orders turned out: coverage, early/late errors, false alarms."""
-        outcomes = self.store.outcomes(asset)
-        judged = [o for o in outcomes if o.covered is not None]
-        errors = np.array([o.error_h for o in outcomes if o.error_h is not None], dtype=np.float64)
+    def calibration(
+        self,
+        asset: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        assets: Collection[str] | None = None,
+    ) -> dict[str, Any]:
+        """How the predictions behind closed orders turned out (recorded in [since, until)).
+
+        Interval coverage counts failures only, where the true life is known. A repair before the
+        failure says only that the life was longer than what passed: past the upper bound that is a
+        known miss, counted apart (``censored_misses``), so the coverage is not biased low by them.
+        """
+        if asset is not None and self.assets.get_asset(asset) is None:
+            raise NotFound(f"no asset named {asset!r}")
+        outcomes = self.store.outcomes(asset, since=since, until=until, assets=assets)
+        failed = [o for o in outcomes if o.finding == "failed"]
+        errors = np.array([o.error_h for o in failed if o.error_h is not None], dtype=np.float64)
         findings: dict[str, int] = {}
         for o in outcomes:
             findings[o.finding] = findings.get(o.finding, 0) + 1
-        nominal = sorted({o.coverage for o in outcomes})
+        covered = sum(o.covered or 0 for o in failed)
         return {
             "asset": asset,
             "outcomes": len(outcomes),
             "findings": findings,
-            "nominal_coverage": nominal[0] if len(nominal) == 1 else nominal,
-            "interval_coverage": round(sum(o.covered or 0 for o in judged) / len(judged), 4) if judged else None,
-            "judged": len(judged),
-            "failures": len(errors),
+            "nominal_coverage": sorted({o.coverage for o in outcomes}),
+            "interval_coverage": round(covered / len(failed), 4) if failed else None,
+            "failures": len(failed),
+            "censored_misses": sum(1 for o in outcomes if o.finding == "confirmed" and o.covered == 0),
             "late": int((errors > 0).sum()),
             "early": int((errors < 0).sum()),
             "mean_error_h": round(float(errors.mean()), 2) if len(errors) else None,

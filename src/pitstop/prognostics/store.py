@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Self
@@ -189,15 +190,18 @@ class PrognosticsStore:
             row = conn.execute(select(rul_estimates).where(rul_estimates.c.id == estimate_id)).first()
         return None if row is None else _row(Estimate, row)
 
-    def estimates(self, asset: str, *, since: datetime | None = None, limit: int = 500) -> list[Estimate]:
-        """The newest ``limit`` estimates of an asset, oldest first."""
+    def estimates(self, asset: str, *, since: datetime | None = None, points: int = 500) -> list[Estimate]:
+        """An asset's estimates since ``since``, oldest first, thinned evenly to at most ``points``
+        (the newest always kept), so a long range shows its whole span rather than its last days."""
         query = select(rul_estimates).where(rul_estimates.c.asset == asset)
         if since is not None:
             query = query.where(rul_estimates.c.at >= since)
-        query = query.order_by(rul_estimates.c.at.desc(), rul_estimates.c.id.desc()).limit(max(1, limit))
         with self.db.connect() as conn:
-            rows = conn.execute(query).all()
-        return [_row(Estimate, r) for r in reversed(rows)]
+            rows = conn.execute(query.order_by(rul_estimates.c.at, rul_estimates.c.id)).all()
+        if len(rows) > points > 1:
+            keep = np.unique(np.linspace(0, len(rows) - 1, points).round().astype(int))
+            rows = [rows[i] for i in keep]
+        return [_row(Estimate, r) for r in rows]
 
     def latest(self) -> dict[str, Estimate]:
         """The newest estimate of every asset that has one."""
@@ -264,10 +268,24 @@ class PrognosticsStore:
         assert new is not None
         return replace(outcome, id=int(new[0]))
 
-    def outcomes(self, asset: str | None = None) -> list[Outcome]:
+    def outcomes(
+        self,
+        asset: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        assets: Collection[str] | None = None,
+    ) -> list[Outcome]:
+        """Outcomes recorded in [since, until), of one asset or of a set of assets, oldest first."""
         query = select(rul_outcomes).order_by(rul_outcomes.c.recorded_at, rul_outcomes.c.id)
         if asset is not None:
             query = query.where(rul_outcomes.c.asset == asset)
+        if assets is not None:
+            query = query.where(rul_outcomes.c.asset.in_(list(assets)))
+        if since is not None:
+            query = query.where(rul_outcomes.c.recorded_at >= since)
+        if until is not None:
+            query = query.where(rul_outcomes.c.recorded_at < until)
         with self.db.connect() as conn:
             return [_row(Outcome, r) for r in conn.execute(query)]
 

@@ -370,7 +370,7 @@ def get_report(
     from pitstop.maintenance import report
 
     page = report.monthly(
-        pitstop.maintenance, month=month, site=site, predictions=pitstop.prognostics.calibration()
+        pitstop.maintenance, month=month, site=site, predictions=pitstop.prognostics.calibration
     )
     return HTMLResponse(page)
 
