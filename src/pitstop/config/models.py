@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -132,7 +133,9 @@ class PrognosticsSettings(_Section):
     failure_level: float = Field(
         default=5.0, gt=1.0, description="health index at failure (x healthy level) until failures are recorded"
     )
-    model: str = Field(default="degradation", description="RUL model: degradation or gbm")
+    model: Literal["degradation", "gbm"] = Field(
+        default="degradation", description="RUL model; gbm needs two failures of the type the health sensor saw"
+    )
     coverage: float = Field(default=0.8, gt=0.0, lt=1.0, description="interval coverage of every estimate")
     lead_time_hours: float = Field(
         default=168.0, gt=0, description="open asset.rul_low when the lower bound falls below this"
