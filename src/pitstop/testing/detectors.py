@@ -31,7 +31,7 @@ def check_detector(detector: Detector) -> None:
     params = detector.get_params()
     assert not detector.is_fitted(), "check_detector takes an unfitted detector"
 
-    univariate = cls.name == "ewma_zscore" or getattr(cls, "univariate", False)
+    univariate = getattr(cls, "univariate", False)
     train, test = _data(1 if univariate else 4)
 
     # scoring before fit is a clear error

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
-from pitstop.ml.base import Estimator, FloatArray, NotFittedError, as_matrix
+from pitstop.ml.base import Estimator, FloatArray, InvalidInputError, NotFittedError, as_matrix
 
 
 class Detector(Estimator, abc.ABC):
@@ -55,6 +55,54 @@ class Detector(Estimator, abc.ABC):
     def test_params(cls) -> list[dict[str, Any]]:
         """Parameter sets the contract suite instantiates the detector with."""
         return [{}]
+
+
+class StreamingDetector(Detector):
+    """A univariate detector that learns one value at a time.
+
+    A subclass writes `_ensure_state` (creates the fitted ``*_`` attributes when missing, after
+    checking its parameters), `score_one` and `learn_one`, and names its fitted attributes in
+    ``state``; batch `fit` (learn in order), `score` (no learning) and prequential `score_learn`
+    come from here.
+    """
+
+    univariate: ClassVar[bool] = True
+    state: ClassVar[tuple[str, ...]] = ("n_seen_", "n_features_in_")
+
+    @abc.abstractmethod
+    def _ensure_state(self) -> None: ...
+
+    @abc.abstractmethod
+    def score_one(self, x: float, /) -> float: ...
+
+    @abc.abstractmethod
+    def learn_one(self, x: float, /) -> None: ...
+
+    def score_learn(self, X: npt.ArrayLike, /) -> FloatArray:
+        """Score each value, then learn it (prequential): what a live stream would have seen."""
+        values = as_matrix(X, n_features=1)[:, 0]
+        self._ensure_state()
+        out = np.empty(len(values))
+        for i, x in enumerate(values.tolist()):
+            out[i] = self.score_one(x)
+            self.learn_one(x)
+        return out
+
+    def _fit(self, X: FloatArray) -> None:
+        if X.shape[1] != 1:
+            raise InvalidInputError(f"{self.name} is univariate; got {X.shape[1]} features")
+        for name in self.state:
+            self.__dict__.pop(name, None)
+        self._ensure_state()
+        for x in X[:, 0].tolist():
+            self.learn_one(x)
+
+    def _score(self, X: FloatArray) -> FloatArray:
+        return np.array([self.score_one(x) for x in X[:, 0].tolist()], dtype=np.float64)
+
+    @classmethod
+    def _min_rows(cls) -> int:
+        return 1
 
 
 def robust_location_scale(X: FloatArray) -> tuple[FloatArray, FloatArray]:

@@ -5,14 +5,11 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-import numpy as np
-import numpy.typing as npt
-
-from pitstop.ml.base import FloatArray, InvalidInputError, NotFittedError
-from pitstop.ml.detectors.base import Detector
+from pitstop.ml.base import InvalidInputError, NotFittedError
+from pitstop.ml.detectors.base import StreamingDetector
 
 
-class EwmaZScoreDetector(Detector):
+class EwmaZScoreDetector(StreamingDetector):
     """Distance from an exponentially weighted mean in units of the weighted standard deviation.
 
     It learns one value at a time (`learn_one`) and scores one at a time (`score_one`). Points
@@ -41,6 +38,7 @@ class EwmaZScoreDetector(Detector):
     """
 
     name: ClassVar[str] = "ewma_zscore"
+    state = ("n_seen_", "mean_", "var_", "n_features_in_")
 
     def __init__(self, *, alpha: float = 0.02, warmup: int = 30, protect_above: float | None = 6.0) -> None:
         self.alpha = alpha
@@ -84,40 +82,6 @@ class EwmaZScoreDetector(Detector):
             self.mean_ += a * delta
             self.var_ = (1 - a) * (self.var_ + a * delta * delta)
         self.n_seen_ += 1
-
-    def score_learn(self, X: npt.ArrayLike, /) -> FloatArray:
-        """Score each value, then learn it (prequential): what a live stream would have seen."""
-        values = self._column(X)
-        self._ensure_state()
-        out = np.empty(len(values))
-        for i, x in enumerate(values.tolist()):
-            out[i] = self.score_one(x) if self.n_seen_ else 0.0
-            self.learn_one(x)
-        return out
-
-    # -- batch protocol ----------------------------------------------------------------------
-    def _column(self, X: npt.ArrayLike) -> FloatArray:
-        from pitstop.ml.base import as_matrix
-
-        data = as_matrix(X, n_features=1)
-        result: FloatArray = data[:, 0]
-        return result
-
-    def _fit(self, X: FloatArray) -> None:
-        if X.shape[1] != 1:
-            raise InvalidInputError(f"{self.name} is univariate; got {X.shape[1]} features")
-        for name in ("n_seen_", "mean_", "var_", "n_features_in_"):
-            self.__dict__.pop(name, None)
-        self._ensure_state()
-        for x in X[:, 0].tolist():
-            self.learn_one(x)
-
-    def _score(self, X: FloatArray) -> FloatArray:
-        return np.array([self.score_one(x) for x in X[:, 0].tolist()], dtype=np.float64)
-
-    @classmethod
-    def _min_rows(cls) -> int:
-        return 1
 
     @classmethod
     def test_params(cls) -> list[dict[str, object]]:

@@ -7,14 +7,11 @@ from bisect import bisect_left, insort
 from collections import deque
 from typing import ClassVar
 
-import numpy as np
-import numpy.typing as npt
-
-from pitstop.ml.base import FloatArray, InvalidInputError, NotFittedError, as_matrix
-from pitstop.ml.detectors.base import Detector
+from pitstop.ml.base import InvalidInputError, NotFittedError
+from pitstop.ml.detectors.base import StreamingDetector
 
 
-class ValueNoveltyDetector(Detector):
+class ValueNoveltyDetector(StreamingDetector):
     """Distance to the nearest recently seen value, as a share of the recent range.
 
     The detector remembers the last ``memory`` values it learned, kept sorted. A new value scores
@@ -55,7 +52,7 @@ class ValueNoveltyDetector(Detector):
     """
 
     name: ClassVar[str] = "value_novelty"
-    univariate: ClassVar[bool] = True
+    state = ("n_seen_", "sorted_", "recent_", "n_features_in_")
 
     def __init__(self, *, memory: int = 4000, warmup: int = 100, protect_above: float | None = None) -> None:
         self.memory = memory
@@ -105,33 +102,6 @@ class ValueNoveltyDetector(Detector):
             old = self.recent_.popleft()
             del self.sorted_[bisect_left(self.sorted_, old)]
         self.n_seen_ += 1
-
-    def score_learn(self, X: npt.ArrayLike, /) -> FloatArray:
-        """Score each value, then learn it (prequential): what a live stream would have seen."""
-        values = as_matrix(X, n_features=1)[:, 0]
-        self._ensure_state()
-        out = np.empty(len(values))
-        for i, x in enumerate(values.tolist()):
-            out[i] = self.score_one(x)
-            self.learn_one(x)
-        return out
-
-    # -- batch protocol ----------------------------------------------------------------------
-    def _fit(self, X: FloatArray) -> None:
-        if X.shape[1] != 1:
-            raise InvalidInputError(f"{self.name} is univariate; got {X.shape[1]} features")
-        for name in ("n_seen_", "sorted_", "recent_", "n_features_in_"):
-            self.__dict__.pop(name, None)
-        self._ensure_state()
-        for x in X[:, 0].tolist():
-            self.learn_one(x)
-
-    def _score(self, X: FloatArray) -> FloatArray:
-        return np.array([self.score_one(x) for x in X[:, 0].tolist()], dtype=np.float64)
-
-    @classmethod
-    def _min_rows(cls) -> int:
-        return 1
 
     @classmethod
     def test_params(cls) -> list[dict[str, object]]:
