@@ -83,7 +83,8 @@ def test_an_end_recorded_by_hand_cancels_the_order_and_is_reused(demo_pitstop: P
 
 def test_a_short_replan_keeps_orders_planned_further_ahead(demo_pitstop: Pitstop, clock: FrozenClock) -> None:
     p = demo_pitstop
-    MuteStore(p.db).add_window(recurring("sunday", {"site": "*"}, days="sun", start="06:00", end="14:00"), now=clock.now())
+    sunday = recurring("sunday", {"site": "*"}, days="sun", start="06:00", end="14:00")
+    MuteStore(p.db).add_window(sunday, now=clock.now())
     p.maintenance.capacities.set("sunday", 2.0)
     for i in range(3):
         p.maintenance.orders.open_for("manual", "pump-1", f"task.{i}", title=f"task {i}", estimated_h=2)
