@@ -33,7 +33,9 @@ def check(rows: list[dict[str, object]]) -> tuple[list[tuple[int, int, float]], 
     return good, [(q.reason, q.payload) for q in result.quarantined]
 
 
-def row(ts: object = "2026-01-05T07:00:00Z", asset: object = "ahu-1", sensor: object = "UCAOT", value: object = 21.5):
+def row(
+    ts: object = "2026-01-05T07:00:00Z", asset: object = "ahu-1", sensor: object = "UCAOT", value: object = 21.5
+) -> dict[str, object]:
     return {"ts": ts, "asset": asset, "sensor": sensor, "value": value}
 
 
@@ -127,3 +129,23 @@ def test_every_row_is_valid_or_quarantined_with_a_reason(rows: list[dict[str, ob
     for _, payload in bad:
         json.loads(payload)
     assert np.all(np.isfinite([g[2] for g in good]))
+
+
+def test_categorical_asset_and_sensor_columns_give_the_same_answer_as_text() -> None:
+    """The simulator hands over categoricals; a missing one is malformed, an unknown pair unknown."""
+    assets = ["ahu-1", "ahu-1", "pump-1", "ahu-9", None, "ahu-1"]
+    sensors = ["UCAOT", "UCWF", "vib_rms", "UCAOT", "UCAOT", None]
+    text = [row(asset=a, sensor=s, value=float(i)) for i, (a, s) in enumerate(zip(assets, sensors, strict=True))]
+    frame = pd.DataFrame(
+        {
+            "ts": pd.Series([r["ts"] for r in text], dtype=object),
+            "asset": pd.Categorical(assets),
+            "sensor": pd.Categorical(sensors),
+            "value": [float(i) for i in range(len(assets))],
+        }
+    )
+    result = validate(frame, INDEX, now_us=NOW_US, max_future_us=300_000_000)
+    good = list(zip(result.batch.sensor_id.tolist(), result.batch.value.tolist(), strict=True))
+    assert good == [(1, 0.0), (2, 1.0), (3, 2.0)]
+    assert [q.reason for q in result.quarantined] == ["unknown_sensor", "malformed", "malformed"]
+    assert check(text)[1] == [(q.reason, q.payload) for q in result.quarantined]

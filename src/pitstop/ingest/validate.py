@@ -146,7 +146,7 @@ def validate(
 
 def row_payloads(rows: pd.DataFrame, positions: IntArray) -> list[str]:
     """The quarantine payload of each row: a JSON object of its four raw fields."""
-    picked = {name: rows[name].to_numpy(dtype=object)[positions] for name in FIELDS}
+    picked = {name: _raw_column(rows[name])[positions] for name in FIELDS}
     return [payload_text({name: picked[name][i] for name in FIELDS}) for i in range(len(positions))]
 
 
@@ -157,6 +157,13 @@ def loads(data: bytes | bytearray) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return json.loads(data)
+
+
+def _raw_column(values: pd.Series) -> npt.NDArray[np.object_]:
+    arr = values.to_numpy(dtype=object)
+    if isinstance(values.dtype, pd.CategoricalDtype):  # a missing category is None, as in text
+        arr[values.isna().to_numpy()] = None
+    return arr
 
 
 def payload_text(value: Any) -> str:
@@ -205,12 +212,23 @@ def _kinds(arr: npt.NDArray[np.object_]) -> tuple[BoolArray, BoolArray, BoolArra
 
 
 def _sensor_ids(asset: pd.Series, sensor: pd.Series, index: SensorIndex) -> tuple[IntArray, BoolArray]:
-    """Sensor id per row (0 when unknown), and whether the asset or sensor field is malformed."""
-    a_arr, s_arr = _object(asset), _object(sensor)
-    a_str, s_str = _kinds(a_arr)[0], _kinds(s_arr)[0]
-    malformed = ~(a_str & s_str)
-    a_codes, a_uniq = pd.factorize(np.where(a_str, a_arr, ""))
-    s_codes, s_uniq = pd.factorize(np.where(s_str, s_arr, ""))
+    """Sensor id per row (0 when unknown), and whether the asset or sensor field is malformed.
+
+    Categorical columns of strings (the simulator's, for one) are taken by their codes, without
+    looking at every row's text."""
+    if _string_categories(asset) and _string_categories(sensor):
+        a_codes, s_codes = asset.cat.codes.to_numpy(), sensor.cat.codes.to_numpy()
+        malformed = (a_codes < 0) | (s_codes < 0)  # a missing value
+        a_uniq = np.append(asset.cat.categories.to_numpy(dtype=object), "")
+        s_uniq = np.append(sensor.cat.categories.to_numpy(dtype=object), "")
+        a_codes = np.where(a_codes < 0, len(a_uniq) - 1, a_codes)
+        s_codes = np.where(s_codes < 0, len(s_uniq) - 1, s_codes)
+    else:
+        a_arr, s_arr = _object(asset), _object(sensor)
+        a_str, s_str = _kinds(a_arr)[0], _kinds(s_arr)[0]
+        malformed = ~(a_str & s_str)
+        a_codes, a_uniq = pd.factorize(np.where(a_str, a_arr, ""))
+        s_codes, s_uniq = pd.factorize(np.where(s_str, s_arr, ""))
     pair = a_codes.astype(np.int64) * max(len(s_uniq), 1) + s_codes
     p_codes, p_uniq = pd.factorize(pair)
     width = max(len(s_uniq), 1)
@@ -221,6 +239,12 @@ def _sensor_ids(asset: pd.Series, sensor: pd.Series, index: SensorIndex) -> tupl
     ids = lookup[p_codes] if len(lookup) else np.zeros(len(pair), dtype=np.int64)
     ids[malformed] = 0
     return ids, malformed
+
+
+def _string_categories(values: pd.Series) -> bool:
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return False
+    return all(type(c) is str for c in values.cat.categories)
 
 
 def _per_sensor(bounds: dict[int, float], sensor_id: IntArray, default: float) -> npt.NDArray[np.float64]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from pitstop.core.clock import Clock
 from pitstop.errors import ScenarioError
@@ -53,12 +54,29 @@ class DatabasePublisher:
             raise ScenarioError(f"sensors not in the database inventory: {', '.join(missing[:5])}")
         self.sensor_ids = np.array([index[k] for k in simulator.keys], dtype=np.int32)
 
+    def frame(self, batch: Batch) -> pd.DataFrame:
+        """The batch as the validator takes it, asset and sensor as categoricals over the simulator's
+        keys (the validator looks up each key once, not each row's text)."""
+        assets = sorted({a for a, _ in batch.keys})
+        sensors = sorted({s for _, s in batch.keys})
+        asset_code = np.array([assets.index(a) for a, _ in batch.keys], dtype=np.int32)
+        sensor_code = np.array([sensors.index(s) for _, s in batch.keys], dtype=np.int32)
+        ts = pd.DatetimeIndex(batch.ts_us.astype("datetime64[us]")).tz_localize("UTC")
+        return pd.DataFrame(
+            {
+                "ts": ts,
+                "asset": pd.Categorical.from_codes(asset_code[batch.key], categories=pd.Index(assets)),
+                "sensor": pd.Categorical.from_codes(sensor_code[batch.key], categories=pd.Index(sensors)),
+                "value": batch.value,
+            }
+        )
+
     def publish(self, batch: Batch) -> int:
         if len(batch) == 0:
             return 0
         ingest = getattr(self.pitstop, "ingest", None)
         if ingest is not None:
-            result = ingest.ingest(batch.frame(), SOURCE)
+            result = ingest.ingest(self.frame(batch), SOURCE)
             return int(result.stored + result.duplicates + result.spooled)
         from pitstop.storage.repos.readings import ReadingBatch
 
