@@ -1,35 +1,40 @@
-"""Dashboard page times on the demo with simulated history, and the process's memory.
+"""Dashboard page times and memory of the `pitstop demo` process with a simulated month behind it.
 
-    python bench/web.py [--days 30] [--repeat 5]
+    python bench/web.py [--days 30] [--repeat 5] [--command demo|serve]
 
-Builds the demo installation (SQLite in a temporary data dir), fills `--days` of simulated readings,
-trains the demo's two model versions, runs the health checks once, logs in as the demo operator and
-requests every dashboard page `--repeat` times through the ASGI app in this process. Prints JSON: per
-page the first, median and max server time (the request's wall time in-process: no network; the first
-request of a page finds nothing kept in memory: asset plot buckets, model drift), the readings stored,
-and the resident memory now and at its peak (the whole process: pitstop, the app and the simulated data).
+Prepares a demo data directory (SQLite) in this process: the demo inventory, `--days` of simulated
+readings, the demo's two model versions and one prognostics pass. Then starts `pitstop demo` (the
+simulator keeps running, every scheduled job runs) or `pitstop serve` on it as a subprocess, waits
+until its scheduler has run every job once (the roll-ups catch up on the month, drift is computed),
+logs in over HTTP and requests every dashboard page `--repeat` times. Prints JSON: per page the first,
+median and max server time (the response's `Server-Timing` header; the client's wall time beside it),
+the readings stored, how long the server's first round of jobs took, and the server process's resident
+memory (VmRSS from /proc/<pid>/status at ready, after the jobs, after the pages; VmHWM: its peak).
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import os
+import re
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
-import psutil
-from fastapi.testclient import TestClient
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit
 from pitstop import demo
-from pitstop.api import create_app
 from pitstop.app import build
 from pitstop.config import Settings
+from pitstop.core.types import Role
 from pitstop.sim.live import attach
 
 PAGES = [
@@ -38,8 +43,11 @@ PAGES = [
     "/ui/health",
     "/ui/assets",
     "/ui/assets/ahu-1?range=24h",
+    "/ui/assets/ahu-1?range=7d",
     "/ui/assets/ahu-1?range=30d",
+    "/ui/assets/ahu-1?range=1y",
     "/ui/assets/pump-1?range=7d",
+    "/ui/assets/pump-1?range=30d",
     "/ui/maintenance",
     "/ui/procedures",
     "/ui/models",
@@ -48,54 +56,157 @@ PAGES = [
     "/ui/kb",
     "/ui/kb?q=bearing",
 ]
+LAST_JOB = "dashboard-drift"  # added last (by the dashboard), so it runs last in the first tick
+START_TIMEOUT_S = 180.0
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS (now) and VmHWM (peak) of a process, in MiB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = round(int(value.split()[0]) / 1024, 1)
+    return fields
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def prepare(data_dir: Path, days: float) -> dict[str, object]:
+    pitstop = build(Settings(data_dir=data_dir))
+    demo.prepare(pitstop)
+    start = time.perf_counter()
+    _, stored = attach(pitstop, history=timedelta(days=days))
+    fill_s = time.perf_counter() - start
+    start = time.perf_counter()
+    trained = demo.train_models(pitstop)
+    train_s = time.perf_counter() - start
+    pitstop.prognostics.run()
+    _, operator = pitstop.keys.create("bench-operator", Role.OPERATOR, pitstop.clock.now())
+    pitstop.close()
+    return {"readings": stored, "fill_s": fill_s, "models": trained, "train_s": train_s, "operator": operator}
+
+
+def wait_for_jobs(data_dir: Path, proc: subprocess.Popen[str], since: float) -> float:
+    """Seconds until the server's scheduler finished LAST_JOB (its first round of jobs)."""
+    pitstop = build(Settings(data_dir=data_dir))
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline and proc.poll() is None:
+            if pitstop.jobs.last_finished(LAST_JOB) is not None:
+                return time.monotonic() - since
+            time.sleep(0.5)
+    finally:
+        pitstop.close()
+    raise SystemExit(f"the server did not finish its first round of jobs in {START_TIMEOUT_S:g} s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--days", type=float, default=30)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--command", choices=["demo", "serve"], default="demo")
+    parser.add_argument("--sqlite-cache-mb", type=int, help="the server's database.sqlite_cache_mb (default: its own)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        pitstop = build(Settings(data_dir=Path(tmp)))
-        _, operator = demo.prepare(pitstop)
-        start = time.perf_counter()
-        _, stored = attach(pitstop, history=timedelta(days=args.days))
-        fill_s = time.perf_counter() - start
-        start = time.perf_counter()
-        trained = demo.train_models(pitstop)
-        train_s = time.perf_counter() - start
-        pitstop.health.evaluate(pitstop.health.run_checks())
-        pages: dict[str, dict[str, float]] = {}
-        with TestClient(create_app(pitstop)) as client:
-            client.post("/ui/login", data={"key": operator})
-            for page in PAGES:
-                times = []
-                for _ in range(args.repeat):
-                    t = time.perf_counter()
-                    response = client.get(page)
-                    times.append(time.perf_counter() - t)
-                    if response.status_code != 200:
-                        raise SystemExit(f"{page}: {response.status_code}")
-                pages[page] = {
-                    "first_ms": round(times[0] * 1000, 1),  # nothing kept yet (asset plots, model drift)
-                    "median_ms": round(statistics.median(times) * 1000, 1),
-                    "max_ms": round(max(times) * 1000, 1),
-                }
-        pitstop.close()
+        data_dir = Path(tmp) / "data"
+        prepared = prepare(data_dir, args.days)
+        port = free_port()
+        command = ["demo", "--port", str(port), "--data-dir", str(data_dir)]
+        if args.command == "serve":
+            command = ["--data-dir", str(data_dir), "serve", "--port", str(port)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PITSTOP_")}
+        if args.sqlite_cache_mb is not None:
+            env["PITSTOP_DATABASE__SQLITE_CACHE_MB"] = str(args.sqlite_cache_mb)
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pitstop", *command],
+            cwd=tmp,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        lines: list[str] = []
+        assert proc.stdout is not None
+        stdout = proc.stdout
+        threading.Thread(
+            target=lambda: lines.extend(f"{time.monotonic() - started:.1f} {x}" for x in stdout), daemon=True
+        ).start()
+        url = f"http://127.0.0.1:{port}"
+        try:
+            while proc.poll() is None and time.monotonic() - started < START_TIMEOUT_S:
+                try:
+                    if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+            else:
+                raise SystemExit("the server did not become ready:\n" + "".join(lines[-40:]))
+            ready_s = time.monotonic() - started
+            at_ready = memory_mb(proc.pid)
+            jobs_s = wait_for_jobs(data_dir, proc, started)
+            after_jobs = memory_mb(proc.pid)
+            pages = drive(url, str(prepared["operator"]), args.repeat)
+            after_pages = memory_mb(proc.pid)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    slowest = max(pages.values(), key=lambda p: p["max_ms"])
     emit(
         {
+            "command": f"pitstop {args.command}",
+            "sqlite_cache_mb": args.sqlite_cache_mb,
             "days": args.days,
-            "readings": stored,
-            "fill_seconds": round(fill_s, 1),
-            "models": trained,
-            "train_seconds": round(train_s, 1),
+            "readings": prepared["readings"],
+            "fill_seconds": round(float(prepared["fill_s"]), 1),  # type: ignore[arg-type]
+            "models": prepared["models"],
+            "train_seconds": round(float(prepared["train_s"]), 1),  # type: ignore[arg-type]
+            "server_ready_seconds": round(ready_s, 1),
+            "server_first_jobs_seconds": round(jobs_s, 1),
             "repeat": args.repeat,
             "pages": pages,
-            "slowest_page_ms": max(p["max_ms"] for p in pages.values()),
-            "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "slowest_page_ms": slowest["max_ms"],
+            "server_rss_mb": {"at_ready": at_ready["VmRSS"], "after_jobs": after_jobs["VmRSS"], **after_pages},
+            "server_peak_rss_mb": after_pages["VmHWM"],
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "server_start_log": [x.rstrip() for x in lines[:12]],
         }
     )
+
+
+def drive(url: str, key: str, repeat: int) -> dict[str, dict[str, float]]:
+    pages: dict[str, dict[str, float]] = {}
+    with httpx.Client(base_url=url, timeout=60) as client:
+        response = client.post("/ui/login", data={"key": key})
+        if response.status_code != 303:
+            raise SystemExit(f"login: {response.status_code}")
+        for page in PAGES:
+            server, wall = [], []
+            for _ in range(repeat):
+                t = time.perf_counter()
+                response = client.get(page)
+                wall.append((time.perf_counter() - t) * 1000)
+                if response.status_code != 200:
+                    raise SystemExit(f"{page}: {response.status_code}")
+                timing = re.search(r"dur=([0-9.]+)", response.headers.get("server-timing", ""))
+                server.append(float(timing.group(1)) if timing else wall[-1])
+            pages[page] = {
+                "first_ms": server[0],
+                "median_ms": round(statistics.median(server), 1),
+                "max_ms": max(server),
+                "wall_median_ms": round(statistics.median(wall), 1),
+            }
+    return pages
 
 
 if __name__ == "__main__":

@@ -23,7 +23,12 @@ class DatabaseSettings(_Section):
         description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. Empty: SQLite in the data dir.",
     )
     pool_size: int = Field(default=5, ge=1, le=100)
-    sqlite_cache_mb: int = Field(default=64, ge=2, le=4096, description="SQLite page cache per connection")
+    sqlite_cache_mb: int = Field(
+        default=16,
+        ge=2,
+        le=4096,
+        description="SQLite page cache per connection (the pool keeps several; 64 took a month's demo past 500 MB)",
+    )
     check_schema_at_start: bool = True
 
     @field_validator("url", mode="before")
