@@ -105,6 +105,10 @@ def band(
     median = " ".join(f"{sx(x):.1f},{sy(mid):.1f}" for x, _, mid, _ in pts)
     parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" role="img" aria-label="{Markup.escape(label)}">']
     parts.append(f'<polygon class="interval" points="{upper} {lower}"/>')
+    if len(pts) == 1:  # one estimate: its interval as a bar, its median as a dot
+        x, lo, mid, hi = (f"{v:.1f}" for v in (sx(pts[0][0]), sy(pts[0][1]), sy(pts[0][2]), sy(pts[0][3])))
+        parts.append(f'<line class="interval-bar" x1="{x}" x2="{x}" y1="{lo}" y2="{hi}"/>')
+        parts.append(f'<circle class="median" cx="{x}" cy="{mid}" r="3"/>')
     for t in thresholds:
         parts.append(f'<line class="threshold" x1="{pad}" x2="{width - pad}" y1="{sy(t):.1f}" y2="{sy(t):.1f}"/>')
     parts.append(f'<polyline class="series" points="{median}"/>')
