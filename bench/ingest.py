@@ -252,7 +252,10 @@ class RawPublisher:
     def _read(self) -> None:
         rest = b""
         while True:
-            data = self.sock.recv(1 << 16)
+            try:
+                data = self.sock.recv(1 << 16)
+            except OSError:  # closed by `close`
+                return
             if not data:
                 return
             rest += data
@@ -327,6 +330,13 @@ def own_mosquitto(work: Path) -> Iterator[int | None]:
         proc.wait(timeout=10)
 
 
+def _metric(text: str, name: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
 def _wait_count(count: Callable[[], int], target: int, start: float, limit: float = 300) -> float:
     while count() < target and time.perf_counter() - start < limit:
         time.sleep(0.02)
@@ -384,9 +394,11 @@ def _bench_mqtt(env: dict[str, str], settings: Settings, messages: int, broker: 
             seconds = _wait_count(lambda: pitstop.readings.count(sensor) - before, messages, start)
         pub.close()
         stored = pitstop.readings.count(sensor) - before
+        received = _metric(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text, "pitstop_mqtt_messages_total")
     out["live"] = {
         "messages": messages,
         "readings_per_message": 1,
+        "received": received,
         "stored": stored,
         "publish_seconds": round(published, 2),
         "seconds": round(seconds, 2),

@@ -253,6 +253,7 @@ class MqttSubscriber:
         self._lock = threading.Lock()
         self._generation = 0
         self._connected = False
+        self._subscribed = False  # the broker confirmed the subscription on this connection
         self._state = "not started"
         self._client: _Client | None = None
         self._worker: threading.Thread | None = None
@@ -275,6 +276,7 @@ class MqttSubscriber:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
         # Room for the next batches while one is written: the broker keeps sending until this many
@@ -306,8 +308,8 @@ class MqttSubscriber:
         self._pending.clear()
 
     def state(self) -> str:
-        """ "ok" while connected, else what is wrong (for /ready)."""
-        return "ok" if self._connected else self._state
+        """ "ok" while connected and subscribed, else what is wrong (for /ready)."""
+        return "ok" if self._connected and self._subscribed else self._state
 
     # -- paho callbacks (network thread) ------------------------------------------------------
 
@@ -319,6 +321,8 @@ class MqttSubscriber:
         with self._lock:
             self._generation += 1
             self._connected = True
+            self._subscribed = False
+        self._state = "subscribing"
         self.metrics.mqtt_connected.set(1)
         self.log.info(
             "MQTT connected to %s:%s (session present: %s)",
@@ -328,9 +332,18 @@ class MqttSubscriber:
         )
         client.subscribe([(f, self.settings.qos) for f in self.router.filters])
 
+    def _on_subscribe(self, client: Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
+        refused = [str(r) for r in reasons if getattr(r, "is_failure", False)]
+        if refused:
+            self._state = f"subscription refused by {self.settings.host}:{self.settings.port}: {', '.join(refused)}"
+            self.log.warning("MQTT subscription refused: %s", ", ".join(refused))
+            return
+        self._subscribed = True
+
     def _on_disconnect(self, client: Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         with self._lock:
             self._connected = False
+            self._subscribed = False
         self.metrics.mqtt_connected.set(0)
         if not self._stop.is_set():
             self._state = f"disconnected from {self.settings.host}:{self.settings.port}: {reason}; reconnecting"
