@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from pitstop.backup.retention import Policy, decide
+from pitstop.testing.services import unavailable
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +56,7 @@ def _restic(repo: Path, *args: str) -> str:
 
 def test_retention_matches_restic_forget(tmp_path: Path) -> None:
     if shutil.which("restic") is None:
-        pytest.skip("restic is not installed (apt-get install restic)")
+        unavailable("restic is not installed (apt-get install restic)")
     repo, data = tmp_path / "repo", tmp_path / "data"
     data.mkdir()
     (data / "file").write_text("x")
