@@ -2,8 +2,11 @@
 
 The predictor is the twin compiled to ONNX Runtime (1 intra-op thread) when onnxruntime is
 installed, else LightGBM's own Booster with num_threads=1 (never the scikit-learn wrapper). The
-champion alias is re-read at most every ``refresh``; a promotion or rollback in this process
-takes effect at once.
+champion alias is re-read at most every ``refresh`` seconds (one small query; the artifact is
+loaded and its sha256 checked only when the alias moved); a promotion or rollback in this process
+takes effect at once, one in another process within ``refresh``. While a corrupt champion is
+replaced by an earlier version, loading the champion is retried every ``retry`` seconds rather
+than on every refresh (each attempt hashes the file and reconverts the model).
 """
 
 from __future__ import annotations
@@ -30,11 +33,15 @@ class Predictor(Protocol):
 @dataclass
 class _Loaded:
     version: int
+    champion: int | None  # the alias when this was loaded: `version` unless the champion was corrupt
     predictor: Predictor
     path: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     checked: datetime
+    loaded: datetime
+    latency: Any  # the version's histogram and counter children, looked up once
+    rows: Any
 
 
 def fastest(twin: Twin) -> tuple[Predictor, str]:
@@ -46,11 +53,18 @@ def fastest(twin: Twin) -> tuple[Predictor, str]:
 
 class ModelServer:
     def __init__(
-        self, registry: ModelRegistry, clock: Clock, metrics: CollectorRegistry, *, refresh: float = 5.0
+        self,
+        registry: ModelRegistry,
+        clock: Clock,
+        metrics: CollectorRegistry,
+        *,
+        refresh: float = 5.0,
+        retry: float = 60.0,
     ) -> None:
         self.registry = registry
         self.clock = clock
         self.refresh = timedelta(seconds=refresh)
+        self.retry = timedelta(seconds=retry)
         self._loaded: dict[str, _Loaded] = {}
         self.latency = Histogram(
             "pitstop_model_predict_seconds",
@@ -73,10 +87,26 @@ class ModelServer:
         if loaded is not None and now - loaded.checked < self.refresh:
             return loaded
         champion = self.registry.alias(name, "champion")
-        if loaded is None or champion != loaded.version:
+        if (
+            loaded is None
+            or champion != loaded.champion
+            or (loaded.version != champion and now - loaded.loaded >= self.retry)
+        ):
             version, twin = self.registry.serving(name)
             predictor, path = fastest(twin)
-            loaded = _Loaded(version, predictor, path, tuple(twin.inputs), tuple(twin.outputs), now)
+            labels = (name, str(version))
+            loaded = _Loaded(
+                version,
+                champion,
+                predictor,
+                path,
+                tuple(twin.inputs),
+                tuple(twin.outputs),
+                now,
+                now,
+                self.latency.labels(*labels),
+                self.rows.labels(*labels),
+            )
             self._loaded[name] = loaded
         loaded.checked = now
         return loaded
@@ -84,14 +114,12 @@ class ModelServer:
     def predict(self, name: str, rows: list[list[float]]) -> dict[str, Any]:
         loaded = self.current(name)
         X = np.asarray(rows, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != len(loaded.inputs) or not np.all(np.isfinite(X)):
+        if X.ndim != 2 or X.shape[1] != len(loaded.inputs) or not np.isfinite(X).all():
             raise InvalidInput(f"rows must be finite numbers, {len(loaded.inputs)} per row: {list(loaded.inputs)}")
         start = time.perf_counter()
         Y = loaded.predictor.predict_array(X)
-        elapsed = time.perf_counter() - start
-        labels = (name, str(loaded.version))
-        self.latency.labels(*labels).observe(elapsed)
-        self.rows.labels(*labels).inc(len(X))
+        loaded.latency.observe(time.perf_counter() - start)
+        loaded.rows.inc(len(X))
         return {
             "model": name,
             "version": loaded.version,
