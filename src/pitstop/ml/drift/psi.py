@@ -1,15 +1,24 @@
 """PSI with quantile bins from the reference and a floor on bin counts; KS from the sorted reference.
 
 The reference profile (bin edges, bin counts, a sorted sample of the reference) is computed once,
-stored with the model version, and reused for every comparison: only the current window is binned
-and sorted at monitoring time.
+stored with the model version, and reused for every comparison: only the current window is sorted
+at monitoring time.
+
+Every feature is sorted once and everything else is read off the sorted values with a handful of
+binary searches: the quantile edges, the bin counts (how many values lie below each edge), the
+sample of order statistics, and the KS statistic (the empirical distribution functions at the
+reference sample's points and at the ends of the runs of current values between them, see
+`ks_statistic`). Sorting releases the GIL, so features are sorted on up to `os.cpu_count()`
+threads when there is enough data to pay for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +34,10 @@ SHARE_FLOOR = 5e-4
 # Sorted reference kept for KS: at most this many evenly spaced order statistics.
 KS_SAMPLE = 10_000
 KS_ALPHA = 0.05
+# Below this many values in all, features are done one after another (threads cost more than they save).
+PARALLEL_MIN_VALUES = 200_000
+
+R = TypeVar("R")
 
 
 def band(psi: float) -> str:
@@ -43,13 +56,7 @@ class FeatureProfile:
 
     @classmethod
     def of(cls, values: npt.ArrayLike, bins: int = DEFAULT_BINS) -> FeatureProfile:
-        data = _finite(values)
-        inner = np.unique(np.quantile(data, np.linspace(0, 1, bins + 1)[1:-1]))
-        counts = np.bincount(np.searchsorted(inner, data, side="right"), minlength=len(inner) + 1)
-        ordered = np.sort(data)
-        if len(ordered) > KS_SAMPLE:
-            ordered = ordered[np.linspace(0, len(ordered) - 1, KS_SAMPLE).round().astype(np.int64)]
-        return cls(inner.astype(np.float64), counts.astype(np.int64), ordered, len(data))
+        return _profile(_finite(values), bins)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,7 +82,10 @@ class ReferenceProfile:
 
     @classmethod
     def of(cls, columns: Mapping[str, npt.ArrayLike], bins: int = DEFAULT_BINS) -> ReferenceProfile:
-        return cls({name: FeatureProfile.of(values, bins) for name, values in columns.items()})
+        names = list(columns)
+        data = [_finite(columns[name]) for name in names]
+        profiles = _map(lambda values: _profile(values, bins), data)
+        return cls(dict(zip(names, profiles, strict=True)))
 
     def as_dict(self) -> dict[str, Any]:
         return {name: p.as_dict() for name, p in self.features.items()}
@@ -166,11 +176,128 @@ def psi(ref_counts: npt.ArrayLike, cur_counts: npt.ArrayLike, floor: float = SHA
 
 def ks_statistic(sorted_reference: npt.NDArray[np.float64], current: npt.NDArray[np.float64]) -> float:
     """Two-sample Kolmogorov-Smirnov statistic between a sorted reference and a current sample."""
-    cur = np.sort(current)
-    points = np.concatenate([sorted_reference, cur])
-    f_ref = np.searchsorted(sorted_reference, points, side="right") / len(sorted_reference)
-    f_cur = np.searchsorted(cur, points, side="right") / len(cur)
-    return float(np.max(np.abs(f_ref - f_cur)))
+    return _ks_sorted(sorted_reference, np.sort(current))
+
+
+def _ks_sorted(ref: npt.NDArray[np.float64], cur: npt.NDArray[np.float64]) -> float:
+    """sup |F_ref - F_cur| over the pooled points, both samples sorted, without visiting every point.
+
+    At a reference point r: F_ref(r) = #{ref <= r}/n, F_cur(r) = #{cur <= r}/m (binary searches of
+    the n reference points in `cur`). The current points with the same #{ref <= x} = k form a run
+    between two reference points, along which F_ref = k/n stays and F_cur rises; its largest
+    value, #{cur < ref[k]}/m at the run's last point, is one candidate. Its smallest value is not
+    needed: where it is farther from k/n than the largest, it is below k/n, and F_cur at ref[k-1],
+    where F_ref is k/n too, is lower still. So the maximum over these candidates is the maximum
+    over all pooled points, and equal to it in floating point (the same quotients of the same
+    counts).
+    """
+    n, m = len(ref), len(cur)
+    f_ref = np.searchsorted(ref, ref, side="right") / n
+    upto = np.searchsorted(cur, ref, side="right")  # #{cur <= ref[k]}
+    at_ref = np.abs(f_ref - upto / m)
+    below = np.empty(n + 1, dtype=np.int64)  # below[k] = #{cur < ref[k]}; below[n] = m
+    below[:n] = upto
+    tied = (upto > 0) & (cur[np.maximum(upto - 1, 0)] == ref)  # only there do < and <= differ
+    if tied.any():
+        below[:n][tied] = np.searchsorted(cur, ref[tied], side="left")
+    below[n] = m
+    runs = np.diff(below, prepend=0) > 0  # runs that hold at least one current point
+    at_cur = np.abs(np.arange(n + 1)[runs] / n - below[runs] / m)
+    return float(max(at_ref.max(), at_cur.max(initial=0.0)))
+
+
+def _profile(data: npt.NDArray[np.float64], bins: int) -> FeatureProfile:
+    """Quantile edges exactly as `np.quantile` (method "linear") gives them, counts per bin, and
+    the evenly spaced order statistics, all from `order_statistics` (no full sort of large data)."""
+    n = len(data)
+    low, high, gamma = _quantile_ranks(n, np.linspace(0, 1, bins + 1)[1:-1])
+    sample = np.linspace(0, n - 1, KS_SAMPLE).round().astype(np.int64) if n > KS_SAMPLE else np.arange(n)
+    values = order_statistics(data, np.concatenate([low, high, sample]))
+    k = len(low)
+    inner = np.unique(_lerp(values[:k], values[k : 2 * k], gamma))
+    below = np.array([np.count_nonzero(data < edge) for edge in inner], dtype=np.int64)
+    counts = np.diff(below, prepend=0, append=n).astype(np.int64)
+    return FeatureProfile(inner.astype(np.float64), counts, values[2 * k :], n)
+
+
+def _quantile_ranks(
+    n: int, q: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The two order statistics (0-based ranks) and the weight between them of `np.quantile`'s
+    "linear" method, with numpy's own arithmetic, so that `_lerp` gives its result to the bit (tested)."""
+    virtual = (n - 1) * q
+    previous = np.floor(virtual)
+    gamma = virtual - previous
+    low = np.clip(previous, 0, n - 1).astype(np.int64)
+    high = np.clip(previous + 1, 0, n - 1).astype(np.int64)
+    low[virtual >= n - 1] = n - 1
+    return low, high, gamma
+
+
+def _lerp(
+    a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], gamma: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """numpy's interpolation for quantiles: from below under a weight of 0.5, from above from 0.5 on."""
+    diff = b - a
+    out: npt.NDArray[np.float64] = np.add(a, diff * gamma)
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    return out
+
+
+# Data smaller than this is simply sorted; larger goes through buckets (`order_statistics`).
+SELECT_MIN = 100_000
+
+
+def order_statistics(data: npt.NDArray[np.float64], ranks: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """`np.sort(data)[ranks]` for finite `data`, without sorting all of it when it is large.
+
+    The values go into equal-width buckets between two extreme quantiles of a strided probe (the
+    values beyond them into the two end buckets); the bucket number is a non-decreasing function
+    of the value (rounded subtraction, multiplication by a positive scale, clipping, flooring), so
+    the buckets are in value order. Counting them tells which bucket holds each wanted rank; only
+    those buckets are gathered and sorted. Exact for any data; fast when the data spreads over the
+    buckets (a few values each), and no slower than a sort plus a few passes when it does not.
+    """
+    n = len(data)
+    if n < SELECT_MIN:
+        return np.sort(data)[ranks]
+    probe = np.sort(data[:: max(1, n // 4096)])
+    cut = len(probe) // 1000
+    lo, hi = float(probe[cut]), float(probe[len(probe) - 1 - cut])
+    buckets = n // 4
+    scale = (buckets - 2) / (hi - lo) if hi > lo else 0.0
+    if not (0.0 < scale < np.inf):
+        return np.sort(data)[ranks]
+    with np.errstate(over="ignore"):  # values near the float limits: ±inf, clipped below
+        position = (data - lo) * scale
+    np.clip(position, -1.0, buckets - 2.0, out=position)
+    position += 1.0
+    index = position.astype(np.int64)
+    counts = np.bincount(index, minlength=buckets)
+    ends = np.cumsum(counts)  # ends[j] = how many values are in buckets 0..j
+    holding = np.searchsorted(ends, ranks, side="right")
+    wanted = np.zeros(buckets, dtype=bool)
+    wanted[holding] = True
+    chosen = np.sort(data[wanted[index]])
+    kept = np.where(wanted, counts, 0)
+    offset = np.cumsum(kept) - kept  # where each wanted bucket starts in `chosen`
+    result: npt.NDArray[np.float64] = chosen[offset[holding] + ranks - (ends[holding] - counts[holding])]
+    return result
+
+
+def _bin_counts(ordered: npt.NDArray[np.float64], inner: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Counts per bin [edge[j-1], edge[j]) of sorted values: differences of #{values < edge}."""
+    below = np.searchsorted(ordered, inner, side="left")
+    return np.diff(below, prepend=0, append=len(ordered)).astype(np.int64)
+
+
+def _map(func: Callable[[npt.NDArray[np.float64]], R], arrays: list[npt.NDArray[np.float64]]) -> list[R]:
+    """`func` over `arrays`, on threads when there is enough data to pay for them."""
+    workers = min(len(arrays), os.cpu_count() or 1)
+    if workers < 2 or sum(len(a) for a in arrays) < PARALLEL_MIN_VALUES:
+        return [func(a) for a in arrays]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(func, arrays))
 
 
 def compare(profile: ReferenceProfile, current: Mapping[str, npt.ArrayLike]) -> DriftReport:
@@ -178,33 +305,35 @@ def compare(profile: ReferenceProfile, current: Mapping[str, npt.ArrayLike]) -> 
     missing = sorted(set(profile.features) - set(current))
     if missing:
         raise InvalidInput(f"current data lacks features {missing}")
-    results: list[FeatureDrift] = []
-    rows = 0
-    for name, ref in profile.features.items():
-        data = _finite(current[name])
-        rows = len(data)
-        counts = np.bincount(np.searchsorted(ref.edges, data, side="right"), minlength=len(ref.edges) + 1)
-        value = psi(ref.counts, counts)
-        d = ks_statistic(ref.sorted_sample, data)
-        n, m = min(ref.rows, KS_SAMPLE), len(data)
-        critical = np.sqrt(-np.log(KS_ALPHA / 2) / 2) * np.sqrt((n + m) / (n * m))
-        results.append(
-            FeatureDrift(
-                name,
-                value,
-                band(value),
-                d,
-                bool(d > critical),
-                (ref.counts / ref.counts.sum()).tolist(),
-                (counts / counts.sum()).tolist(),
-            )
-        )
-    return DriftReport(results, rows)
+    names = list(profile.features)
+    data = [_finite(current[name]) for name in names]
+    ordered = _map(np.sort, data)
+    results = [_drift_of(name, profile.features[name], cur) for name, cur in zip(names, ordered, strict=True)]
+    return DriftReport(results, len(data[-1]) if data else 0)
+
+
+def _drift_of(name: str, ref: FeatureProfile, cur: npt.NDArray[np.float64]) -> FeatureDrift:
+    counts = _bin_counts(cur, ref.edges)
+    value = psi(ref.counts, counts)
+    d = _ks_sorted(ref.sorted_sample, cur)
+    n, m = min(ref.rows, KS_SAMPLE), len(cur)
+    critical = np.sqrt(-np.log(KS_ALPHA / 2) / 2) * np.sqrt((n + m) / (n * m))
+    return FeatureDrift(
+        name,
+        value,
+        band(value),
+        d,
+        bool(d > critical),
+        (ref.counts / ref.counts.sum()).tolist(),
+        (counts / counts.sum()).tolist(),
+    )
 
 
 def _finite(values: npt.ArrayLike | Sequence[float]) -> npt.NDArray[np.float64]:
     data = np.asarray(values, dtype=np.float64).ravel()
-    data = data[np.isfinite(data)]
+    finite = np.isfinite(data)
+    if not finite.all():
+        data = data[finite]
     if len(data) < 2:
         raise InvalidInput("drift needs at least 2 finite values per feature")
     return data
