@@ -13,7 +13,14 @@ from scipy.stats import ks_2samp
 
 from pitstop.ml.drift import ReferenceProfile, compare
 from pitstop.ml.drift import psi as drift
-from pitstop.ml.drift.psi import KS_SAMPLE, SELECT_MIN, FeatureProfile, ks_statistic, order_statistics
+from pitstop.ml.drift.psi import (
+    KS_SAMPLE,
+    SELECT_MIN,
+    FeatureProfile,
+    ks_statistic,
+    order_statistics,
+    rank_counts,
+)
 
 Array = npt.NDArray[np.float64]
 rng = np.random.default_rng(11)
@@ -66,6 +73,16 @@ def test_profile_is_the_plain_profile(shape: str, n: int) -> None:
     assert np.array_equal(fast.counts, plain.counts)
     assert np.array_equal(fast.sorted_sample, plain.sorted_sample)
     assert fast.rows == plain.rows
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_rank_counts_are_those_of_binary_searches_in_the_sorted_sample(shape: str) -> None:
+    reference = np.sort(SHAPES[shape](3_000))
+    for current in (SHAPES[shape](30_000), np.concatenate([reference, reference[:500]]), SHAPES[shape](999)):
+        ordered = np.sort(current)
+        upto, below = rank_counts(reference, current)
+        assert np.array_equal(upto, np.searchsorted(ordered, reference, side="right"))
+        assert np.array_equal(below, np.searchsorted(ordered, reference, side="left"))
 
 
 @pytest.mark.parametrize("shape", list(SHAPES))

@@ -1,15 +1,15 @@
 """PSI with quantile bins from the reference and a floor on bin counts; KS from the sorted reference.
 
 The reference profile (bin edges, bin counts, a sorted sample of the reference) is computed once,
-stored with the model version, and reused for every comparison: only the current window is sorted
-at monitoring time.
+stored with the model version, and reused for every comparison.
 
-Every feature is sorted once and everything else is read off the sorted values with a handful of
-binary searches: the quantile edges, the bin counts (how many values lie below each edge), the
-sample of order statistics, and the KS statistic (the empirical distribution functions at the
-reference sample's points and at the ends of the runs of current values between them, see
-`ks_statistic`). Sorting releases the GIL, so features are sorted on up to `os.cpu_count()`
-threads when there is enough data to pay for them.
+No large array is sorted whole. The profile's quantile edges and its sample are order statistics,
+read through value buckets (`order_statistics`); the current window is placed among the sample's
+points the same way (`rank_counts`), which gives the KS statistic from counts at the sample's
+points and at the ends of the runs of current values between them (`_ks`); PSI counts are one
+comparison pass per edge. Every result equals the straightforward computation's to the bit
+(tests). Features go to up to `os.cpu_count()` threads when there is enough data to pay for them
+(numpy releases the GIL in this work).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ KS_ALPHA = 0.05
 # Below this many values in all, features are done one after another (threads cost more than they save).
 PARALLEL_MIN_VALUES = 200_000
 
+T = TypeVar("T")
 R = TypeVar("R")
 
 
@@ -84,7 +85,7 @@ class ReferenceProfile:
     def of(cls, columns: Mapping[str, npt.ArrayLike], bins: int = DEFAULT_BINS) -> ReferenceProfile:
         names = list(columns)
         data = [_finite(columns[name]) for name in names]
-        profiles = _map(lambda values: _profile(values, bins), data)
+        profiles = _map(lambda values: _profile(values, bins), data, sum(len(d) for d in data))
         return cls(dict(zip(names, profiles, strict=True)))
 
     def as_dict(self) -> dict[str, Any]:
@@ -176,34 +177,81 @@ def psi(ref_counts: npt.ArrayLike, cur_counts: npt.ArrayLike, floor: float = SHA
 
 def ks_statistic(sorted_reference: npt.NDArray[np.float64], current: npt.NDArray[np.float64]) -> float:
     """Two-sample Kolmogorov-Smirnov statistic between a sorted reference and a current sample."""
-    return _ks_sorted(sorted_reference, np.sort(current))
+    upto, below = rank_counts(sorted_reference, _finite(current))
+    return _ks(sorted_reference, len(current), upto, below)
 
 
-def _ks_sorted(ref: npt.NDArray[np.float64], cur: npt.NDArray[np.float64]) -> float:
-    """sup |F_ref - F_cur| over the pooled points, both samples sorted, without visiting every point.
+def _ks(ref: npt.NDArray[np.float64], m: int, upto: npt.NDArray[np.int64], below: npt.NDArray[np.int64]) -> float:
+    """sup |F_ref - F_cur| over the pooled points, from the counts of `rank_counts`.
 
-    At a reference point r: F_ref(r) = #{ref <= r}/n, F_cur(r) = #{cur <= r}/m (binary searches of
-    the n reference points in `cur`). The current points with the same #{ref <= x} = k form a run
-    between two reference points, along which F_ref = k/n stays and F_cur rises; its largest
-    value, #{cur < ref[k]}/m at the run's last point, is one candidate. Its smallest value is not
-    needed: where it is farther from k/n than the largest, it is below k/n, and F_cur at ref[k-1],
-    where F_ref is k/n too, is lower still. So the maximum over these candidates is the maximum
-    over all pooled points, and equal to it in floating point (the same quotients of the same
-    counts).
+    At a reference point r: F_ref(r) = #{ref <= r}/n and F_cur(r) = #{cur <= r}/m. The current
+    points with the same #{ref <= x} = k form a run between two reference points, along which
+    F_ref = k/n stays and F_cur rises; its largest value, #{cur < ref[k]}/m at the run's last
+    point, is one candidate. Its smallest value is not needed: where it is farther from k/n than
+    the largest, it is below k/n, and F_cur at ref[k-1], where F_ref is k/n too, is lower still. So
+    the maximum over these candidates is the maximum over all pooled points, and equal to it in
+    floating point (the same quotients of the same counts).
     """
-    n, m = len(ref), len(cur)
-    f_ref = np.searchsorted(ref, ref, side="right") / n
-    upto = np.searchsorted(cur, ref, side="right")  # #{cur <= ref[k]}
-    at_ref = np.abs(f_ref - upto / m)
-    below = np.empty(n + 1, dtype=np.int64)  # below[k] = #{cur < ref[k]}; below[n] = m
-    below[:n] = upto
-    tied = (upto > 0) & (cur[np.maximum(upto - 1, 0)] == ref)  # only there do < and <= differ
-    if tied.any():
-        below[:n][tied] = np.searchsorted(cur, ref[tied], side="left")
-    below[n] = m
-    runs = np.diff(below, prepend=0) > 0  # runs that hold at least one current point
-    at_cur = np.abs(np.arange(n + 1)[runs] / n - below[runs] / m)
+    n = len(ref)
+    at_ref = np.abs(np.searchsorted(ref, ref, side="right") / n - upto / m)
+    ends = np.append(below, m)  # ends[k] = #{cur < ref[k]}; ends[n] = m
+    runs = np.diff(ends, prepend=0) > 0  # runs that hold at least one current point
+    at_cur = np.abs(np.arange(n + 1)[runs] / n - ends[runs] / m)
     return float(max(at_ref.max(), at_cur.max(initial=0.0)))
+
+
+# `rank_counts`: buckets per reference point, and how many reference points a bucket may hold
+# before its values are searched for instead of compared one point at a time.
+_PER_POINT, _STEPS = 2, 3
+
+
+def rank_counts(
+    ref: npt.NDArray[np.float64], cur: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """For sorted `ref`: #{cur <= ref[j]} and #{cur < ref[j]} for every j, without sorting `cur`.
+
+    Both are cumulative counts of where each current value falls among the reference points. The
+    value's bucket (equal width between ref's ends, the same non-decreasing function of the value
+    as in `order_statistics`) says which reference points lie below it for sure and which few
+    share its bucket; those are compared directly, a few vector passes. Values whose bucket holds
+    more points (ties, very uneven data) are binary-searched. Exact for any data.
+    """
+    n = len(ref)
+    lo, hi = float(ref[0]), float(ref[-1])
+    buckets = _PER_POINT * n + 2
+    scale = (buckets - 2) / (hi - lo) if hi > lo else 0.0
+    if not (0.0 < scale < np.inf) or len(cur) < 1_000:
+        ordered = np.sort(cur)
+        return (
+            np.searchsorted(ordered, ref, side="right").astype(np.int64),
+            np.searchsorted(ordered, ref, side="left").astype(np.int64),
+        )
+
+    def bucket(x: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        with np.errstate(over="ignore"):  # values near the float limits: ±inf, clipped below
+            position = (x - lo) * scale
+        np.clip(position, -1.0, buckets - 2.0, out=position)
+        position += 1.0
+        return position.astype(np.int64)
+
+    start = np.searchsorted(bucket(ref), np.arange(buckets + 1), side="left")  # bucket b: ref[start[b]:start[b+1]]
+    index = bucket(cur)
+    first = start[index]
+    held = start[index + 1] - first
+    at_most, under = first.copy(), first.copy()  # #{ref <= c}, #{ref < c}
+    for step in range(_STEPS):
+        point = ref[np.minimum(first + step, n - 1)]
+        inside = held > step
+        at_most += inside & (point <= cur)
+        under += inside & (point < cur)
+    crowded = held > _STEPS
+    if crowded.any():
+        at_most[crowded] = np.searchsorted(ref, cur[crowded], side="right")
+        under[crowded] = np.searchsorted(ref, cur[crowded], side="left")
+    # c < ref[k] exactly when #{ref <= c} <= k; c <= ref[j] exactly when #{ref < c} <= j
+    below = np.cumsum(np.bincount(at_most, minlength=n + 1))[:n]
+    upto = np.cumsum(np.bincount(under, minlength=n + 1))[:n]
+    return upto.astype(np.int64), below.astype(np.int64)
 
 
 def _profile(data: npt.NDArray[np.float64], bins: int) -> FeatureProfile:
@@ -285,19 +333,13 @@ def order_statistics(data: npt.NDArray[np.float64], ranks: npt.NDArray[np.int64]
     return result
 
 
-def _bin_counts(ordered: npt.NDArray[np.float64], inner: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    """Counts per bin [edge[j-1], edge[j]) of sorted values: differences of #{values < edge}."""
-    below = np.searchsorted(ordered, inner, side="left")
-    return np.diff(below, prepend=0, append=len(ordered)).astype(np.int64)
-
-
-def _map(func: Callable[[npt.NDArray[np.float64]], R], arrays: list[npt.NDArray[np.float64]]) -> list[R]:
-    """`func` over `arrays`, on threads when there is enough data to pay for them."""
-    workers = min(len(arrays), os.cpu_count() or 1)
-    if workers < 2 or sum(len(a) for a in arrays) < PARALLEL_MIN_VALUES:
-        return [func(a) for a in arrays]
+def _map(func: Callable[[T], R], items: list[T], values: int) -> list[R]:
+    """`func` over `items`, on threads when they hold enough `values` in all to pay for them."""
+    workers = min(len(items), os.cpu_count() or 1)
+    if workers < 2 or values < PARALLEL_MIN_VALUES:
+        return [func(item) for item in items]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(func, arrays))
+        return list(pool.map(func, items))
 
 
 def compare(profile: ReferenceProfile, current: Mapping[str, npt.ArrayLike]) -> DriftReport:
@@ -307,15 +349,16 @@ def compare(profile: ReferenceProfile, current: Mapping[str, npt.ArrayLike]) -> 
         raise InvalidInput(f"current data lacks features {missing}")
     names = list(profile.features)
     data = [_finite(current[name]) for name in names]
-    ordered = _map(np.sort, data)
-    results = [_drift_of(name, profile.features[name], cur) for name, cur in zip(names, ordered, strict=True)]
+    work = [(name, profile.features[name], cur) for name, cur in zip(names, data, strict=True)]
+    results = _map(lambda item: _drift_of(*item), work, sum(len(d) for d in data))
     return DriftReport(results, len(data[-1]) if data else 0)
 
 
 def _drift_of(name: str, ref: FeatureProfile, cur: npt.NDArray[np.float64]) -> FeatureDrift:
-    counts = _bin_counts(cur, ref.edges)
+    below_edges = np.array([np.count_nonzero(cur < edge) for edge in ref.edges], dtype=np.int64)
+    counts = np.diff(below_edges, prepend=0, append=len(cur)).astype(np.int64)
     value = psi(ref.counts, counts)
-    d = _ks_sorted(ref.sorted_sample, cur)
+    d = _ks(ref.sorted_sample, len(cur), *rank_counts(ref.sorted_sample, cur))
     n, m = min(ref.rows, KS_SAMPLE), len(cur)
     critical = np.sqrt(-np.log(KS_ALPHA / 2) / 2) * np.sqrt((n + m) / (n * m))
     return FeatureDrift(
