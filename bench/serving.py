@@ -1,6 +1,7 @@
 """Serving: `POST /predict/{model}` through the real HTTP stack, and the predictors in-process. Prints JSON.
 
     python bench/serving.py [--seconds 5] [--rates 250,500,1000] [--connections 8] [--calls 5000]
+                            [--http auto|h11|httptools] [--loop auto|asyncio|uvloop]
 
 Set-up: a temporary data dir (SQLite), the HVAC twin (300 trees per output, 6 inputs, 3 outputs)
 trained on 14 simulated days of ahu-1 and registered as champion.
@@ -8,8 +9,10 @@ trained on 14 simulated days of ahu-1 and registered as champion.
 - in-process: single-row latency (P50/P95/P99 µs over --calls calls) of the ONNX Runtime session
   (what /predict serves, 1 intra-op thread) against the native LightGBM path on the same model,
   and batch throughput (rows/s) on 1,000-row batches;
-- HTTP: a child process runs uvicorn (one worker, no scheduler, access log off) on 127.0.0.1;
-  this process sends single-row requests with httpx over keep-alive connections.
+- HTTP: a child process runs uvicorn (one worker, no scheduler, access log off; `--http` and
+  `--loop` as uvicorn takes them, "auto" being httptools and uvloop when installed, which pitstop
+  does not require) on 127.0.0.1; this process sends single-row requests with httpx over
+  keep-alive connections.
   * closed loop: one connection, one request after another (latency without queueing);
   * open loop at each of --rates requests/s for --seconds: sends are scheduled at fixed
     intervals on --connections connections (a bounded load generator: at most that many requests
@@ -21,6 +24,7 @@ trained on 14 simulated days of ahu-1 and registered as champion.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import socket
 import subprocess
@@ -50,7 +54,10 @@ from pitstop.api import create_app
 from pitstop.app import build
 from pitstop.config import Settings
 pitstop = build(Settings(data_dir=Path(sys.argv[1])))
-uvicorn.run(create_app(pitstop), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
+uvicorn.run(
+    create_app(pitstop), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False,
+    http=sys.argv[3], loop=sys.argv[4],
+)
 """
 
 
@@ -184,8 +191,11 @@ def main() -> None:
     parser.add_argument("--rates", default="250,500,1000")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
+    parser.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
     args = parser.parse_args()
 
+    installed = [m for m in ("httptools", "uvloop") if importlib.util.find_spec(m) is not None]
     frame = hvac_frame()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
@@ -203,7 +213,9 @@ def main() -> None:
 
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-        server = subprocess.Popen([sys.executable, "-c", SERVER, str(data_dir), str(port)], env=env)
+        server = subprocess.Popen(
+            [sys.executable, "-c", SERVER, str(data_dir), str(port), args.http, args.loop], env=env
+        )
         try:
             url = f"http://127.0.0.1:{port}/predict/{NAME}"
             headers = {"Authorization": f"Bearer {token}"}
@@ -242,6 +254,7 @@ def main() -> None:
             "in_process": local,
             "http": {
                 "transport": "httpx over TCP keep-alive to uvicorn (1 worker, separate process) on 127.0.0.1",
+                "uvicorn": {"http": args.http, "loop": args.loop, "installed": installed},
                 "closed_loop_1_connection": sequential,
                 "closed_loop_get_health": baseline,
                 "open_loop": loads,
