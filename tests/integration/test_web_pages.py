@@ -82,6 +82,7 @@ def test_every_page_answers_on_the_demo(web: TestClient, keys: dict[Role, str], 
         assert response.status_code == 200, (page, response.text[:500])
         assert "default-src 'self'" in response.headers["content-security-policy"]
         assert "http://" not in response.text and "https://" not in response.text  # nothing from elsewhere
+        assert float(response.headers["server-timing"].removeprefix("app;dur=")) >= 0  # bench/web.py reads it
 
 
 def test_every_page_answers_on_an_empty_install(pitstop: Pitstop, keys: dict[Role, str]) -> None:

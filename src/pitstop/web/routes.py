@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -55,15 +54,6 @@ def mount(app: FastAPI) -> None:
     app.state.web_sessions = Sessions(pitstop.settings.data_dir, pitstop.keys)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="web-static")
     app.include_router(router)
-
-    @app.middleware("http")
-    async def server_timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Each dashboard response says how long the server took (`Server-Timing: app;dur=<ms>`)."""
-        start = time.perf_counter()
-        response = await call_next(request)
-        if request.url.path.startswith(PREFIX):
-            response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - start) * 1000:.1f}"
-        return response
 
     @app.exception_handler(Refused)
     async def refused(request: Request, exc: Refused) -> Response:
