@@ -4,6 +4,7 @@ everything unusual (errors, unknown or revoked keys, odd bodies) to the FastAPI 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -155,7 +156,10 @@ def _call(app: Any, token: str, chunks: list[bytes], tail: list[dict[str, Any]] 
         if message["type"] == "http.response.start":
             status.append(message["status"])
 
-    asyncio.run(app(scope, receive, send))
+    # A thread of its own: a session-wide fixture (the browser tests' Playwright) may keep an event
+    # loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: asyncio.run(app(scope, receive, send))).result()
     return status[0]
 
 
