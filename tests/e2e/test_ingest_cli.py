@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,10 @@ def test_ingest_files_and_replay_the_quarantine(tmp_path: Path) -> None:
     first = pitstop("ingest", str(long), cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "2 stored, 0 duplicate, 2 quarantined (bad_timestamp 1, unknown_sensor 1)" in first.stderr
+    # Readings from long ago: the import rolled up their plot spans itself (the job looks back an hour only).
+    with sqlite3.connect(tmp_path / "pitstop-data" / "pitstop.db") as db:
+        rolled = db.execute("SELECT span_s, SUM(n) FROM reading_rollups GROUP BY span_s ORDER BY span_s").fetchall()
+    assert rolled == [(300, 2), (3600, 2)]
     again = pitstop("ingest", str(long), "--json", cwd=tmp_path)
     assert json.loads(again.stdout)["total"]["duplicates"] == 2
     refused = pitstop("ingest", str(wide), cwd=tmp_path)

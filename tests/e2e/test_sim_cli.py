@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,11 @@ def test_backfill_then_a_fast_run_into_the_database(tmp_path: Path) -> None:
     backfill = pitstop("sim", "backfill", "--days", "0.5", "--seed", "3", cwd=tmp_path)
     assert backfill.returncode == 0, backfill.stderr
     assert backfill.stdout.startswith("48240 readings of 29 sensors over 0.5 days")
+    with sqlite3.connect(tmp_path / "pitstop-data" / "pitstop.db") as db:  # the past is rolled up for the plots
+        rolled_sensors, hours = db.execute(
+            "SELECT COUNT(DISTINCT sensor_id), COUNT(*) FROM reading_rollups WHERE span_s = 3600"
+        ).fetchone()
+    assert rolled_sensors == 29 and hours >= 29 * 10
     again = pitstop("sim", "backfill", "--days", "0.5", "--seed", "3", cwd=tmp_path)
     assert again.returncode == 0 and "readings of 29 sensors" in again.stdout
     run = pitstop("sim", "run", "--speed", "7200x", "--duration", "1h", "--publish", "db", cwd=tmp_path)

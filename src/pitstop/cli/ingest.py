@@ -73,6 +73,11 @@ def ingest_command(
             per_file[str(path)] = _as_dict(result)
             if not as_json:
                 progress.console.print(f"{path}: {_summary(result)}")
+    if total.first_us is not None and total.last_us is not None:
+        # The rollups job only looks back an hour: readings from further back need their plot spans rebuilt.
+        from pitstop.storage.repos.rollups import RollupRepo
+
+        RollupRepo(pitstop.db).after_import(total.first_us, total.last_us, total.sensor_ids, pitstop.clock.now())
     if as_json:
         out.print_json(json.dumps({"files": per_file, "total": _as_dict(total)}))
     elif len(files) > 1:

@@ -13,9 +13,11 @@ from rich.console import Console
 
 from pitstop import inventory as inventory_file
 from pitstop.core.clock import Clock, SystemClock
+from pitstop.core.types import to_epoch_us
 from pitstop.errors import ScenarioError
 from pitstop.sim import Scenario, Simulator, assets_of_database, assets_of_inventory, parse_duration, parse_time
 from pitstop.sim.publish import DatabasePublisher, HttpPublisher, MqttPublisher, Publisher, parse_speed, run
+from pitstop.storage.repos.rollups import RollupRepo
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -140,6 +142,9 @@ def backfill_command(
     publisher = DatabasePublisher(pitstop, simulator)
     began = time.perf_counter()
     taken = sum(publisher.publish(batch) for batch in simulator.chunks(start, end))
+    index = pitstop.assets.sensor_index()
+    ids = [index[key].id for key in simulator.keys if key in index]
+    RollupRepo(pitstop.db).after_import(to_epoch_us(start), to_epoch_us(end), ids, end)  # plots of the past
     seconds = time.perf_counter() - began
     out.print(
         f"{taken} readings of {len(simulator.keys)} sensors over {days:g} days in {seconds:.1f} s "

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import psycopg
 import sqlalchemy.exc
@@ -56,17 +57,27 @@ class IngestResult:
     quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     spooled: int = 0  # accepted and safe on disk, stored when the database is back
+    # What the stored readings touched: their first and last time (µs) and their sensors, so that
+    # an import of old readings can have its roll-ups rebuilt.
+    first_us: int | None = None
+    last_us: int | None = None
+    sensor_ids: frozenset[int] = frozenset()
 
     def __add__(self, other: IngestResult) -> IngestResult:
         reasons = dict(self.reasons)
         for k, v in other.reasons.items():
             reasons[k] = reasons.get(k, 0) + v
+        firsts = [t for t in (self.first_us, other.first_us) if t is not None]
+        lasts = [t for t in (self.last_us, other.last_us) if t is not None]
         return IngestResult(
             self.stored + other.stored,
             self.duplicates + other.duplicates,
             self.quarantined + other.quarantined,
             reasons,
             self.spooled + other.spooled,
+            min(firsts) if firsts else None,
+            max(lasts) if lasts else None,
+            self.sensor_ids | other.sensor_ids,
         )
 
 
@@ -168,7 +179,19 @@ class IngestService:
         kind = source_kind(source)
         if spooled == 0:
             self._count(kind, stored, duplicates, reasons)
-        return IngestResult(stored, duplicates, len(quarantined), reasons, spooled)
+        batch = checked.batch
+        if stored == 0:
+            return IngestResult(stored, duplicates, len(quarantined), reasons, spooled)
+        return IngestResult(
+            stored,
+            duplicates,
+            len(quarantined),
+            reasons,
+            spooled,
+            int(batch.ts_us.min()),
+            int(batch.ts_us.max()),
+            frozenset(np.unique(batch.sensor_id).tolist()),
+        )
 
     def sensor_index(self, *, refresh: bool = False) -> SensorIndex:
         """The inventory for validation, re-read at most every few seconds (and kept while the

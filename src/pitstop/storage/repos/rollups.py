@@ -25,8 +25,9 @@ the same SQL on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, and_, delete, func, literal, select
 
@@ -50,6 +51,10 @@ Bucket = tuple[int, int, Aggregate]  # start µs, end µs (clipped to the range)
 class RollupRun:
     sensors: int  # sensors whose spans were recomputed
     spans: int  # 5-minute and hour rows written
+
+
+def _at(t_us: int) -> datetime:
+    return datetime.fromtimestamp(t_us / US, tz=UTC)
 
 
 def _floor(t: int, span: int) -> int:
@@ -104,6 +109,15 @@ class RollupRepo:
                 sensor_ids = [int(s) for s in conn.execute(select(sensors.c.id)).scalars()]
         written = sum(self._recompute(s, lo, hi) for s in sensor_ids)
         return RollupRun(len(sensor_ids), written)
+
+    def after_import(self, first_us: int, last_us: int, sensor_ids: Iterable[int], now: datetime) -> RollupRun:
+        """After an import (`pitstop ingest`, `pitstop sim backfill`): rebuild the spans of what it
+        stored that lie further back than the job looks again; the job rolls up the rest."""
+        horizon_us = int(now.timestamp() * US) - int(RELOOK.total_seconds() * US)
+        end_us = min(last_us + 1, horizon_us)
+        if first_us >= end_us:
+            return RollupRun(0, 0)
+        return self.rebuild(_at(first_us), _at(end_us), sorted(sensor_ids))
 
     def _recompute(self, sensor_id: int, start_us: int, end_us: int) -> int:
         """5-minute spans of [start_us, end_us) (multiples of 5 minutes) from the readings, a chunk per
