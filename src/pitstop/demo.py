@@ -10,12 +10,16 @@ from pitstop.core.types import Role
 
 
 def prepare(pitstop: Pitstop) -> tuple[str, str]:
-    """Upgrade the schema, load the demo inventory, and create a viewer and an operator key."""
+    """Upgrade the schema, load the demo inventory, and create a viewer and an operator key (revoking
+    the keys an earlier start of the demo printed, so they do not pile up)."""
     pitstop.db.upgrade()
     text = (files("pitstop") / "data" / "demo-inventory.toml").read_text(encoding="utf-8")
     spec = inventory.parse(text, "demo-inventory.toml", "toml")
     inventory.apply(pitstop.db, spec, actor="demo", now=pitstop.clock.now())
     now = pitstop.clock.now()
+    for key in pitstop.keys.list():
+        if key.name in ("demo-viewer", "demo-operator") and key.revoked_at is None:
+            pitstop.keys.revoke(key.prefix, now)
     _, viewer = pitstop.keys.create("demo-viewer", Role.VIEWER, now)
     _, operator = pitstop.keys.create("demo-operator", Role.OPERATOR, now)
     return viewer, operator
