@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -36,6 +34,7 @@ from pitstop.app import build
 from pitstop.config import Settings
 from pitstop.core.types import Role
 from pitstop.sim.live import attach
+from pitstop.testing.server import ServerDidNotStart, free_port, running_pitstop
 
 PAGES = [
     "/ui/",
@@ -68,12 +67,6 @@ def memory_mb(pid: int) -> dict[str, float]:
         if name in ("VmRSS", "VmHWM"):
             fields[name] = round(int(value.split()[0]) / 1024, 1)
     return fields
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def prepare(data_dir: Path, days: float) -> dict[str, object]:
@@ -119,48 +112,18 @@ def main() -> None:
         command = ["demo", "--port", str(port), "--data-dir", str(data_dir)]
         if args.command == "serve":
             command = ["--data-dir", str(data_dir), "serve", "--port", str(port)]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PITSTOP_")}
-        if args.sqlite_cache_mb is not None:
-            env["PITSTOP_DATABASE__SQLITE_CACHE_MB"] = str(args.sqlite_cache_mb)
-        started = time.monotonic()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pitstop", *command],
-            cwd=tmp,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        lines: list[str] = []
-        assert proc.stdout is not None
-        stdout = proc.stdout
-        threading.Thread(
-            target=lambda: lines.extend(f"{time.monotonic() - started:.1f} {x}" for x in stdout), daemon=True
-        ).start()
-        url = f"http://127.0.0.1:{port}"
+        env = {} if args.sqlite_cache_mb is None else {"PITSTOP_DATABASE__SQLITE_CACHE_MB": str(args.sqlite_cache_mb)}
         try:
-            while proc.poll() is None and time.monotonic() - started < START_TIMEOUT_S:
-                try:
-                    if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
-            else:
-                raise SystemExit("the server did not become ready:\n" + "".join(lines[-40:]))
-            ready_s = time.monotonic() - started
-            at_ready = memory_mb(proc.pid)
-            jobs_s = wait_for_jobs(data_dir, proc, started)
-            after_jobs = memory_mb(proc.pid)
-            pages = drive(url, str(prepared["operator"]), args.repeat)
-            after_pages = memory_mb(proc.pid)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            with running_pitstop(command, port=port, cwd=Path(tmp), timeout_s=START_TIMEOUT_S, env=env) as server:
+                started = time.monotonic() - server.ready_s
+                at_ready = memory_mb(server.process.pid)
+                jobs_s = wait_for_jobs(data_dir, server.process, started)
+                after_jobs = memory_mb(server.process.pid)
+                pages = drive(server.url, str(prepared["operator"]), args.repeat)
+                after_pages = memory_mb(server.process.pid)
+                ready_s, lines = server.ready_s, server.output
+        except ServerDidNotStart as exc:
+            raise SystemExit(str(exc)) from None
     slowest = max(pages.values(), key=lambda p: p["max_ms"])
     emit(
         {

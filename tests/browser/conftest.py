@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 from pitstop.app import Pitstop, build
 from pitstop.config import Settings
+from pitstop.testing.server import ServerDidNotStart, free_port, running_pitstop
 from pitstop.testing.services import unavailable
 
 if TYPE_CHECKING:
@@ -34,12 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENS = ROOT / "test-artifacts" / "screens"
 CHROMIUM = Path(os.environ.get("PITSTOP_CHROMIUM", "/usr/bin/chromium"))
 START_TIMEOUT_S = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -67,47 +56,15 @@ def demo(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[D
     """`pitstop demo` in a subprocess: SQLite in a fresh data dir, three simulated days, two model versions."""
     port = free_port()
     data_dir = tmp_path_factory.mktemp("browser-demo") / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PITSTOP_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pitstop", "demo", "--port", str(port), "--data-dir", str(data_dir)],
-        cwd=data_dir.parent,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    assert proc.stdout is not None
-    stdout = proc.stdout
-
-    def read() -> None:
-        for line in stdout:
-            lines.append(line)
-
-    threading.Thread(target=read, daemon=True).start()
-    url = f"http://127.0.0.1:{port}"
+    args = ["demo", "--port", str(port), "--data-dir", str(data_dir)]
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"pitstop demo did not become ready in {START_TIMEOUT_S:g} s:\n" + "".join(lines[-40:]))
-        keys = {m.group(1): m.group(2) for m in (re.search(r"(viewer|operator) key:\s+(\S+)", x) for x in lines) if m}
-        assert set(keys) == {"viewer", "operator"}, "".join(lines)
-        yield Demo(url, data_dir, keys["viewer"], keys["operator"], lines)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        stdout.close()
+        with running_pitstop(args, port=port, cwd=data_dir.parent, timeout_s=START_TIMEOUT_S) as server:
+            lines = server.output
+            keys = dict(re.findall(r"(viewer|operator) key:\s+(\S+)", "".join(lines)))
+            assert set(keys) == {"viewer", "operator"}, "".join(lines)
+            yield Demo(server.url, data_dir, keys["viewer"], keys["operator"], lines)
+    except ServerDidNotStart as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")

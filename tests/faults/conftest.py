@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from pitstop.app import Pitstop, build
 from pitstop.config import Settings
 from pitstop.storage import Database
 from pitstop.testing.clock import FrozenClock
+from pitstop.testing.server import free_port
 
 SERVICE = """
 import http.server, sys
@@ -50,12 +50,6 @@ child = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL
 with open(os.path.join(sandbox, "pid"), "w") as pid:
     pid.write(str(child.pid))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:

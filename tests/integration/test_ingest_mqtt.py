@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -22,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pitstop.app import Pitstop
 from pitstop.config.models import MqttSettings
 from pitstop.ingest.mqtt import MqttSubscriber
+from pitstop.testing.server import free_port
 from pitstop.testing.services import MQTT_HOST, MQTT_PORT, port_open, unavailable
 
 pytestmark = pytest.mark.mqtt
@@ -50,9 +50,7 @@ def own_mosquitto(directory: Path) -> Iterator[int]:
     (the shared one keeps 1,000 messages), no persistence; the shared broker is not touched."""
     if shutil.which("mosquitto") is None:
         unavailable("mosquitto is not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     config = directory / "mosquitto.conf"
     config.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n"

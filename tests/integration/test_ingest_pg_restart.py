@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -27,6 +26,7 @@ from pitstop.api import create_app
 from pitstop.app import build
 from pitstop.config import Settings
 from pitstop.core.types import Role
+from pitstop.testing.server import free_port
 from pitstop.testing.services import unavailable
 from tests.conftest import DEMO_INVENTORY
 
@@ -34,16 +34,10 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Cluster:
     def __init__(self, root: Path) -> None:
         self.dir = root / "pgdata"
-        self.port = _free_port()
+        self.port = free_port()
         self.as_postgres = os.geteuid() == 0
 
     def run(self, *args: str) -> None:
@@ -91,7 +85,7 @@ def test_postgres_restart_during_http_load_loses_nothing_acknowledged(cluster: C
     inventory.apply(pitstop.db, inventory.read_file(DEMO_INVENTORY), actor="test", now=pitstop.clock.now())
     _, token = pitstop.keys.create("gateway", Role.OPERATOR, pitstop.clock.now())
     sensors = ["UCWIT", "UCAIT", "UCWF", "UCAIH", "AMBT", "UCTSP", "UCAOT", "UCWOT", "UCAF"]
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(pitstop, run_background=True), port=port, log_level="error"))
     serving = threading.Thread(target=server.run, daemon=True)
     serving.start()
