@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import platform
+import statistics
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = (ROOT / ".." / "shared" / "datasets").resolve()
@@ -34,3 +39,13 @@ def optional(module: str) -> Any | None:
         return __import__(module)
     except ImportError:
         return None
+
+
+def timed(func: Callable[[], T], repeat: int) -> tuple[float, T]:
+    """The median seconds of ``repeat`` calls, and the last call's result."""
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = func()
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs), result

@@ -12,24 +12,13 @@ never a dependency of pitstop).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 from scipy.stats import ks_2samp
 
-from _common import emit, optional
+from _common import emit, optional, timed
 from pitstop.ml.drift import ReferenceProfile, compare
 from pitstop.ml.drift.psi import SHARE_FLOOR
-
-
-def timed(func, repeat):  # type: ignore[no-untyped-def]
-    runs, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = func()
-        runs.append(time.perf_counter() - start)
-    return statistics.median(runs), result
 
 
 def main() -> None:

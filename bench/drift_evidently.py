@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 
 import numpy as np
 import pandas as pd
@@ -35,17 +33,9 @@ from evidently import Report
 from evidently import __version__ as evidently_version
 from evidently.presets import DataDriftPreset
 
+from _common import timed
 from pitstop.ml.drift import ReferenceProfile, compare
 from pitstop.ml.drift.psi import psi
-
-
-def timed(func, repeat):  # type: ignore[no-untyped-def]
-    runs, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = func()
-        runs.append(time.perf_counter() - start)
-    return statistics.median(runs), result
 
 
 def evidently_fill(shares: np.ndarray) -> np.ndarray:
