@@ -59,9 +59,9 @@ class Maintenance:
         self.planner = Planner(db, clock, self.orders, self.capacities, assets)
         self.kb = KnowledgeBase(db, clock, data_dir / "kb")
         self.emergency = EmergencyResponse(incidents, self.runner, self.orders, self.kb, self.log)
-        self.orders.register_verifier("incident", self._incident_cleared)
-        self.orders.register_verifier("emergency", self._incident_cleared)
-        self.orders.register_verifier("remediation", self._incident_cleared)
+        self.orders.register_verifier("incident", self.incident_cleared)
+        self.orders.register_verifier("emergency", self.incident_cleared)
+        self.orders.register_verifier("remediation", self.incident_cleared)
         self.orders.register_verifier("schedule", self.schedules.order_cleared)
         self.runner.on_finish.append(self._run_finished)
 
@@ -72,7 +72,7 @@ class Maintenance:
             importlib.import_module("pitstop.health.checks")
         return CheckContext(clock=self.clock, db=self.db, readings=self.readings, assets=self.assets, jobs=self.jobs)
 
-    def _incident_cleared(self, order: WorkOrder) -> bool | None:
+    def incident_cleared(self, order: WorkOrder) -> bool | None:
         """An incident's order is cleared when no incident of its key is unresolved any more."""
         try:
             return self.incidents.active(order.key) is None

@@ -94,7 +94,7 @@ class Prognostics:
         # Per (sensor, life start): the hourly means read so far and the end they were read to.
         self._hours: dict[tuple[int, int | None], tuple[np.ndarray, np.ndarray, int]] = {}
         maintenance.orders.on_done.append(self.order_done)
-        maintenance.orders.register_verifier(SOURCE, self._order_cleared)
+        maintenance.orders.register_verifier(SOURCE, maintenance.incident_cleared)  # cleared with its incident
 
     # -- the scheduled job ----------------------------------------------------------------------
 
@@ -366,12 +366,6 @@ class Prognostics:
         if not prediction.startswith("rul:") or not prediction[4:].isdigit():
             return None
         return self.store.estimate(int(prediction[4:]))
-
-    def _order_cleared(self, order: WorkOrder) -> bool | None:
-        try:
-            return self.incidents.active(order.key) is None
-        except Exception:
-            return None
 
     def record_life_end(
         self,
