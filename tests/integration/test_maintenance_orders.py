@@ -227,3 +227,20 @@ steps:
     )
     inside = m.runner.start("restart-vms", actor="tom", asset="vms-server")  # the clock is at 08:00
     assert inside.steps[0].status == "passed" and "restarted" in inside.steps[0].output
+
+
+def test_a_failing_close_hook_does_not_fail_a_committed_close(mnt: Pitstop, caplog: pytest.LogCaptureFixture) -> None:
+    orders = mnt.maintenance.orders
+
+    def broken(order: object) -> None:
+        raise RuntimeError("hook went wrong")
+
+    orders.on_done.append(broken)
+    order, _ = orders.open_for("manual", "fan-1", "inspect.belt", title="Check the belt")
+    with caplog.at_level("ERROR", logger="pitstop.maintenance"):
+        closed = orders.close(order.id, actor="tom", failure_code="no_fault")
+    assert closed.state is OrderState.DONE and closed.failure_code == "no_fault"
+    assert orders.get(order.id).closed_at is not None
+    assert any("hook on closing work order" in r.message for r in caplog.records)
+    with pytest.raises(InvalidInput, match="failure code"):
+        orders.close(orders.open_for("manual", "fan-1", "x", title="x")[0].id, actor="tom", failure_code="failed\n")

@@ -108,3 +108,25 @@ def test_calibration_of_one_period(demo_pitstop: Pitstop, clock: FrozenClock) ->
     assert p.prognostics.calibration(since=now + timedelta(seconds=1))["outcomes"] == 0
     assert p.prognostics.calibration(assets={"ahu-1"})["outcomes"] == 0
     assert p.prognostics.calibration(until=now + timedelta(seconds=1))["interval_coverage"] in (0.0, 1.0)
+
+
+def test_hours_read_a_run_at_a_time_equal_a_whole_read(demo_pitstop: Pitstop, clock: FrozenClock) -> None:
+    p = demo_pitstop
+    sensor = next(s for s in p.assets.sensors("pump-1") if s.name == "vib_rms")
+    _vibration(p, "pump-1", 3, wear=True)
+    first = p.prognostics.health_index("pump-1", clock.now())
+    clock.advance(timedelta(hours=5, minutes=30))
+    _vibration(p, "pump-1", 5.5 / 24, wear=True)  # the next hours, the last one partly
+    index = p.prognostics.health_index("pump-1", clock.now())
+    assert first is not None and index is not None and len(index.index) > len(first.index)
+    hours_us, means = p.prognostics.store.hourly(sensor.id, None, to_epoch_us(clock.now()))
+    assert np.allclose(index.index * index.baseline, means)  # the cached read and a fresh one agree
+    assert len(hours_us) == len(index.hours)
+
+
+def test_a_model_that_cannot_fit_falls_back_to_the_trend(demo_pitstop: Pitstop) -> None:
+    p = demo_pitstop
+    p.prognostics.settings = p.settings.prognostics.model_copy(update={"model": "gbm"})  # needs two failures
+    _vibration(p, "pump-1", 6, wear=True)
+    [estimate] = p.prognostics.run(asset="pump-1")
+    assert estimate.degrading and estimate.lower_h <= estimate.median_h <= estimate.upper_h
