@@ -47,7 +47,7 @@ def running_pitstop(
     plus ``env``.
     """
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PITSTOP_")} | (env or {})
-    started = time.monotonic()
+    started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "pitstop", *args],
         cwd=cwd,
@@ -60,12 +60,12 @@ def running_pitstop(
     stdout = process.stdout
     server = RunningServer(process, f"http://127.0.0.1:{port}", 0.0)
     reader = threading.Thread(
-        target=lambda: server.output.extend(f"{time.monotonic() - started:.1f} {line}" for line in stdout),
+        target=lambda: server.output.extend(f"{time.perf_counter() - started:.1f} {line}" for line in stdout),
         daemon=True,
     )
     reader.start()
     try:
-        while process.poll() is None and time.monotonic() - started < timeout_s:
+        while process.poll() is None and time.perf_counter() - started < timeout_s:
             try:
                 if httpx.get(f"{server.url}/ready", timeout=2).status_code == 200:
                     break
@@ -75,7 +75,7 @@ def running_pitstop(
         else:
             tail = "".join(server.output[-40:])
             raise ServerDidNotStart(f"pitstop {' '.join(args)} did not become ready in {timeout_s:g} s:\n{tail}")
-        server.ready_s = time.monotonic() - started
+        server.ready_s = time.perf_counter() - started
         yield server
     finally:
         process.terminate()
