@@ -26,6 +26,12 @@ def _secret(data_dir: Path) -> bytes:
     return path.read_text().strip().encode()
 
 
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality of a client's text with ours (ASCII hex). A cookie or form field may hold
+    anything, and `hmac.compare_digest` raises on `str` with non-ASCII characters: such text is simply wrong."""
+    return given.isascii() and hmac.compare_digest(given.encode(), expected.encode())
+
+
 class Sessions:
     def __init__(self, data_dir: Path, keys: KeyRepo) -> None:
         self._secret = _secret(data_dir)
@@ -41,10 +47,10 @@ class Sessions:
 
     def key(self, cookie: str | None, now: datetime) -> ApiKey | None:
         """The live (not revoked) key of a valid, unexpired session; None otherwise."""
-        if not cookie or len(cookie) > 300:
+        if not cookie or len(cookie) > 300 or not cookie.isascii():
             return None
         body, _, signature = cookie.rpartition(".")
-        if not hmac.compare_digest(signature, self._sign(body)):
+        if not _same(signature, self._sign(body)):
             return None
         prefix, expires, _nonce = [*body.split("."), "", "", ""][:3]
         if not expires.isdigit() or int(expires) < now.timestamp():
@@ -56,4 +62,4 @@ class Sessions:
         return self._sign(f"csrf:{cookie}")
 
     def csrf_ok(self, cookie: str | None, token: str) -> bool:
-        return bool(cookie) and hmac.compare_digest(self.csrf(cookie or ""), token)
+        return bool(cookie) and _same(token, self.csrf(cookie or ""))

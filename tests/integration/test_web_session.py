@@ -1,0 +1,42 @@
+"""Dashboard sessions against hostile cookies and tokens, logout on the server, and what the audit log keeps."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pitstop.app import Pitstop
+from pitstop.core.types import Role, Severity
+from pitstop.incidents import IncidentState
+from pitstop.web.session import COOKIE
+from tests.integration.test_web_pages import login
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.fixture
+def incident(demo_pitstop: Pitstop) -> int:
+    item, _ = demo_pitstop.incidents.open_or_update("disk.low:/data", severity=Severity.WARNING, title="disk low")
+    return item.id
+
+
+@pytest.mark.parametrize("value", ["abc.1.x.é", "é", "ps.9999999999.ab.\u00ff" * 3, "a.b.c.d\u00e9\u00e9"])
+def test_a_non_ascii_session_cookie_gets_the_login_page(client: TestClient, value: str) -> None:
+    """Issue 15, item 4: a session cookie with non-ASCII characters is an invalid session, not a 500."""
+    header = f"{COOKIE}={value}".encode()  # as a browser may send it: raw bytes, not ASCII
+    for page in ("/ui/", "/ui/incidents"):
+        response = client.get(page, headers={"Cookie": header}, follow_redirects=False)  # type: ignore[dict-item]
+        assert response.status_code == 303 and response.headers["location"] == "/ui/login"
+    response = client.post("/ui/health/run", headers={"Cookie": header}, follow_redirects=False)  # type: ignore[dict-item]
+    assert response.status_code == 303 and response.headers["location"] == "/ui/login"
+
+
+def test_a_non_ascii_csrf_token_is_refused(
+    client: TestClient, demo_pitstop: Pitstop, keys: dict[Role, str], incident: int
+) -> None:
+    """Issue 15, item 4: a CSRF token with non-ASCII characters is a wrong token (403), not a 500."""
+    login(client, keys[Role.OPERATOR])
+    for body in (b"csrf=%C3%A9&note=x", b"csrf=" + b"%C3%A9" * 40, b"csrf=%FF%FE"):
+        response = client.post(f"/ui/incidents/{incident}/ack", content=body, headers=FORM, follow_redirects=False)
+        assert response.status_code == 403, (body, response.text[:200])
+    assert demo_pitstop.incidents.get(incident).state is IncidentState.OPEN
