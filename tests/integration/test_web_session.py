@@ -9,7 +9,7 @@ from pitstop.app import Pitstop
 from pitstop.core.types import Role, Severity
 from pitstop.incidents import IncidentState
 from pitstop.web.session import COOKIE
-from tests.integration.test_web_pages import login
+from tests.integration.test_web_pages import csrf_of, login
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -40,3 +40,25 @@ def test_a_non_ascii_csrf_token_is_refused(
         response = client.post(f"/ui/incidents/{incident}/ack", content=body, headers=FORM, follow_redirects=False)
         assert response.status_code == 403, (body, response.text[:200])
     assert demo_pitstop.incidents.get(incident).state is IncidentState.OPEN
+
+
+def test_an_anonymous_post_is_not_audited_as_a_change(
+    client: TestClient, demo_pitstop: Pitstop, keys: dict[Role, str], incident: int
+) -> None:
+    """Issue 15, item 5: a POST sent to the login page changed nothing, so the audit log has no entry for it;
+    the same action by a logged-in operator is a change and is audited."""
+    for path in (f"/ui/incidents/{incident}/resolve", f"/ui/incidents/{incident}/ack", "/ui/health/run"):
+        response = client.post(path, data={"reason": "x"}, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/ui/login"
+    assert demo_pitstop.incidents.get(incident).state is IncidentState.OPEN
+    assert [e for e in demo_pitstop.audit.recent(100) if e.action.startswith("POST /ui/")] == []
+
+    login(client, keys[Role.OPERATOR])
+    token = csrf_of(client.get(f"/ui/incidents/{incident}").text)
+    response = client.post(
+        f"/ui/incidents/{incident}/resolve", data={"csrf": token, "reason": "done"}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    resolved = [e for e in demo_pitstop.audit.recent(100) if e.action == "POST /ui/incidents/{incident_id}/resolve"]
+    assert len(resolved) == 1 and resolved[0].actor.startswith("web:test-operator:")
+    assert resolved[0].detail == {"status": 303}

@@ -37,13 +37,13 @@ _CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
 _STATUS = {NotFound: 404, InventoryError: 422, DatabaseUnavailable: 503, AuthError: 401}
 
 
-def _audit_request(pitstop: Pitstop, request: Request, route: str, status: int) -> None:
+def _audit_request(pitstop: Pitstop, actor: str, request: Request, route: str, status: int) -> None:
     """Every change made through the API is in the audit log, even where a route wrote no entry of its own."""
     with pitstop.db.begin() as conn:
         AuditRepo.record(
             conn,
             at=pitstop.clock.now(),
-            actor=getattr(request.state, "actor", "anonymous"),
+            actor=actor,
             action=f"{request.method} {route}",
             target=request.url.path,
             detail={"status": status},
@@ -56,7 +56,7 @@ def _route(scope: Scope) -> str:
 
 class _Measure:
     """Counts and times every request by route (and says the time in a `Server-Timing` header), and
-    puts each successful change in the audit log before its response starts. Plain ASGI: a
+    puts each successful change by an authenticated caller in the audit log before its response starts. Plain ASGI: a
     `BaseHTTPMiddleware` spends a task group and memory streams on every request, a large part of a
     fast endpoint's cost."""
 
@@ -84,8 +84,13 @@ class _Measure:
                 ]
                 if method in _CHANGES and status < 400:
                     request = Request(scope)
-                    if not getattr(request.state, "audited", False):
-                        await anyio.to_thread.run_sync(_audit_request, self.pitstop, request, _route(scope), status)
+                    # Only an authenticated caller (the key or session check named the actor) can have
+                    # changed anything: an anonymous request was refused or sent to the login page.
+                    actor = getattr(request.state, "actor", None)
+                    if actor and not getattr(request.state, "audited", False):
+                        await anyio.to_thread.run_sync(
+                            _audit_request, self.pitstop, actor, request, _route(scope), status
+                        )
             await send(message)
 
         await self.app(scope, receive, send_measured)
