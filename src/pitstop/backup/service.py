@@ -20,14 +20,15 @@ from pitstop.backup.sets import (
     PARTIAL,
     BackupSet,
     SetWriter,
+    contained,
     copy_set,
     list_sets,
     partial_dirs,
-    safe_relpath,
 )
 from pitstop.backup.targets import BackupTarget, FilesTarget, targets
 from pitstop.config.models import BackupSettings
 from pitstop.core.clock import Clock
+from pitstop.core.registry import UnknownComponentError
 from pitstop.errors import BackupError, NotFound
 from pitstop.scheduler import Scheduler
 from pitstop.storage.engine import Database
@@ -38,6 +39,14 @@ SAFETY = "safety"
 # Scheduled backups and drills wait this long after start: a starting service settles first, and a
 # long job in the scheduler's first tick would outlast a short leadership lease.
 STARTUP_GRACE = timedelta(minutes=5)
+
+
+def _target(kind: str, location: str) -> BackupTarget:
+    """The target for a kind read from a manifest, which may name no known kind."""
+    try:
+        return targets.create(kind, location=location)
+    except UnknownComponentError:
+        raise BackupError(f"the set names an unknown source kind {kind[:40]!r}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,11 +273,12 @@ class BackupService:
         results: list[SourceDrill] = []
         self.workdir.mkdir(parents=True, exist_ok=True)
         for entry in backup_set.manifest.sources:
-            target = targets.create(entry.kind, location=self._drill_location(entry.name, entry.kind))
+            location = self._drill_location(entry.name, entry.kind)
             r0 = time.perf_counter()
             restore_s = verify_s = 0.0
             where = ""
             try:
+                target = _target(entry.kind, location)
                 with target.scratch(self.workdir) as scratch:
                     where = target.describe(scratch)
                     target.restore(backup_set.reader(entry.name, self._passphrase), scratch)
@@ -334,7 +344,15 @@ class BackupService:
         location = into or (configured.location if configured else None)
         if location is None:
             raise BackupError(f"source {source!r} is no longer configured: name a target with --target")
-        target = targets.create(entry.kind, location=location)
+        if into is None and configured is not None and configured.name != entry.kind:
+            raise BackupError(
+                f"set {backup_set.id} holds {source} as {entry.kind[:40]!r}, but it is configured as "
+                f"{configured.name!r}: name a target with --target"
+            )
+        target = _target(entry.kind, location)
+        # Before the safety backup: a restore that would leave its target writes nothing at all.
+        target.check_restore(entry, location)
+        backup_set.reader(source, self._passphrase).check()
         safety = None
         if target.is_live(location):
             if not force:
@@ -376,8 +394,9 @@ class BackupService:
         sources = self.sources()
         src, sep, rel = name.partition(":")
         if sep and src in sources and isinstance(sources[src], FilesTarget):
-            rel = safe_relpath(rel)
-            return src, rel, Path(sources[src].location) / rel
+            # inside the source root, symlinks followed: restoring it must not write elsewhere
+            path = contained(Path(sources[src].location), rel)
+            return src, path.relative_to(sources[src].location).as_posix(), path
         wanted = Path(name).resolve()
         for src, target in sources.items():
             if isinstance(target, FilesTarget):

@@ -4,6 +4,10 @@ A set is written under `<destination>/.partial-<id>/`, every file fsynced, the m
 last, then the directory is renamed to `<destination>/<id>/` and the destination fsynced. Only a
 directory with a plain name and a manifest is a set: a crash at any point leaves a `.partial-`
 directory that `list_sets` ignores and `prune` removes.
+
+A set on disk is not trusted: its manifest is size-capped and type-checked, its id must be its
+directory's name, and every path in it must stay inside the set (stored files) or inside the
+restore target (restored files), symlinks followed, before anything is read or written.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from pitstop.errors import BackupError
 MANIFEST = "manifest.json"
 PARTIAL = ".partial-"
 FORMAT = 1
+# Far above any real manifest (about 300 bytes per file); a bigger one is refused unread.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+RESTORE_SUFFIX = ".pitstop-restore"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,39 +95,96 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
+        """Parse and type-check a manifest; ValueError says what is wrong."""
         data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-        if data.get("format") != FORMAT:
+        if _get(data, "format", int) != FORMAT:
             raise ValueError(f"unknown manifest format {data.get('format')!r}")
+        encryption = data.get("encryption")
+        if encryption is not None and not (
+            isinstance(encryption, dict) and all(isinstance(v, str) for v in encryption.values())
+        ):
+            raise ValueError("'encryption' is not an object of strings")
+        if encryption is not None and not {"salt", "key_check"} <= encryption.keys():
+            raise ValueError("'encryption' lacks the salt or the key check")
         sources = [
             SourceEntry(
-                name=s["name"],
-                kind=s["kind"],
-                location=s["location"],
-                meta=s["meta"],
-                files=[FileEntry(**f) for f in s["files"]],
+                name=_get(s, "name", str),
+                kind=_get(s, "kind", str),
+                location=_get(s, "location", str),
+                meta=_get(s, "meta", dict),
+                files=[_file_entry(f) for f in _get(s, "files", list)],
             )
-            for s in data["sources"]
+            for s in _get(data, "sources", list)
         ]
         return cls(
-            id=data["id"],
-            pitstop_version=data["pitstop_version"],
-            reason=data["reason"],
-            started_at=datetime.fromisoformat(data["started_at"]),
-            finished_at=datetime.fromisoformat(data["finished_at"]),
-            compression_level=data["compression_level"],
-            encryption=data["encryption"],
+            id=_get(data, "id", str),
+            pitstop_version=_get(data, "pitstop_version", str),
+            reason=_get(data, "reason", str),
+            started_at=_moment(_get(data, "started_at", str)),
+            finished_at=_moment(_get(data, "finished_at", str)),
+            compression_level=_get(data, "compression_level", int),
+            encryption=encryption,
             sources=sources,
         )
 
 
+def _get(data: object, key: str, kind: type) -> Any:
+    """`data[key]` when `data` is an object and the value is of `kind` (ints not negative, not booleans)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"expected an object holding {key!r}")
+    if key not in data:
+        raise ValueError(f"{key!r} is missing")
+    value = data[key]
+    if not isinstance(value, kind) or (isinstance(value, int) and (isinstance(value, bool) or value < 0)):
+        raise ValueError(f"{key!r} is not a {'non-negative integer' if kind is int else kind.__name__}")
+    return value
+
+
+def _file_entry(data: object) -> FileEntry:
+    compressed = data.get("compressed", True) if isinstance(data, dict) else True
+    if not isinstance(compressed, bool):
+        raise ValueError("'compressed' is not a bool")
+    return FileEntry(
+        path=_get(data, "path", str),
+        size=_get(data, "size", int),
+        sha256=_get(data, "sha256", str),
+        stored=_get(data, "stored", str),
+        stored_size=_get(data, "stored_size", int),
+        stored_sha256=_get(data, "stored_sha256", str),
+        compressed=compressed,
+    )
+
+
+def _moment(text: str) -> datetime:
+    # naive and aware times cannot be compared: sorting sets would fail on a naive one
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"time {text!r} has no time zone")
+    return moment
+
+
 def safe_relpath(path: str) -> str:
-    """A relative posix path that stays inside its root, or BackupError."""
+    """A relative posix path that names something below its root, or BackupError."""
     pure = PurePosixPath(path)
-    if not path or pure.is_absolute() or ".." in pure.parts or "\\" in path or "\x00" in path:
+    if not pure.parts or pure.is_absolute() or ".." in pure.parts or "\\" in path or "\x00" in path:
         raise BackupError(f"unsafe path in backup: {path!r}")
     return pure.as_posix()
+
+
+def contained(root: Path, rel: str) -> Path:
+    """`root / rel`, checked to stay inside `root` with every symlink that exists followed.
+
+    BackupError when `rel` is unsafe as written or, through a symlink, resolves outside `root`;
+    the message names `rel` only (never server paths).
+    """
+    path = root / safe_relpath(rel)
+    try:
+        inside = path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a symlink loop, or a directory we may not read
+        raise BackupError(f"unsafe path in backup: {rel!r} cannot be resolved") from None
+    if not inside:
+        raise BackupError(f"unsafe path in backup: {rel!r} leads outside through a symlink")
+    return path
 
 
 def fsync_dir(path: Path) -> None:
@@ -234,11 +298,16 @@ class SourceReader:
     def meta(self) -> dict[str, Any]:
         return self.entry.meta
 
+    def check(self) -> None:
+        """Refuse a source whose stored files lie outside the set, before anything is restored."""
+        for file in self.files:
+            self.set.stored_path(file)
+
     def chunks(self, file: FileEntry) -> Iterator[bytes]:
         """The original bytes; raises BackupError naming the file if they do not match the manifest."""
         name = f"{self.set.id}/{self.entry.name}/{file.path}"
         digest, size = hashlib.sha256(), 0
-        stored = self.set.dir / file.stored
+        stored = self.set.stored_path(file)
         for chunk in codec.read_stored(stored, compressed=file.compressed, key=self._key, name=name):
             digest.update(chunk)
             size += len(chunk)
@@ -248,17 +317,22 @@ class SourceReader:
 
     def extract(self, file: FileEntry, to: Path) -> None:
         """Write the file to `to` atomically (temp name, fsync, rename), checked against the manifest."""
-        to.parent.mkdir(parents=True, exist_ok=True)
-        tmp = to.with_name(f".{to.name}.pitstop-restore")
+        tmp = to.with_name(f".{to.name}{RESTORE_SUFFIX}")
         try:
-            with tmp.open("wb") as fh:
+            to.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()  # a leftover, or a planted symlink: never written through
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as fh:
                 for chunk in self.chunks(file):
                     fh.write(chunk)
                 fh.flush()
                 os.fsync(fh.fileno())
             tmp.replace(to)
+        except OSError as exc:
+            raise BackupError(f"{self.entry.name}/{file.path}: cannot restore ({exc.strerror})") from None
         finally:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 tmp.unlink()
 
 
@@ -277,7 +351,11 @@ class BackupSet:
             return None
         if not passphrase:
             raise BackupError(f"set {self.id} is encrypted: set backup.encryption_key")
-        key = codec.derive_key(passphrase, bytes.fromhex(enc["salt"]))
+        try:
+            salt = bytes.fromhex(enc["salt"])
+        except ValueError:
+            raise BackupError(f"set {self.id}: the manifest is damaged (the salt is not hex)") from None
+        key = codec.derive_key(passphrase, salt)
         if codec.key_check(key) != enc["key_check"]:
             raise BackupError(f"set {self.id} was encrypted with another key than backup.encryption_key")
         return key
@@ -285,9 +363,23 @@ class BackupSet:
     def reader(self, source: str, passphrase: str | None) -> SourceReader:
         return SourceReader(self, self.manifest.source(source), self.key(passphrase))
 
+    def stored_path(self, file: FileEntry) -> Path:
+        """Where a file's stored bytes are; BackupError when the manifest points outside the set."""
+        try:
+            return contained(self.dir, file.stored)
+        except BackupError:
+            raise BackupError(f"set {self.id}: {file.path}: unsafe stored path {file.stored!r}") from None
+
     def check_stored(self, file: FileEntry) -> str | None:
         """Cheap check without the key: the stored bytes are the ones written. None when good."""
-        path = self.dir / file.stored
+        try:
+            safe_relpath(file.path)
+        except BackupError:
+            return "unsafe path in the manifest (empty, absolute or with ..)"
+        try:
+            path = self.stored_path(file)
+        except BackupError:
+            return f"unsafe stored path {file.stored!r} in the manifest (outside the set)"
         try:
             if path.stat().st_size != file.stored_size:
                 return "stored size differs from the manifest"
@@ -320,12 +412,23 @@ class BackupSet:
 
 
 def read_set(directory: Path) -> BackupSet:
+    """The set in `directory`; BackupError naming the set (not the server path) when it is not a good one."""
+    name = directory.name
+    path = directory / MANIFEST
     try:
-        manifest = Manifest.from_json((directory / MANIFEST).read_text())
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise BackupError(f"set {name}: the manifest is damaged ({size} bytes, over {MAX_MANIFEST_BYTES})")
+        manifest = Manifest.from_json(path.read_text())
     except FileNotFoundError:
-        raise BackupError(f"{directory} is not a backup set (no manifest)") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise BackupError(f"{directory}: the manifest is damaged ({exc!r})") from None
+        raise BackupError(f"set {name}: not a backup set (no manifest)") from None
+    except OSError as exc:
+        raise BackupError(f"set {name}: the manifest cannot be read ({exc.strerror})") from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # RecursionError: JSON nested too deep
+        raise BackupError(f"set {name}: the manifest is damaged ({str(exc)[:200]})") from None
+    if manifest.id != name:
+        # prune deletes by id and restore names sets by id: one that claims another id is not trusted
+        raise BackupError(f"set {name}: the manifest is damaged (it names set {manifest.id[:80]!r})")
     return BackupSet(directory, manifest)
 
 
@@ -360,11 +463,12 @@ def copy_set(backup_set: BackupSet, destination: Path) -> BackupSet:
     try:
         for source in backup_set.manifest.sources:
             for file in source.files:
-                dest = tmp / file.stored
+                stored = backup_set.stored_path(file)
+                dest = contained(tmp, file.stored)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 digest = hashlib.sha256()
                 with dest.open("wb") as out:
-                    for chunk in codec.file_chunks(backup_set.dir / file.stored):
+                    for chunk in codec.file_chunks(stored):
                         digest.update(chunk)
                         out.write(chunk)
                     out.flush()

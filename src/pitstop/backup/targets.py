@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import IO, ClassVar
 
 from pitstop.backup import codec
-from pitstop.backup.sets import SourceEntry, SourceReader, SourceWriter, safe_relpath
+from pitstop.backup.sets import (
+    RESTORE_SUFFIX,
+    SourceEntry,
+    SourceReader,
+    SourceWriter,
+    contained,
+    safe_relpath,
+)
 from pitstop.core.registry import Registry
 from pitstop.errors import BackupError
 
@@ -45,6 +52,12 @@ class BackupTarget(ABC):
     @abstractmethod
     def restore(self, src: SourceReader, into: str) -> None:
         """Make `into` hold the backed-up content. Checksums are checked on the way."""
+
+    def check_restore(self, entry: SourceEntry, into: str) -> None:
+        """Refuse, before anything is written, a restore of `entry` that would write outside `into`.
+
+        The default has nothing to check: a database is restored into `into` itself."""
+        return None
 
     @abstractmethod
     def verify(self, restored: str, expected: SourceEntry) -> list[str]:
@@ -113,6 +126,11 @@ class SqliteTarget(BackupTarget):
                     s.backup(t)
             else:
                 tmp.replace(target)
+        except (sqlite3.Error, OSError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)  # an OSError's text holds paths
+            raise BackupError(
+                f"set {src.set.id} source {src.entry.name}: cannot restore the database ({why})"
+            ) from None
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -368,16 +386,60 @@ class FilesTarget(BackupTarget):
         dest.meta["root"] = str(Path(self.location).resolve())
         dest.meta["files"] = len(dest.entry.files)
 
+    def check_restore(self, entry: SourceEntry, into: str) -> None:
+        """Every file lands inside `into`: no `..` or absolute paths, no symlink in `into` leading out
+        (a symlinked directory on the way, or a symlink at the file or its temporary name), no file
+        where a directory must go."""
+        root = Path(into)
+        if root.exists() and not root.is_dir():
+            raise BackupError(f"source {entry.name}: the restore target is not a directory")
+        paths = {f.path for f in entry.files}
+        for file in entry.files:
+            try:
+                safe_relpath(file.path)
+            except BackupError:
+                raise BackupError(
+                    f"source {entry.name}: unsafe path {file.path!r} in the set (empty, absolute or with ..); "
+                    "nothing was restored"
+                ) from None
+            try:
+                dest = contained(root, file.path)
+                contained(root, str(Path(file.path).with_name(f".{dest.name}{RESTORE_SUFFIX}")))
+            except BackupError:
+                raise BackupError(
+                    f"source {entry.name}: {file.path} would be written outside the restore target "
+                    "through a symlink; nothing was restored"
+                ) from None
+            rel = Path(file.path)
+            if any(p.as_posix() in paths for p in rel.parents) or (dest.is_dir() and not dest.is_symlink()):
+                raise BackupError(
+                    f"source {entry.name}: {file.path} clashes with a file or directory of the same name; "
+                    "nothing was restored"
+                )
+            blocked = next((p for p in dest.parents if p != root and p.is_relative_to(root) and p.is_file()), None)
+            if blocked is not None:
+                raise BackupError(
+                    f"source {entry.name}: {file.path} needs {blocked.relative_to(root).as_posix()} to be a "
+                    "directory, but the restore target has a file there; nothing was restored"
+                )
+
     def restore(self, src: SourceReader, into: str) -> None:
         root = Path(into)
+        self.check_restore(src.entry, into)
+        src.check()
         for file in src.files:
-            src.extract(file, root / safe_relpath(file.path))
+            # checked again right before writing: the target may have changed since
+            src.extract(file, contained(root, file.path))
 
     def verify(self, restored: str, expected: SourceEntry) -> list[str]:
         root = Path(restored)
         problems = []
         for file in expected.files:
-            path = root / safe_relpath(file.path)
+            try:
+                path = contained(root, file.path)
+            except BackupError as exc:
+                problems.append(f"{file.path}: {exc}")
+                continue
             if not path.is_file():
                 problems.append(f"{file.path}: missing")
             elif codec.sha256_file(path) != file.sha256:

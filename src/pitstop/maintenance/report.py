@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import html
 import importlib
+import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -43,14 +44,22 @@ $log
 """)
 
 
+# Months a report can cover: none before the Unix epoch, and the month after the last must still be a
+# date (the period's end; year 10000 is not one).
+FIRST_MONTH, LAST_MONTH = (1970, 1), (9998, 12)
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+
+
 def month_bounds(month: str) -> tuple[datetime, datetime]:
-    """'2026-03' -> [2026-03-01, 2026-04-01) in UTC."""
-    try:
-        first = date.fromisoformat(f"{month}-01")
-    except ValueError:
-        raise InvalidInput(f"month {month[:20]!r} is not YYYY-MM") from None
-    nxt = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
-    return datetime(first.year, first.month, 1, tzinfo=UTC), datetime(nxt.year, nxt.month, 1, tzinfo=UTC)
+    """'2026-03' -> [2026-03-01, 2026-04-01) in UTC. The one check of a report's month (API and CLI):
+    InvalidInput unless it is YYYY-MM from 1970-01 to 9998-12."""
+    match = _MONTH.fullmatch(month)
+    year, number = (int(match[1]), int(match[2])) if match else (0, 0)
+    if not (1 <= number <= 12 and FIRST_MONTH <= (year, number) <= LAST_MONTH):
+        first, last = (f"{y:04d}-{m:02d}" for y, m in (FIRST_MONTH, LAST_MONTH))
+        raise InvalidInput(f"month {month[:20]!r} is not YYYY-MM from {first} to {last}")
+    nxt = (year + 1, 1) if number == 12 else (year, number + 1)
+    return datetime(year, number, 1, tzinfo=UTC), datetime(*nxt, 1, tzinfo=UTC)
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:

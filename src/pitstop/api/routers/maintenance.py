@@ -10,11 +10,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from pitstop.api.deps import Operator, PitstopDep, Viewer
 from pitstop.core.types import Severity
 from pitstop.errors import InvalidInput
+from pitstop.maintenance import report
 from pitstop.maintenance.common import duration
 from pitstop.maintenance.log import export
 from pitstop.maintenance.runs import Answer
@@ -360,18 +361,28 @@ def get_compliance(
     return pitstop.maintenance.compliance(since=start, until=end, site=site)
 
 
+def _month(text: str) -> str:
+    """The report's own month check, as a validation error of the query (422) rather than a crash."""
+    try:
+        report.month_bounds(text)
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+Month = Annotated[
+    str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM, 1970-01 to 9998-12"), AfterValidator(_month)
+]
+
+
 @router.get("/maintenance/report", summary="The monthly report as HTML", response_class=HTMLResponse)
 def get_report(
     pitstop: PitstopDep,
     _key: Viewer,
-    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
+    month: Month,
     site: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
-    from pitstop.maintenance import report
-
-    page = report.monthly(
-        pitstop.maintenance, month=month, site=site, predictions=pitstop.prognostics.calibration
-    )
+    page = report.monthly(pitstop.maintenance, month=month, site=site, predictions=pitstop.prognostics.calibration)
     return HTMLResponse(page)
 
 
