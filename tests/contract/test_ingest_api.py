@@ -206,3 +206,33 @@ def test_mqtt_payload_shapes(demo_pitstop: Pitstop, topic: str) -> None:
     assert parsed.malformed == []
     assert demo_pitstop.ingest.ingest(parsed.frame(), "mqtt").stored == 5
     assert router.filters == ["p/+/+/+", "p-wide/+/+"]
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        b'{"ts":1767596500,"asset":"ahu-1","sensor":"UCAOT","value":1' + b"0" * 400 + b"}",
+        *(
+            b'{"ts":1767596500,"asset":"ahu-1","sensor":"UCAOT","value":' + b"[" * d + b"]" * d + b"}"
+            for d in (500, 2_000, 100_000)
+        ),
+    ],
+    ids=["value-10e400", "nested-500", "nested-2000", "nested-100000"],
+)
+def test_hostile_rows_are_quarantined_and_the_good_rows_of_the_batch_stored(
+    client: TestClient, keys: dict[Role, str], demo_pitstop: Pitstop, poison: bytes
+) -> None:
+    """Issue 15, item 3: a value of 10**400 or nesting of 500, 2,000 or 100,000 levels answered 500 and
+    the good rows of the same batch were not stored. Now: the bad row is quarantined with a reason, the
+    good ones stored; alone, the bad row gets 422."""
+    good = json.dumps(READINGS[:2]).encode()
+    body = b"[" + good[1:-1] + b"," + poison + b"]"
+    response = post(client, keys[Role.OPERATOR], content=body)
+    assert response.status_code == 200, response.text
+    assert (response.json()["stored"], response.json()["quarantined"]) == (2, 1)
+    # a nested list is a row with a bad value; past the parsers' depth (1,024) the row is not JSON
+    assert response.json()["reasons"] == ({"malformed": 1} if poison.count(b"[") > 1024 else {"not_a_number": 1})
+    alone = post(client, keys[Role.OPERATOR], content=b"[" + poison + b"]")
+    assert alone.status_code == 422, alone.text
+    assert demo_pitstop.readings.count() == 2
+    assert len(demo_pitstop.ingest.quarantine.list()) == 1  # the same row twice is quarantined once

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -172,3 +173,37 @@ def test_a_full_spool_refuses(demo_pitstop: Pitstop, tmp_path: Path) -> None:
     service.ingest(frame(GOOD), "test")
     with pytest.raises(SpoolFull, match=r"spool .* is full"):
         service.ingest(frame(GOOD * 100), "test")
+
+
+def test_a_conflicting_value_is_quarantined_and_an_identical_one_is_a_duplicate(demo_pitstop: Pitstop) -> None:
+    """Issue 15, item 10: two different values for one sensor and timestamp in one batch counted as
+    `duplicates: 1` and the second value vanished. A different value is quarantined as `conflict`
+    (with the stored value beside it), in the same batch or a later one; an identical one is a
+    duplicate; replaying the quarantine keeps the conflict."""
+    service = demo_pitstop.ingest
+    t0, t1 = "2026-01-05T07:00:00Z", "2026-01-05T07:01:00Z"
+    first = service.ingest(frame([(t0, "ahu-1", "UCAOT", 21.5), (t0, "ahu-1", "UCAOT", 22.5)]), "test")
+    assert (first.stored, first.duplicates, first.quarantined) == (1, 0, 1)
+    assert first.reasons == {"conflict": 1}
+    later = service.ingest(
+        frame([(t0, "ahu-1", "UCAOT", 21.5), (t0, "ahu-1", "UCAOT", 23.5), (t1, "ahu-1", "UCAOT", 21.0)]), "test"
+    )
+    assert (later.stored, later.duplicates, later.quarantined) == (1, 1, 1)
+    assert later.reasons == {"conflict": 1}
+    assert demo_pitstop.readings.window(demo_pitstop.assets.sensor_index()[("ahu-1", "UCAOT")].id)[
+        "value"
+    ].tolist() == [21.5, 21.0]
+    rows = service.quarantine.list()
+    assert [r.reason for r in rows] == ["conflict", "conflict"]
+    payloads = [json.loads(r.payload) for r in rows]
+    assert [(p["value"], p["stored_value"], p["sensor"]) for p in payloads] == [
+        (22.5, 21.5, "UCAOT"),
+        (23.5, 21.5, "UCAOT"),
+    ]
+    replayed = service.replay()
+    assert (replayed.stored, replayed.duplicates, replayed.still_quarantined) == (0, 0, 2)
+    assert service.quarantine.counts() == {"conflict": 2}
+    conflicts = demo_pitstop.metrics.registry.get_sample_value(
+        "pitstop_readings_quarantined_total", {"source": "test", "reason": "conflict"}
+    )
+    assert conflicts == 2

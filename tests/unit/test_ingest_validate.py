@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -149,3 +150,50 @@ def test_categorical_asset_and_sensor_columns_give_the_same_answer_as_text() -> 
     assert good == [(1, 0.0), (2, 1.0), (3, 2.0)]
     assert [q.reason for q in result.quarantined] == ["unknown_sensor", "malformed", "malformed"]
     assert check(text)[1] == [(q.reason, q.payload) for q in result.quarantined]
+
+
+def test_hostile_numbers_and_nesting_are_quarantined_not_raised() -> None:
+    """Issue 15, items 1 and 3: an integer too large for a float (as value or as timestamp) and a value
+    nested 600 levels deep made `validate` raise (OverflowError, RecursionError), so the whole batch
+    failed and was retried forever; now each is one quarantined row and the good row is kept."""
+    from pitstop.ingest.validate import loads
+
+    huge = loads(b'{"ts":1767596400,"value":1' + b"0" * 400 + b"}")
+    huge_ts = loads(b'{"ts":1' + b"0" * 400 + b',"value":1}')
+    deep = loads(b'{"ts":1767596400,"value":' + b"[" * 600 + b"]" * 600 + b"}")
+    rows = [
+        row(ts=huge["ts"], value=huge["value"]),
+        row(ts=huge_ts["ts"], value=huge_ts["value"]),
+        row(ts=1_767_596_401, value=deep["value"]),
+        row(ts=1_767_596_402, value=10**400),  # a Python int that no float holds, from any source
+        row(ts=10**400, value=1.0),
+        row(ts=1_767_596_403, value=21.0),
+    ]
+    good, bad = check(rows)
+    assert good == [(1, 1_767_596_403_000_000, 21.0)]
+    assert [reason for reason, _ in bad] == [
+        "not_a_number",
+        "bad_timestamp",
+        "not_a_number",
+        "not_a_number",
+        "bad_timestamp",
+    ]
+    for _, payload in bad:
+        assert len(payload) <= 4000
+        json.loads(payload)
+
+
+@pytest.mark.parametrize("depth", [600, 2_000, 3_000, 100_000])
+def test_json_nested_too_deep_for_the_parsers_is_a_value_error(depth: int) -> None:
+    """Issue 15, item 2: past 1,024 levels orjson refuses and the standard library's parser raised
+    RecursionError, which killed the MQTT writer thread; `loads` raises ValueError (malformed) instead."""
+    from pitstop.ingest.validate import loads
+
+    payload = b"[" * depth + b"]" * depth
+    if depth < 1024:
+        assert isinstance(loads(payload), list)
+    else:
+        with pytest.raises(ValueError):
+            loads(payload)
+        with pytest.raises(ValueError):
+            loads(b'{"ts":1,"value":NaN,"x":' + payload + b"}")  # the fallback parser's path

@@ -9,7 +9,6 @@ A body that cannot be parsed at all is quarantined whole as `malformed`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +17,7 @@ import pandas as pd
 from pitstop.errors import IngestError
 from pitstop.ingest.files import parse_csv_bytes
 from pitstop.ingest.service import IngestResult, IngestService
-from pitstop.ingest.validate import FIELDS, MAX_PAYLOAD_CHARS, loads
+from pitstop.ingest.validate import FIELDS, MAX_PAYLOAD_CHARS, loads, loads_each, payload_text
 
 JSON_TYPES = ("application/json", "")
 CSV_TYPES = ("text/csv", "application/csv")
@@ -37,13 +36,18 @@ def _empty() -> pd.DataFrame:
 def parse_json(data: bytes) -> Body:
     """Columns straight from the parsed JSON (orjson), no frame of records or melt in between: a
     field a reading lacks is None (quarantined as `malformed`)."""
+    unreadable: list[str] = []
     try:
         value = loads(data)
-    except ValueError:  # also UnicodeDecodeError
-        return Body(_empty(), [data[:MAX_PAYLOAD_CHARS].decode("utf-8", errors="replace")])
+    except ValueError:  # also UnicodeDecodeError; a list is taken element by element
+        try:
+            value, unreadable = loads_each(data)
+        except ValueError:
+            return Body(_empty(), [data[:MAX_PAYLOAD_CHARS].decode("utf-8", errors="replace")])
     if isinstance(value, list):
         records = [r for r in value if type(r) is dict]
         others = [_dump(r) for r in value if type(r) is not dict] if len(records) < len(value) else []
+        others += unreadable
         return Body(
             _frame(
                 [r.get("ts") for r in records],
@@ -74,7 +78,7 @@ def parse_json(data: bytes) -> Body:
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value)[:MAX_PAYLOAD_CHARS]
+    return payload_text(value)[:MAX_PAYLOAD_CHARS]
 
 
 def _frame(ts: list[Any], asset: list[Any], sensor: list[Any], value: list[Any]) -> pd.DataFrame:

@@ -28,7 +28,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -40,8 +40,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from pitstop.config.models import MqttSettings
-from pitstop.ingest.service import IngestService
-from pitstop.ingest.validate import FIELDS, loads, payload_text
+from pitstop.ingest.service import UNAVAILABLE, IngestService
+from pitstop.ingest.validate import FIELDS, MAX_PAYLOAD_CHARS, loads, loads_each, payload_text
 from pitstop.observability import Metrics
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
@@ -101,9 +101,13 @@ class TopicRouter:
                 route = self._route(topic)
             try:
                 data = loads(message.payload)
-            except ValueError:
-                malformed.append(_raw(message))
-                continue
+            except ValueError:  # a list is taken element by element: one bad reading spoils no others
+                try:
+                    data, unreadable = loads_each(message.payload)
+                except ValueError:
+                    malformed.append(_raw(message))
+                    continue
+                malformed += [_raw(message, text) for text in unreadable]
             kind, asset, sensor = route
             if kind == _SENSOR:
                 if type(data) is dict:  # the common case: one reading per message
@@ -379,16 +383,8 @@ class MqttSubscriber:
 
     def _write_then_ack(self, batch: list[Message]) -> None:
         self.metrics.mqtt_messages.inc(len(batch))
-        parsed = self.router.parse(batch)
-        frame = parsed.frame()
-        while True:
-            try:
-                self.service.ingest(frame, "mqtt", malformed=parsed.malformed)
-                break
-            except Exception as exc:  # the database and the spool both refused: keep it, retry
-                self.log.warning("MQTT batch of %d messages not stored yet (%s); retrying", len(batch), exc)
-                if self._stop.wait(1.0):
-                    return  # not acked: the broker delivers it again
+        if not self._store(batch):
+            return  # stopping: not acked, the broker delivers it again
         with self._lock:
             client = self._client
             if client is None or not self._connected:
@@ -399,3 +395,34 @@ class MqttSubscriber:
             for message in current:
                 if message.qos == 2:
                     client.ack(message.mid, message.qos)
+
+    def _store(self, batch: list[Message]) -> bool:
+        """Store a batch, retrying while the database and the spool both refuse; False when asked
+        to stop first. A message that makes storing fail for any other reason (a bug it trips) must
+        not hold up the others: the batch is stored message by message, and a message that still
+        fails is quarantined with the error, so that it can be acked and looked at."""
+        try:
+            return self._store_retrying(batch)
+        except Exception:
+            self.log.exception("MQTT batch of %d messages failed; storing it message by message", len(batch))
+        for message in batch:
+            try:
+                if not self._store_retrying([message]):
+                    return False
+            except Exception as exc:
+                text = message.payload[:MAX_PAYLOAD_CHARS].decode("utf-8", errors="replace")
+                raw = payload_text({"topic": message.topic, "payload": text, "error": f"{type(exc).__name__}: {exc}"})
+                if not self._store_retrying([], malformed=[raw]):
+                    return False
+        return True
+
+    def _store_retrying(self, batch: list[Message], malformed: Sequence[str] = ()) -> bool:
+        while True:
+            parsed = self.router.parse(batch)
+            try:
+                self.service.ingest(parsed.frame(), "mqtt", malformed=[*parsed.malformed, *malformed])
+                return True
+            except UNAVAILABLE as exc:  # the database and the spool both refused: keep it, retry
+                self.log.warning("MQTT batch of %d messages not stored yet (%s); retrying", len(batch), exc)
+                if self._stop.wait(1.0):
+                    return False

@@ -19,23 +19,25 @@ import sqlalchemy.exc
 
 from pitstop.config.models import IngestSettings
 from pitstop.core.clock import Clock
-from pitstop.core.types import to_epoch_us
+from pitstop.core.types import from_epoch_us, to_epoch_us
 from pitstop.errors import DatabaseUnavailable, SpoolFull
 from pitstop.ingest.spool import Spool
 from pitstop.ingest.validate import (
+    CONFLICT,
     FIELDS,
     MALFORMED,
     MAX_PAYLOAD_CHARS,
     IntArray,
     Quarantined,
     SensorIndex,
+    payload_text,
     validate,
 )
 from pitstop.observability import Metrics
 from pitstop.storage.engine import Database
 from pitstop.storage.repos.assets import AssetRepo
 from pitstop.storage.repos.quarantine import QuarantineRepo
-from pitstop.storage.repos.readings import ReadingBatch, ReadingRepo
+from pitstop.storage.repos.readings import Conflict, ReadingBatch, ReadingRepo
 
 # What a database that is down (restarting, unreachable, disk full) raises on the way in.
 UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -84,14 +86,15 @@ class IngestResult:
 class _Entry:
     """One caller's batch on its way to the database (or the spool), and what became of it."""
 
-    __slots__ = ("batch", "done", "error", "quarantined", "result", "source")
+    __slots__ = ("batch", "conflicts", "done", "error", "quarantined", "result", "source")
 
     def __init__(self, batch: ReadingBatch, quarantined: list[Quarantined], source: str) -> None:
         self.batch = batch
         self.quarantined = quarantined
         self.source = source
         self.done = False
-        self.result = (0, 0, 0)
+        self.result = (0, 0, 0)  # stored, duplicates, spooled
+        self.conflicts: list[Quarantined] = []  # readings that contradict a stored value
         self.error: BaseException | None = None
 
     def finish(self, result: tuple[int, int, int]) -> None:
@@ -172,10 +175,9 @@ class IngestService:
             payload=payload,
         )
         quarantined = checked.quarantined + [Quarantined(m[:MAX_PAYLOAD_CHARS], MALFORMED) for m in malformed]
-        stored, duplicates, spooled = self._store(checked.batch, quarantined, source)
-        reasons: dict[str, int] = {}
-        for q in quarantined:
-            reasons[q.reason] = reasons.get(q.reason, 0) + 1
+        (stored, duplicates, spooled), conflicts = self._store(checked.batch, quarantined, source)
+        quarantined += conflicts
+        reasons = _reasons(quarantined)
         kind = source_kind(source)
         if spooled == 0:
             self._count(kind, stored, duplicates, reasons)
@@ -215,15 +217,17 @@ class IngestService:
 
     # -- storing, and the spool -------------------------------------------------------------
 
-    def _store(self, batch: ReadingBatch, quarantined: list[Quarantined], source: str) -> tuple[int, int, int]:
-        """Store (or spool) one batch; (stored, duplicates, spooled).
+    def _store(
+        self, batch: ReadingBatch, quarantined: list[Quarantined], source: str
+    ) -> tuple[tuple[int, int, int], list[Quarantined]]:
+        """Store (or spool) one batch; ((stored, duplicates, spooled), conflicts quarantined).
 
         Group commit: batches that arrive while another is being written (concurrent HTTP pushes)
         wait, and whoever takes the writer's lock next writes all waiting batches in one
         transaction: one commit, and the B-tree pages they share written once.
         """
         if len(batch) == 0 and not quarantined:
-            return 0, 0, 0
+            return (0, 0, 0), []
         entry = _Entry(batch, quarantined, source)
         with self._waiting_lock:
             self._waiting.append(entry)
@@ -234,7 +238,7 @@ class IngestService:
                 self._store_locked(entries)
         if entry.error is not None:
             raise entry.error
-        return entry.result
+        return entry.result, entry.conflicts
 
     def _store_locked(self, entries: list[_Entry]) -> None:
         try:
@@ -248,7 +252,7 @@ class IngestService:
                 else:
                     self._mark_up()
                     for entry, n in zip(entries, stored, strict=True):
-                        entry.finish((n, len(entry.batch) - n, 0))
+                        entry.finish((n, len(entry.batch) - n - len(entry.conflicts), 0))
                     return
             for entry in entries:
                 try:
@@ -266,19 +270,43 @@ class IngestService:
                     entry.fail(exc)
             raise
 
-    def _write(self, batch: ReadingBatch, quarantined: list[Quarantined], source: str) -> int:
-        return self._write_many([_Entry(batch, quarantined, source)])[0]
-
     def _write_many(self, entries: list[_Entry]) -> list[int]:
-        """Each entry's readings and quarantined rows, all in one transaction; new rows per entry."""
+        """Each entry's readings and quarantined rows, all in one transaction; new rows per entry.
+
+        A reading that was not new is a duplicate when its value is the stored one, and a
+        conflict (quarantined with the stored value beside it, in the same transaction) when not."""
         stored = []
         with self.db.begin() as conn:
             for entry in entries:
-                stored.append(self.readings.write_in(conn, entry.batch) if len(entry.batch) else 0)
-                self.quarantine.add_in(
-                    conn, [(q.payload, q.reason) for q in entry.quarantined], entry.source, self.clock.now()
-                )
+                n = self.readings.write_in(conn, entry.batch) if len(entry.batch) else 0
+                entry.conflicts = []
+                if n < len(entry.batch):
+                    entry.conflicts = self._conflicts(self.readings.conflicts_in(conn, entry.batch))
+                stored.append(n)
+                rows = [(q.payload, q.reason) for q in entry.quarantined + entry.conflicts]
+                self.quarantine.add_in(conn, rows, entry.source, self.clock.now())
         return stored
+
+    def _conflicts(self, conflicts: list[Conflict]) -> list[Quarantined]:
+        """Conflicting readings as quarantine rows that name the asset and sensor, as they arrived."""
+        if not conflicts:
+            return []
+        names = {sensor_id: key for key, sensor_id in self.sensor_index().ids.items()}
+        return [
+            Quarantined(
+                payload_text(
+                    {
+                        "ts": from_epoch_us(c.ts_us).isoformat(),
+                        "asset": names.get(c.sensor_id, ("?", "?"))[0],
+                        "sensor": names.get(c.sensor_id, ("?", "?"))[1],
+                        "value": c.value,
+                        "stored_value": c.stored,
+                    }
+                ),
+                CONFLICT,
+            )
+            for c in conflicts
+        ]
 
     def flush_spool(self) -> int:
         """Write spooled entries in order while the database takes them; returns how many."""
@@ -297,17 +325,17 @@ class IngestService:
                 path.rename(path.with_suffix(".corrupt"))
                 self.spool.remove(path)
                 continue
+            written = _Entry(entry.batch, entry.quarantined, entry.source)
             try:
-                stored = self._write(entry.batch, entry.quarantined, entry.source)
+                stored = self._write_many([written])[0]
             except UNAVAILABLE as exc:
                 self._mark_down(exc)
                 break
             self._mark_up()
             self.spool.remove(path)
-            reasons: dict[str, int] = {}
-            for q in entry.quarantined:
-                reasons[q.reason] = reasons.get(q.reason, 0) + 1
-            self._count(source_kind(entry.source), stored, len(entry.batch) - stored, reasons)
+            duplicates = len(entry.batch) - stored - len(written.conflicts)
+            reasons = _reasons(entry.quarantined + written.conflicts)
+            self._count(source_kind(entry.source), stored, duplicates, reasons)
             flushed += 1
         if flushed:
             self.log.info("flushed %d spooled batches; %d left", flushed, len(self.spool))
@@ -369,21 +397,37 @@ class IngestService:
             for i, p in enumerate(parsed):
                 if p is None:
                     still_bad[i] = MALFORMED
-            passed = [rows[i].id for i in usable if i not in still_bad]
-            changed: dict[str, list[int]] = {}
-            for i, new_reason in still_bad.items():
-                reasons[new_reason] = reasons.get(new_reason, 0) + 1
-                if rows[i].reason != new_reason:
-                    changed.setdefault(new_reason, []).append(rows[i].id)
+            # the quarantined row (index into `rows`) of each reading in the batch, in order
+            origin = [usable[int(p)] for p in np.setdiff1d(np.arange(len(records)), result.bad_rows)]
             with self._lock, self.db.begin() as conn:
-                n = self.readings.write_in(conn, result.batch) if len(result.batch) else 0
+                batch = result.batch
+                n = self.readings.write_in(conn, batch) if len(batch) else 0
+                if n < len(batch):  # a value that contradicts the stored one stays, as a conflict
+                    clash = {(c.sensor_id, c.ts_us, c.value) for c in self.readings.conflicts_in(conn, batch)}
+                    keys = zip(batch.sensor_id.tolist(), batch.ts_us.tolist(), batch.value.tolist(), strict=True)
+                    for j, key in enumerate(keys):
+                        if key in clash:
+                            still_bad[origin[j]] = CONFLICT
+                passed = [rows[i].id for i in usable if i not in still_bad]
+                changed: dict[str, list[int]] = {}
+                for i, new_reason in still_bad.items():
+                    reasons[new_reason] = reasons.get(new_reason, 0) + 1
+                    if rows[i].reason != new_reason:
+                        changed.setdefault(new_reason, []).append(rows[i].id)
                 self.quarantine.delete_in(conn, passed)
                 for new_reason, ids in changed.items():
                     self.quarantine.set_reason_in(conn, ids, new_reason)
             stored += n
-            duplicates += len(result.batch) - n
+            duplicates += len(batch) - n - sum(1 for i in origin if still_bad.get(i) == CONFLICT)
             still += len(still_bad)
         return ReplayResult(checked, stored, duplicates, still, reasons)
+
+
+def _reasons(quarantined: list[Quarantined]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for q in quarantined:
+        counts[q.reason] = counts.get(q.reason, 0) + 1
+    return counts
 
 
 def source_kind(source: str) -> str:

@@ -14,8 +14,14 @@ A timestamp before 1970 or more than `max_future_us` ahead of the clock is `bad_
 
 Reasons, in the order they are decided (the first that applies wins): `malformed` (a field is
 missing or of the wrong kind), `unknown_sensor` (the asset or the sensor is not in the inventory),
-`bad_timestamp`, `not_a_number` (not a number, NaN, infinite), `out_of_range` (outside the sensor's
-physical min/max).
+`bad_timestamp`, `not_a_number` (not a number, NaN, infinite, or too large for a float),
+`out_of_range` (outside the sensor's physical min/max). The store adds `conflict`: a second,
+different value for a (sensor, time) that already has one.
+
+Hostile input is data, not an exception: `loads` answers JSON nested too deep to parse with a
+ValueError (so the message is `malformed`), integers beyond a float's range become infinite (so
+`not_a_number`), and payloads are rendered for the quarantine with anything nested deeper than
+`MAX_DEPTH` levels cut off.
 """
 
 from __future__ import annotations
@@ -42,10 +48,12 @@ UNKNOWN_SENSOR = "unknown_sensor"
 BAD_TIMESTAMP = "bad_timestamp"
 NOT_A_NUMBER = "not_a_number"
 OUT_OF_RANGE = "out_of_range"
+CONFLICT = "conflict"  # decided by the store, against the value already stored
 # Codes 1.. in order of precedence: a row gets the first reason that applies.
 REASONS = (MALFORMED, UNKNOWN_SENSOR, BAD_TIMESTAMP, NOT_A_NUMBER, OUT_OF_RANGE)
 FIELDS = ("ts", "asset", "sensor", "value")
 MAX_PAYLOAD_CHARS = 4000
+MAX_DEPTH = 32  # nesting kept when a payload is rendered for the quarantine
 _MS_FROM = 1e11  # epoch numbers of this magnitude or more are milliseconds
 _MAX_US = 2**62
 _ISO_AWARE = r"\s*\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)\s*"
@@ -152,11 +160,60 @@ def row_payloads(rows: pd.DataFrame, positions: IntArray) -> list[str]:
 
 def loads(data: bytes | bytearray) -> Any:
     """orjson; what it refuses goes to the standard library, which also reads NaN, Infinity and
-    integers beyond 64 bits (so that those are quarantined with the validator's reason)."""
+    integers beyond 64 bits (so that those are quarantined with the validator's reason).
+
+    Raises ValueError for anything that is not JSON, including nesting too deep for either parser
+    (orjson stops at 1,024 levels, the standard library at the recursion limit)."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
-        return json.loads(data)
+        pass
+    try:
+        return json.loads(data, parse_int=_parse_int)
+    except RecursionError as exc:  # a RecursionError would kill the thread that reads the payload
+        raise ValueError("JSON nested too deeply") from exc
+
+
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]')
+
+
+def loads_each(data: bytes | bytearray) -> tuple[list[Any], list[str]]:
+    """A JSON array that does not parse as a whole (one element nested too deep, say), element by
+    element: (the elements that parse, the raw texts of those that do not). ValueError when `data`
+    is not an array at all. Slower than `loads`: only for what `loads` refused."""
+    start = len(data) - len(bytes(data).lstrip())
+    if data[start : start + 1] != b"[":
+        raise ValueError("not a JSON array")
+    items: list[Any] = []
+    bad: list[str] = []
+    depth, begin = 0, start + 1
+    for token in _TOKENS.finditer(data, start):
+        mark = token.group()
+        if mark in (b"[", b"{"):
+            depth += 1
+        elif mark in (b"]", b"}"):
+            depth -= 1
+        if (mark == b"," and depth == 1) or depth == 0:  # the end of an element
+            piece = bytes(data[begin : token.start()])
+            if piece.strip():
+                try:
+                    items.append(loads(piece))
+                except ValueError:
+                    bad.append(piece[:MAX_PAYLOAD_CHARS].decode("utf-8", errors="replace"))
+            begin = token.end()
+            if depth == 0:
+                if data[begin:].strip():
+                    raise ValueError("text after the JSON array")
+                return items, bad
+    raise ValueError("the JSON array is not closed")
+
+
+def _parse_int(text: str) -> int | float:
+    """Integers a float can hold stay integers; larger ones become infinite (quarantined as
+    `not_a_number`) instead of failing the whole batch when converted."""
+    if len(text) <= 300:
+        return int(text)
+    return float(text)  # inf or -inf, with the sign
 
 
 def _raw_column(values: pd.Series) -> npt.NDArray[np.object_]:
@@ -167,19 +224,24 @@ def _raw_column(values: pd.Series) -> npt.NDArray[np.object_]:
 
 
 def payload_text(value: Any) -> str:
-    return json.dumps(_plain(value), separators=(",", ":"), default=str)
+    return json.dumps(_plain(value), separators=(",", ":"), default=str)[: MAX_PAYLOAD_CHARS * 2]
 
 
-def _plain(value: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, NaN/inf and timestamps to strings."""
+def _plain(value: Any, depth: int = 0) -> Any:
+    """JSON-safe: numpy scalars to Python, NaN/inf, huge integers and timestamps to strings;
+    containers deeper than MAX_DEPTH cut off."""
+    if isinstance(value, dict | list | tuple) and depth >= MAX_DEPTH:
+        return "..."
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [_plain(v, depth + 1) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1 << 64:
+        return f"{str(value)[:40]}... ({len(str(abs(value)))} digits)" if value.bit_length() < 10_000 else "huge int"
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if value is pd.NaT or value is pd.NA:
@@ -278,7 +340,7 @@ def parse_timestamps(values: pd.Series) -> tuple[IntArray, BoolArray, BoolArray]
     us = np.zeros(n, dtype=np.int64)
     ok = np.zeros(n, dtype=bool)
     if is_num.any():
-        us[is_num], ok[is_num] = _epoch(arr[is_num].astype(np.float64))
+        us[is_num], ok[is_num] = _epoch(_floats(arr[is_num]))
     if is_str.any():
         where = np.flatnonzero(is_str)
         strings = pd.Series(arr[where], dtype=object).astype(str)
@@ -318,6 +380,21 @@ def _epoch(numbers: npt.NDArray[np.float64]) -> tuple[IntArray, BoolArray]:
     return np.where(ok, us, 0).astype(np.int64), ok
 
 
+def _floats(numbers: npt.NDArray[np.object_]) -> npt.NDArray[np.float64]:
+    """Numbers as floats; an integer too large for a float becomes infinite (with its sign)."""
+    try:
+        return numbers.astype(np.float64)
+    except OverflowError:
+        return np.array([_float(n) for n in numbers], dtype=np.float64)
+
+
+def _float(number: Any) -> float:
+    try:
+        return float(number)
+    except OverflowError:
+        return math.inf if number > 0 else -math.inf
+
+
 def _values(values: pd.Series) -> tuple[npt.NDArray[np.float64], BoolArray, BoolArray]:
     """(value, finite number, missing) per element."""
     n = len(values)
@@ -329,7 +406,7 @@ def _values(values: pd.Series) -> tuple[npt.NDArray[np.float64], BoolArray, Bool
     is_str, is_num, missing = _kinds(arr)
     out = np.full(n, np.nan)
     if is_num.any():
-        out[is_num] = arr[is_num].astype(np.float64)
+        out[is_num] = _floats(arr[is_num])
     if is_str.any():
         where = np.flatnonzero(is_str)
         strings = pd.Series(arr[where], dtype=object).astype(str)

@@ -7,6 +7,7 @@ costs more than the database write itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +38,15 @@ _PG_TRAILER = b"\xff\xff"
 class WriteResult:
     stored: int
     duplicates: int
+
+
+class Conflict(NamedTuple):
+    """A reading whose (sensor, ts) is already stored with another value."""
+
+    sensor_id: int
+    ts_us: int
+    value: float
+    stored: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +97,16 @@ class ReadingRepo:
         if self.db.dialect == "postgresql":
             return _write_postgres(conn, batch)
         return _write_sqlite(conn, batch)
+
+    def conflicts_in(self, conn: Connection, batch: ReadingBatch) -> list[Conflict]:
+        """The readings of `batch` whose (sensor, ts) is stored with a different value: after a
+        write that stored fewer rows than it was given, these are conflicts, the rest duplicates.
+        (Two values for one key in the same batch: the first is stored, the second conflicts.)"""
+        if len(batch) == 0:
+            return []
+        if self.db.dialect == "postgresql":
+            return _conflicts_postgres(conn, batch)
+        return _conflicts_sqlite(conn, batch)
 
     def window(self, sensor_id: int, start_us: int | None = None, end_us: int | None = None) -> pd.DataFrame:
         """Readings of one sensor in [start, end), as a frame indexed by aware UTC time."""
@@ -157,6 +177,41 @@ def _write_postgres(conn: Connection, batch: ReadingBatch) -> int:
         return stored
     finally:
         cursor.close()
+
+
+_CONFLICTS = (
+    "SELECT i.sensor_id, i.ts, i.value, r.value FROM {table} i "
+    "JOIN readings r ON r.sensor_id = i.sensor_id AND r.ts = i.ts WHERE r.value <> i.value"
+)
+
+
+def _conflicts_sqlite(conn: Connection, batch: ReadingBatch) -> list[Conflict]:
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS readings_incoming (sensor_id INTEGER, ts INTEGER, value REAL)")
+        rows = zip(batch.sensor_id.tolist(), batch.ts_us.tolist(), batch.value.tolist(), strict=True)
+        cursor.executemany("INSERT INTO readings_incoming (sensor_id, ts, value) VALUES (?, ?, ?)", rows)
+        found = cursor.execute(_CONFLICTS.format(table="readings_incoming")).fetchall()
+        cursor.execute("DELETE FROM readings_incoming")
+    finally:
+        cursor.close()
+    return [Conflict(int(s), int(t), float(v), float(r)) for s, t, v, r in found]
+
+
+def _conflicts_postgres(conn: Connection, batch: ReadingBatch) -> list[Conflict]:
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS readings_incoming "
+            "(sensor_id int4, ts int8, value float8) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy("COPY readings_incoming (sensor_id, ts, value) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(_copy_payload(batch))
+        found = cursor.execute(_CONFLICTS.format(table="readings_incoming")).fetchall()
+        cursor.execute("TRUNCATE readings_incoming")
+    finally:
+        cursor.close()
+    return [Conflict(int(s), int(t), float(v), float(r)) for s, t, v, r in found]
 
 
 def _copy_payload(batch: ReadingBatch) -> bytes:
