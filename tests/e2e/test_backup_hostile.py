@@ -162,3 +162,91 @@ def test_a_drill_of_a_tampered_set_fails_cleanly(tmp_path: Path) -> None:
     assert code == 1, output
     (source,) = json.loads(output)["sources"]
     assert any("a.txt/b.txt" in p for p in source["problems"]), source
+
+
+def test_verify_accepts_latest_on_the_command_line(tmp_path: Path) -> None:
+    """Issue 15, item 12: `pitstop backup verify latest` checks the newest set, as the API does."""
+    plant = Plant(tmp_path)
+
+    code, output = plant.run("backup", "verify", "latest")
+
+    assert code == 0 and f"set {plant.set_id}: 2 files match the manifest" in output, output
+    code, output = plant.run("backup", "drill", "latest", "--json")
+    assert code == 0 and json.loads(output)["set"] == plant.set_id, output
+
+
+def test_not_found_errors_name_the_set_not_server_paths(tmp_path: Path) -> None:
+    """Issue 15, item 12: a missing set is named by its id, never by the absolute backup path."""
+    plant = Plant(tmp_path)
+    for args in (("verify", "20200101T000000Z-abcdef"), ("drill", "20200101T000000Z-abcdef")):
+        code, output = plant.run("backup", *args)
+        assert code == 1 and "20200101T000000Z-abcdef" in output, output
+        assert str(tmp_path) not in output, output
+    code, output = plant.run("backup", "restore", "nope", "--source", "models", "--file", "a.txt")
+    assert code == 1 and "nope" in output and str(tmp_path) not in output, output
+    code, output = plant.run("backup", "restore", "latest", "--source", "models", "--file", "missing.txt")
+    assert code == 1 and "missing.txt" in output and str(tmp_path) not in output, output
+
+
+def test_set_names_with_slashes_or_dots_are_refused(tmp_path: Path) -> None:
+    """Issue 15, item 12: set names that are paths get a clear refusal on verify, drill and restore."""
+    plant = Plant(tmp_path)
+    for name in ("../backups/" + plant.set_id, f"./{plant.set_id}", "..", "a/b", "/etc", "x\\y", "x" * 300):
+        for args in (("verify", name), ("drill", name), ("restore", name, "--target", str(plant.outside))):
+            code, output = plant.run("backup", *args)
+            assert code == 2 and "not a backup set name" in output, (args, output)
+            assert str(tmp_path) not in output.replace(str(plant.outside), ""), output
+    assert list(plant.outside.iterdir()) == []
+
+
+def test_damaged_manifests_get_a_clear_error_and_lose_nothing(tmp_path: Path) -> None:
+    """Issue 15, item 12: deeply nested, wrongly typed or huge manifests are named, listed around, never a crash."""
+    plant = Plant(tmp_path)
+    backups = plant.set_dir.parent
+    cases = {
+        "20200101T000000Z-000001": "[" * 100_000,
+        "20200101T000000Z-000002": None,  # sizes that are text
+        "20200101T000000Z-000003": None,  # huge
+    }
+    for name in cases:
+        (backups / name).mkdir()
+    (backups / "20200101T000000Z-000001" / "manifest.json").write_text(cases["20200101T000000Z-000001"] or "")
+    typed = plant.manifest()
+    typed["id"] = "20200101T000000Z-000002"
+    plant.files(typed)[0]["size"] = "big"
+    plant.write_manifest(typed, backups / "20200101T000000Z-000002")
+    with (backups / "20200101T000000Z-000003" / "manifest.json").open("wb") as fh:
+        fh.truncate(1 << 30)  # sparse: a gigabyte that takes no disk
+
+    assert plant.sets() == [plant.set_id]
+    for name in cases:
+        code, output = plant.run("backup", "verify", name)
+        assert code == 1 and f"set {name}" in output and "manifest" in output, output
+        assert str(tmp_path) not in output, output
+    code, output = plant.run("backup", "prune", "--json")
+    assert code == 0, output
+    assert all((backups / name).is_dir() for name in cases)  # not a set: not prune's to delete
+
+
+def test_a_manifest_that_claims_another_id_cannot_make_prune_delete_elsewhere(tmp_path: Path) -> None:
+    """Issue 15, item 12: prune deletes set directories, never what a tampered manifest's id points at."""
+    plant = Plant(tmp_path)
+    backups = plant.set_dir.parent
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("precious\n")
+    old = backups / "20000101T000000Z-aaaaaa"
+    old.mkdir()
+    (old / "data").symlink_to(plant.set_dir / "data", target_is_directory=True)
+    data = plant.manifest()
+    data["id"] = "../../victim"
+    data["started_at"] = data["finished_at"] = "2000-01-01T00:00:00+00:00"
+    plant.write_manifest(data, old)
+
+    code, output = plant.run("backup", "prune", "--json")
+
+    assert code == 0, output
+    assert (victim / "precious.txt").read_text() == "precious\n"
+    assert plant.sets() == [plant.set_id]
+    code, output = plant.run("backup", "verify", old.name)
+    assert code == 1 and old.name in output and "manifest" in output, output

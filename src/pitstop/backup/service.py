@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import shutil
 import time
@@ -24,12 +25,13 @@ from pitstop.backup.sets import (
     copy_set,
     list_sets,
     partial_dirs,
+    read_set,
 )
 from pitstop.backup.targets import BackupTarget, FilesTarget, targets
 from pitstop.config.models import BackupSettings
 from pitstop.core.clock import Clock
 from pitstop.core.registry import UnknownComponentError
-from pitstop.errors import BackupError, NotFound
+from pitstop.errors import BackupError, InvalidInput, NotFound
 from pitstop.scheduler import Scheduler
 from pitstop.storage.engine import Database
 
@@ -39,6 +41,20 @@ SAFETY = "safety"
 # Scheduled backups and drills wait this long after start: a starting service settles first, and a
 # long job in the scheduler's first tick would outlast a short leadership lease.
 STARTUP_GRACE = timedelta(minutes=5)
+LATEST = "latest"
+# What a set id can look like (`20260101T000000Z-a1b2c3`); anything else, e.g. a path, is refused.
+_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def set_name(ref: str | None) -> str | None:
+    """A set reference as the CLI and the API take it: None for the newest set ('latest' or none
+    given), else the set id. InvalidInput for anything that is not a set id (paths, `..`, ...)."""
+    if ref is None or ref == LATEST:
+        return None
+    if not _SET_NAME.fullmatch(ref):
+        shown = ref if len(ref) <= 60 else ref[:60] + "..."
+        raise InvalidInput(f"{shown!r} is not a backup set name: give a set id (`pitstop backup list`) or 'latest'")
+    return ref
 
 
 def _target(kind: str, location: str) -> BackupTarget:
@@ -224,18 +240,19 @@ class BackupService:
             raise BackupError("no off-site destination is configured (backup.offsite)")
         return list(reversed(list_sets(where)))
 
-    def get(self, set_id: str | None = None, *, include_safety: bool = False) -> BackupSet:
-        """A set by id, or the newest one (safety copies only when asked)."""
-        sets = self.list_sets()
-        if set_id is None:
-            for s in sets:
+    def get(self, ref: str | None = None, *, include_safety: bool = False) -> BackupSet:
+        """A set by reference (see `set_name`): its id, or the newest one for None or 'latest'
+        (safety copies only when asked). Errors name the set, never the server's paths."""
+        name = set_name(ref)
+        if name is None:
+            for s in self.list_sets():
                 if include_safety or s.manifest.reason != SAFETY:
                     return s
-            raise NotFound(f"no backup sets in {self.destination}")
-        for s in sets:
-            if s.id == set_id:
-                return s
-        raise NotFound(f"no backup set {set_id!r} in {self.destination}")
+            raise NotFound("no backup sets in the backup destination yet")
+        directory = self.destination / name
+        if not directory.is_dir():
+            raise NotFound(f"no backup set {name!r} in the backup destination")
+        return read_set(directory)  # a damaged set is named with what is wrong with it
 
     def newest_ok_at(self) -> datetime | None:
         """When the newest complete set finished, or None when there never was one."""
@@ -246,7 +263,7 @@ class BackupService:
 
     def verify(self, set_id: str | None = None) -> tuple[BackupSet, list[str]]:
         """Check every stored file against the manifest. Returns the problems, one line each."""
-        backup_set = self.get(set_id, include_safety=set_id is not None)
+        backup_set = self.get(set_id)
         started, t0 = self.clock.now(), time.perf_counter()
         try:
             problems = backup_set.verify(self._passphrase)
@@ -338,7 +355,7 @@ class BackupService:
         A live target is refused unless `force`; then a safety backup of it is taken first and
         returned. The restored copy is verified against the manifest.
         """
-        backup_set = self.get(set_id, include_safety=set_id is not None)
+        backup_set = self.get(set_id)
         entry = backup_set.manifest.source(source)
         configured = self.sources().get(source)
         location = into or (configured.location if configured else None)
@@ -424,7 +441,7 @@ class BackupService:
                 skipped.append(backup_set.id)
                 continue
             return FileCopy(source, rel, target, backup_set.id, entry.sha256, entry.size), skipped
-        raise NotFound(f"no good copy of {source}:{rel} in any set in {self.destination}")
+        raise NotFound(f"no good copy of {source}:{rel} in any backup set")
 
     def restore_file(self, name: str, *, into: Path | None = None, known_bad: Collection[str] = ()) -> FileRestore:
         """Restore one file (e.g. a corrupted model) from the newest set whose copy of it is good.
@@ -478,14 +495,16 @@ class BackupService:
                 key = (s.manifest.reason == SAFETY, tuple(sorted(s.manifest.source_names)))
                 groups.setdefault(key, []).append(s)
             decisions: list[Decision] = []
+            dirs: dict[str, Path] = {}
             for group in groups.values():
                 decisions += decide([(s.id, s.manifest.started_at) for s in group], self.policy)
+                dirs.update((s.id, s.dir) for s in group)
             decisions.sort(key=lambda d: (d.at, d.id), reverse=True)
             stale = [p.name for p in partial_dirs(where) if self._stale(p.name)]
             if not dry_run:
                 for d in decisions:
                     if not d.keep:
-                        shutil.rmtree(where / d.id)
+                        shutil.rmtree(dirs[d.id])  # the set's own directory, whatever its manifest says
                 for name in stale:
                     shutil.rmtree(where / name, ignore_errors=True)
             results.append(PruneResult(where, decisions, stale))

@@ -107,7 +107,7 @@ def list_sets(
 @backup_app.command("verify")
 def verify(
     ctx: typer.Context,
-    set_id: Annotated[str | None, typer.Argument(help="The set (default: the newest).")] = None,
+    set_id: Annotated[str | None, typer.Argument(help="The set, or 'latest' (the default: the newest).")] = None,
     as_json: AsJson = False,
 ) -> None:
     """Check every stored file of a set against its manifest. Exit 1 naming each damaged file."""
@@ -126,7 +126,7 @@ def verify(
 @backup_app.command("drill")
 def drill(
     ctx: typer.Context,
-    set_id: Annotated[str | None, typer.Argument(help="The set (default: the newest).")] = None,
+    set_id: Annotated[str | None, typer.Argument(help="The set, or 'latest' (the default: the newest).")] = None,
     as_json: AsJson = False,
 ) -> None:
     """Restore a set into scratch databases and directories, check it, and time it against the RTO."""
@@ -185,8 +185,7 @@ def restore(
 ) -> None:
     """Restore a source of a set. A live target is refused without --force."""
     pitstop = _pitstop(ctx)
-    chosen = None if set_id == "latest" else set_id
-    backup_set = pitstop.backup.get(chosen, include_safety=chosen is not None)
+    backup_set = pitstop.backup.get(set_id)
     if source is None:
         names = backup_set.manifest.source_names
         if len(names) != 1:

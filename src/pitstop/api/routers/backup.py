@@ -109,7 +109,7 @@ def run(pitstop: PitstopDep, _: Admin) -> SetOut:
 
 @router.post("/{set_id}/verify", summary="Check a set ('latest' for the newest) against its manifest")
 def verify(pitstop: PitstopDep, _: Operator, set_id: str) -> VerifyOut:
-    backup_set, problems = pitstop.backup.verify(None if set_id == "latest" else set_id)
+    backup_set, problems = pitstop.backup.verify(set_id)  # the service resolves 'latest' and refuses paths
     return VerifyOut(set_id=backup_set.id, ok=not problems, problems=problems)
 
 
