@@ -250,3 +250,16 @@ def test_a_manifest_that_claims_another_id_cannot_make_prune_delete_elsewhere(tm
     assert plant.sets() == [plant.set_id]
     code, output = plant.run("backup", "verify", old.name)
     assert code == 1 and old.name in output and "manifest" in output, output
+
+
+def test_restoring_one_file_never_follows_a_symlink_out_of_the_source(tmp_path: Path) -> None:
+    """Issue 15, item 6: `restore --file` into a source whose directory became a symlink leading out is refused."""
+    plant = Plant(tmp_path)
+    (plant.models / "sub" / "b.txt").unlink()
+    (plant.models / "sub").rmdir()
+    (plant.models / "sub").symlink_to(plant.outside, target_is_directory=True)
+
+    for rel in ("sub/b.txt", "../outside/b.txt"):
+        code, output = plant.run("backup", "restore", "latest", "--source", "models", "--file", rel)
+        assert code == 1 and "unsafe path" in output and str(tmp_path) not in output, output
+    assert list(plant.outside.iterdir()) == []
