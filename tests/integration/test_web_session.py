@@ -62,3 +62,21 @@ def test_an_anonymous_post_is_not_audited_as_a_change(
     resolved = [e for e in demo_pitstop.audit.recent(100) if e.action == "POST /ui/incidents/{incident_id}/resolve"]
     assert len(resolved) == 1 and resolved[0].actor.startswith("web:test-operator:")
     assert resolved[0].detail == {"status": 303}
+
+
+def test_logout_ends_the_session_on_the_server(client: TestClient, keys: dict[Role, str]) -> None:
+    """Issue 15, item 9: after logout, a copy of the session cookie opens nothing."""
+    login(client, keys[Role.VIEWER])
+    copied = client.cookies[COOKIE]
+    other = TestClient(client.app)  # somebody else holding a copy of the cookie
+    other.cookies.set(COOKIE, copied)
+    assert other.get("/ui/", follow_redirects=False).status_code == 200
+    token = csrf_of(client.get("/ui/").text)
+    response = client.post("/ui/logout", data={"csrf": token}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/ui/login"
+    for page in ("/ui/", "/ui/incidents"):
+        response = other.get(page, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/ui/login", page
+    login(client, keys[Role.VIEWER])  # a new login is a new session
+    assert client.get("/ui/", follow_redirects=False).status_code == 200
+    assert other.get("/ui/", follow_redirects=False).status_code == 303

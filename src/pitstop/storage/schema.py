@@ -114,6 +114,18 @@ api_keys = Table(
     Column("revoked_at", UtcDateTime),
 )
 
+# Dashboard sessions, so that logging out ends one on the server: the cookie is signed and holds a random
+# session id, stored here only as its SHA-256; a session lives while its row does and its key is not revoked.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("key_prefix", String(32), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index(None, "expires_at"),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

@@ -22,6 +22,7 @@ from pitstop.app import Pitstop
 from pitstop.core.types import Role
 from pitstop.errors import NotFound, PitstopError
 from pitstop.storage.repos.keys import ApiKey
+from pitstop.storage.repos.sessions import SessionRepo
 from pitstop.web.plots import band, line
 from pitstop.web.series import points as plot_points
 from pitstop.web.session import COOKIE, LIFETIME_S, Sessions
@@ -51,7 +52,7 @@ def mount(app: FastAPI) -> None:
 
     pitstop: Pitstop = app.state.pitstop
     models.schedule(pitstop)  # drift computed ahead of the Models page
-    app.state.web_sessions = Sessions(pitstop.settings.data_dir, pitstop.keys)
+    app.state.web_sessions = Sessions(pitstop.settings.data_dir, SessionRepo(pitstop.db))
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="web-static")
     app.include_router(router)
 
@@ -183,6 +184,7 @@ async def login(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     await _form(request, Role.VIEWER)
+    _sessions(request).end(request.cookies.get(COOKIE))
     response = _back("/login")
     response.delete_cookie(COOKIE, path=PREFIX)
     return response

@@ -1,4 +1,6 @@
-"""Dashboard sessions: a signed cookie naming the API key's prefix, checked against the key store each request."""
+"""Dashboard sessions: a signed cookie naming the API key's prefix and a random session id, checked each
+request against the sessions the server keeps (logout ends one there) and the key store (a revoked key ends
+all of its sessions)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,11 @@ import hashlib
 import hmac
 import os
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pitstop.storage.repos.keys import ApiKey, KeyRepo
+from pitstop.storage.repos.keys import ApiKey
+from pitstop.storage.repos.sessions import SessionRepo
 
 COOKIE = "pitstop_session"
 LIFETIME_S = 12 * 3600
@@ -32,30 +35,51 @@ def _same(given: str, expected: str) -> bool:
     return given.isascii() and hmac.compare_digest(given.encode(), expected.encode())
 
 
+def _hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
 class Sessions:
-    def __init__(self, data_dir: Path, keys: KeyRepo) -> None:
+    def __init__(self, data_dir: Path, store: SessionRepo) -> None:
         self._secret = _secret(data_dir)
-        self._keys = keys
+        self._store = store
 
     def _sign(self, text: str) -> str:
         return hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()
 
     def issue(self, key: ApiKey, now: datetime) -> str:
-        """Cookie value: prefix.expiry.nonce.signature."""
-        body = f"{key.prefix}.{int(now.timestamp()) + LIFETIME_S}.{secrets.token_hex(8)}"
+        """Start a session of `key`; the cookie value: prefix.expiry.session_id.signature."""
+        expires = int(now.timestamp()) + LIFETIME_S
+        session_id = secrets.token_hex(16)
+        self._store.start(_hash(session_id), key.prefix, now=now, expires_at=datetime.fromtimestamp(expires, UTC))
+        body = f"{key.prefix}.{expires}.{session_id}"
         return f"{body}.{self._sign(body)}"
 
-    def key(self, cookie: str | None, now: datetime) -> ApiKey | None:
-        """The live (not revoked) key of a valid, unexpired session; None otherwise."""
+    def _read(self, cookie: str | None) -> tuple[str, int, str] | None:
+        """(prefix, expiry, session id) of a cookie we signed; None for anything else."""
         if not cookie or len(cookie) > 300 or not cookie.isascii():
             return None
         body, _, signature = cookie.rpartition(".")
         if not _same(signature, self._sign(body)):
             return None
-        prefix, expires, _nonce = [*body.split("."), "", "", ""][:3]
-        if not expires.isdigit() or int(expires) < now.timestamp():
+        prefix, expires, session_id = [*body.split("."), "", "", ""][:3]
+        if not (prefix and expires.isdigit() and session_id):
             return None
-        return next((k for k in self._keys.list() if k.prefix == prefix and k.revoked_at is None), None)
+        return prefix, int(expires), session_id
+
+    def key(self, cookie: str | None, now: datetime) -> ApiKey | None:
+        """The live (not revoked) key of a valid, unexpired session that has not ended; None otherwise."""
+        session = self._read(cookie)
+        if session is None or session[1] < now.timestamp():
+            return None
+        prefix, _, session_id = session
+        return self._store.key(_hash(session_id), prefix, now)
+
+    def end(self, cookie: str | None) -> None:
+        """Logout: the session ends on the server, so a copy of the cookie opens nothing afterwards."""
+        session = self._read(cookie)
+        if session is not None:
+            self._store.end(_hash(session[2]))
 
     def csrf(self, cookie: str) -> str:
         """The CSRF token of a session: forms carry it; a POST without it is refused."""
