@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
+from pitstop.background import Background, Supervisor
 from pitstop.backup import BackupRecords, BackupService
 from pitstop.config.models import Settings
 from pitstop.core.clock import Clock, SystemClock
+from pitstop.core.types import Severity
 from pitstop.health.monitor import HealthMonitor
 from pitstop.incidents import IncidentRegistry
 from pitstop.ingest.service import IngestService
@@ -19,7 +21,7 @@ from pitstop.maintenance import Maintenance
 from pitstop.observability import Metrics
 from pitstop.prognostics import Prognostics
 from pitstop.remediation import RemediationEngine
-from pitstop.scheduler import Scheduler
+from pitstop.scheduler import Scheduler, SchedulerRunner
 from pitstop.storage.engine import Database
 from pitstop.storage.repos.assets import AssetRepo
 from pitstop.storage.repos.audit import AuditRepo
@@ -32,16 +34,6 @@ if TYPE_CHECKING:  # heavy (scikit-learn, LightGBM): imported when built, not wh
     from pitstop.ml.scoring import StreamScorer
 
 HEARTBEAT_JOB = "heartbeat"
-
-
-class Background(Protocol):
-    """Something that runs beside the API in `pitstop serve` (an MQTT subscriber, a poller)."""
-
-    name: str
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
 
 
 @dataclass
@@ -58,6 +50,7 @@ class Pitstop:
     metrics: Metrics
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("pitstop"))
     background: list[Background] = field(default_factory=list)
+    supervisor: Supervisor = field(default_factory=Supervisor)
     # Components: one attribute each, set in build() below.
     ingest: IngestService = field(init=False)
     incidents: IncidentRegistry = field(init=False)
@@ -72,6 +65,25 @@ class Pitstop:
     def start_background(self) -> None:
         for part in self.background:
             part.start()
+
+    def scheduler_runner(self) -> SchedulerRunner:
+        """The scheduler's threads, started by `pitstop serve` beside the background parts."""
+        return SchedulerRunner(self.scheduler, self.supervisor, tick_seconds=self.settings.scheduler.tick_seconds)
+
+    def report_background(self, name: str, problem: str | None) -> None:
+        """A supervised thread failed (problem) or runs again (None): the incident
+        `pitstop.background:<name>` opens or resolves."""
+        key = f"pitstop.background:{name}"
+        if problem is None:
+            self.incidents.resolve(key, reason="the thread runs again", actor="pitstop")
+            return
+        self.incidents.open_or_update(
+            key,
+            severity=Severity.CRITICAL,
+            title=f"pitstop's background thread {name} failed and is being restarted",
+            detail=problem,
+            source="supervisor",
+        )
 
     def stop_background(self) -> None:
         for part in reversed(self.background):
@@ -109,9 +121,10 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
         scheduler=scheduler,
         metrics=Metrics(CollectorRegistry(auto_describe=True)),
     )
+    pitstop.incidents = IncidentRegistry(db, clock)
+    pitstop.supervisor.report = pitstop.report_background
     # Components: each adds its services, scheduled jobs and background parts here.
     _build_ingest(pitstop)
-    pitstop.incidents = IncidentRegistry(db, clock)
     pitstop.health = HealthMonitor(
         settings,
         clock=clock,
@@ -237,8 +250,10 @@ def _build_ingest(pitstop: Pitstop) -> None:
         metrics=pitstop.metrics,
         settings=settings.ingest,
     )
-    pitstop.background.append(SpoolFlusher(pitstop.ingest))
+    pitstop.background.append(SpoolFlusher(pitstop.ingest, supervisor=pitstop.supervisor))
     if settings.mqtt is not None:
         from pitstop.ingest.mqtt import MqttSubscriber
 
-        pitstop.background.append(MqttSubscriber(settings.mqtt, pitstop.ingest, pitstop.metrics))
+        pitstop.background.append(
+            MqttSubscriber(settings.mqtt, pitstop.ingest, pitstop.metrics, supervisor=pitstop.supervisor)
+        )

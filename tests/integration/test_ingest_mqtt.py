@@ -187,3 +187,104 @@ def test_mqtt5_properties_and_payload_shapes_from_a_live_broker(demo_pitstop: Pi
         pub.disconnect()
     assert demo_pitstop.readings.window(sensor)["value"].tolist() == [21.0, 22.0, 23.0, 24.0]
     assert demo_pitstop.ingest.quarantine.counts() == {"malformed": 1}
+
+
+POISON = [
+    b'{"ts":1767500000,"value":1' + b"0" * 400 + b"}",  # an integer no float holds
+    b'{"ts":1767500001,"value":' + b"[" * 600 + b"]" * 600 + b"}",
+    b"[" * 3000 + b"]" * 3000,
+    b'[{"ts":1767500002,"value":' + b"[" * 3000 + b"]" * 3000 + b'},{"ts":1767500003,"value":5.0}]',
+]
+
+
+def test_poison_messages_are_quarantined_and_acked_and_the_rest_is_stored(
+    demo_pitstop: Pitstop, prefix: str
+) -> None:
+    """Issue 15, items 1 and 2: a value too large for a float or JSON nested 600 deep was retried every
+    second and never acked, and 3,000 levels killed the writer thread; the 20 good messages after them
+    were never stored and came back after a restart. Now each poison message is quarantined and acked,
+    the good ones are stored within 5 s, and nothing comes again after a restart."""
+    if not port_open(MQTT_HOST, MQTT_PORT):
+        unavailable(f"Mosquitto is not reachable at {MQTT_HOST}:{MQTT_PORT}")
+    settings = MqttSettings(topic_prefix=prefix, client_id=prefix, batch_ms=20)
+    sensor = demo_pitstop.assets.sensor_index()[("ahu-1", "UCAOT")].id
+    topic = f"{prefix}/north/ahu-1/UCAOT"
+    pub = publisher(prefix, MQTT_PORT)
+    subscriber = MqttSubscriber(settings, demo_pitstop.ingest, demo_pitstop.metrics)
+    try:
+        subscriber.start()
+        assert wait_for(lambda: subscriber.state() == "ok"), subscriber.state()
+        time.sleep(0.3)
+        infos = [pub.publish(topic, payload, qos=1) for payload in POISON]
+        infos += [pub.publish(topic, json.dumps({"ts": T0 + 10 + i, "value": 20.0 + i}), qos=1) for i in range(20)]
+        for info in infos:
+            info.wait_for_publish(timeout=10)
+        assert wait_for(lambda: demo_pitstop.readings.count(sensor) == 21, 5), demo_pitstop.readings.count(sensor)
+        assert subscriber.state() == "ok"
+        subscriber.stop()
+        # restarted: nothing was left unacked, so nothing comes again
+        subscriber = MqttSubscriber(settings, demo_pitstop.ingest, demo_pitstop.metrics)
+        subscriber.start()
+        assert wait_for(lambda: subscriber.state() == "ok"), subscriber.state()
+        time.sleep(1.0)
+    finally:
+        subscriber.stop()
+        pub.loop_stop()
+        pub.disconnect()
+    assert demo_pitstop.ingest.quarantine.counts() == {"not_a_number": 2, "malformed": 2}
+    assert demo_pitstop.readings.count(sensor) == 21
+    duplicates = demo_pitstop.metrics.registry.get_sample_value("pitstop_readings_duplicate_total", {"source": "mqtt"})
+    assert not duplicates
+
+
+def test_a_failing_writer_is_restarted_not_ready_meanwhile_and_an_incident_tells(
+    demo_pitstop: Pitstop, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15, item 2: after the writer thread died, /ready said "mqtt": "ok" while nothing was stored.
+    With storing failing in a way no retry fixes (a RecursionError from the service, standing in for a
+    bug), the writer is supervised: `pitstop.background:mqtt-writer` opens, the link is not ok, and
+    once storing works again the writer stores what waited, the incident resolves and the link is ok."""
+    if not port_open(MQTT_HOST, MQTT_PORT):
+        unavailable(f"Mosquitto is not reachable at {MQTT_HOST}:{MQTT_PORT}")
+    from fastapi.testclient import TestClient
+
+    from pitstop.api import create_app
+    from pitstop.ingest.service import IngestService
+
+    settings = MqttSettings(topic_prefix=prefix, client_id=prefix, batch_ms=20)
+    sensor = demo_pitstop.assets.sensor_index()[("ahu-1", "UCAOT")].id
+    subscriber = MqttSubscriber(settings, demo_pitstop.ingest, demo_pitstop.metrics, supervisor=demo_pitstop.supervisor)
+    demo_pitstop.background.append(subscriber)
+    real = IngestService.ingest
+    broken = True
+
+    def ingest(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if broken:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(IngestService, "ingest", ingest)
+    pub = publisher(prefix, MQTT_PORT)
+    try:
+        subscriber.start()
+        assert wait_for(lambda: subscriber.state() == "ok"), subscriber.state()
+        time.sleep(0.3)
+        pub.publish(f"{prefix}/north/ahu-1/UCAOT", json.dumps({"ts": T0, "value": 21.0}), qos=1).wait_for_publish(5)
+        key = "pitstop.background:mqtt-writer"
+        assert wait_for(lambda: demo_pitstop.incidents.active(key) is not None, 10)
+        with TestClient(create_app(demo_pitstop)) as client:
+            ready = client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["background:mqtt-writer"].startswith("failed")
+        assert ready.json()["checks"]["mqtt"].startswith("mqtt-writer: failed")
+        broken = False
+        assert wait_for(lambda: demo_pitstop.incidents.active(key) is None, 10)
+        assert subscriber.state() == "ok"
+        with TestClient(create_app(demo_pitstop)) as client:
+            assert client.get("/ready").json()["checks"]["background:mqtt-writer"] == "ok"
+    finally:
+        subscriber.stop()
+        pub.loop_stop()
+        pub.disconnect()
+    # the message that met the failure was not lost: it was stored when the writer ran again
+    assert demo_pitstop.readings.count(sensor) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from pitstop import __version__, web
+from pitstop.api.limits import BodyLimit
 from pitstop.api.routers import assets, findings, system
 from pitstop.api.routers import backup as backup_routes
 from pitstop.api.routers import health as health_routes
@@ -126,16 +126,14 @@ def create_app(pitstop: Pitstop, *, run_background: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        task = None
+        scheduler = pitstop.scheduler_runner() if run_background and pitstop.settings.scheduler.enabled else None
         if run_background:
             await anyio.to_thread.run_sync(pitstop.start_background)
-            if pitstop.settings.scheduler.enabled:
-                task = asyncio.create_task(pitstop.scheduler.run(pitstop.settings.scheduler.tick_seconds, stop))
+        if scheduler is not None:
+            scheduler.start()
         yield
-        stop.set()
-        if task is not None:
-            await task
+        if scheduler is not None:
+            await anyio.to_thread.run_sync(scheduler.stop)
         if run_background:
             await anyio.to_thread.run_sync(pitstop.stop_background)
 
@@ -150,6 +148,7 @@ def create_app(pitstop: Pitstop, *, run_background: bool = False) -> FastAPI:
     app.state.pitstop = pitstop
     _offline_docs(app)
 
+    app.add_middleware(BodyLimit, pitstop=pitstop)  # inside _Measure, which counts its 413s
     app.add_middleware(_Measure, pitstop=pitstop)
 
     @app.exception_handler(PitstopError)

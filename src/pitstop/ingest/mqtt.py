@@ -39,6 +39,7 @@ from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from pitstop.background import SupervisedThread, Supervisor
 from pitstop.config.models import MqttSettings
 from pitstop.ingest.service import UNAVAILABLE, IngestService
 from pitstop.ingest.validate import FIELDS, MAX_PAYLOAD_CHARS, loads, loads_each, payload_text
@@ -243,7 +244,12 @@ class MqttSubscriber:
     name = "mqtt"
 
     def __init__(
-        self, settings: MqttSettings, service: IngestService, metrics: Metrics, log: logging.Logger | None = None
+        self,
+        settings: MqttSettings,
+        service: IngestService,
+        metrics: Metrics,
+        log: logging.Logger | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
@@ -252,6 +258,7 @@ class MqttSubscriber:
         self.router = TopicRouter(settings)
         # Filled by the network thread, emptied by the writer; `_wake` is set when it was empty.
         self._pending: deque[Message] = deque()
+        self._inflight: list[Message] = []  # the batch being written, kept until it is stored
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -260,7 +267,10 @@ class MqttSubscriber:
         self._subscribed = False  # the broker confirmed the subscription on this connection
         self._state = "not started"
         self._client: _Client | None = None
-        self._worker: threading.Thread | None = None
+        # Two supervised threads: paho's network loop, and the writer (restarted if they fail).
+        self.supervisor = supervisor or Supervisor()
+        self._network: SupervisedThread | None = None
+        self._writer: SupervisedThread | None = None
         service.links[self.name] = self.state
 
     # -- Background -------------------------------------------------------------------------
@@ -291,28 +301,39 @@ class MqttSubscriber:
         self._state = "connecting"
         client.connect_async(s.host, s.port, keepalive=30, clean_start=False, properties=properties)
         self._client = client
-        self._worker = threading.Thread(target=self._run, name="pitstop-mqtt-writer", daemon=True)
-        self._worker.start()
-        client.loop_start()
+        self._writer = self.supervisor.thread("mqtt-writer", self._write_step)
+        self._writer.start()
+        # paho's loop with its own reconnect backoff; it returns only when disconnect() is called
+        self._network = self.supervisor.thread(
+            "mqtt-network", lambda: client.loop_forever(retry_first_connection=True), every_s=1.0
+        )
+        self._network.start()
 
     def stop(self) -> None:
         """Stop taking messages. What was received but not yet written is not acked: the broker
         delivers it again on the next connection."""
         self._stop.set()
-        if self._worker is not None:
-            self._worker.join(timeout=30)
+        if self._writer is not None:
+            self._writer.stop()
+        if self._network is not None:
+            self._network.stopping.set()
         if self._client is not None:
             self._client.disconnect()
-            self._client.loop_stop()
+        if self._network is not None:
+            self._network.stop()
         with self._lock:
             self._connected = False
             self._generation += 1
         self._state = "stopped"
         self.metrics.mqtt_connected.set(0)
         self._pending.clear()
+        self._inflight = []
 
     def state(self) -> str:
-        """ "ok" while connected and subscribed, else what is wrong (for /ready)."""
+        """ "ok" while connected, subscribed and both threads run, else what is wrong (for /ready)."""
+        for thread in (self._network, self._writer):
+            if thread is not None and thread.problem is not None:
+                return f"{thread.name}: {thread.state()}"
         return "ok" if self._connected and self._subscribed else self._state
 
     # -- paho callbacks (network thread) ------------------------------------------------------
@@ -364,22 +385,28 @@ class MqttSubscriber:
 
     # -- the writer (its own thread) ----------------------------------------------------------
 
-    def _run(self) -> None:
+    def _write_step(self) -> None:
+        """Wait briefly for messages, then write one batch (the writer thread repeats this). A batch
+        whose write failed is written again first, after the supervisor's backoff."""
+        if self._inflight:
+            self._write_then_ack(self._inflight)
+            self._inflight = []
+            return
         pending, batch_max = self._pending, self.settings.batch_max
-        while not self._stop.is_set():
-            if not pending:
-                self._wake.wait(0.2)
-                self._wake.clear()
-                continue
-            # Collect for up to batch_ms, or batch_max messages, or until nothing more comes.
-            deadline = time.perf_counter() + self.settings.batch_ms / 1000
-            while len(pending) < batch_max and time.perf_counter() < deadline:
-                seen = len(pending)
-                time.sleep(IDLE_FLUSH_S)
-                if len(pending) == seen:
-                    break
-            batch = [pending.popleft() for _ in range(min(len(pending), batch_max))]
-            self._write_then_ack(batch)
+        if not pending:
+            self._wake.wait(0.2)
+            self._wake.clear()
+            return
+        # Collect for up to batch_ms, or batch_max messages, or until nothing more comes.
+        deadline = time.perf_counter() + self.settings.batch_ms / 1000
+        while len(pending) < batch_max and time.perf_counter() < deadline:
+            seen = len(pending)
+            time.sleep(IDLE_FLUSH_S)
+            if len(pending) == seen:
+                break
+        self._inflight = [pending.popleft() for _ in range(min(len(pending), batch_max))]
+        self._write_then_ack(self._inflight)
+        self._inflight = []
 
     def _write_then_ack(self, batch: list[Message]) -> None:
         self.metrics.mqtt_messages.inc(len(batch))

@@ -17,6 +17,7 @@ import pandas as pd
 import psycopg
 import sqlalchemy.exc
 
+from pitstop.background import SupervisedThread, Supervisor
 from pitstop.config.models import IngestSettings
 from pitstop.core.clock import Clock
 from pitstop.core.types import from_epoch_us, to_epoch_us
@@ -447,29 +448,20 @@ def _as_row(payload: str) -> dict[str, object] | None:
 
 class SpoolFlusher:
     """Background part of `pitstop serve`: flushes the spool every few seconds when the
-    database is back, even when no new readings arrive."""
+    database is back, even when no new readings arrive (on a supervised thread)."""
 
     name = "ingest-spool"
 
-    def __init__(self, service: IngestService, every_s: float = 2.0) -> None:
+    def __init__(self, service: IngestService, every_s: float = 2.0, supervisor: Supervisor | None = None) -> None:
         self.service = service
         self.every_s = every_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.supervisor = supervisor or Supervisor()
+        self._thread: SupervisedThread | None = None
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread = self.supervisor.thread(self.name, self.service.flush_spool, every_s=self.every_s)
         self._thread.start()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
-            try:
-                self.service.flush_spool()
-            except Exception:
-                self.service.log.exception("flushing the spool failed")
-
     def stop(self) -> None:
-        self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.stop(timeout=10)

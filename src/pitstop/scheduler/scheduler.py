@@ -7,8 +7,6 @@ decides which one runs jobs; the others tick idly and take over when the lease e
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -17,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import anyio
-
+from pitstop.background import SupervisedThread, Supervisor
 from pitstop.core.clock import Clock
 from pitstop.core.types import JobOutcome
 from pitstop.storage.repos.jobs import JobRepo
@@ -90,29 +87,33 @@ class Scheduler:
             self.repo.release_lease(LEASE, self.instance)
             self.is_leader = False
 
-    async def run(self, tick_seconds: float, stop: asyncio.Event) -> None:
-        """Tick until `stop` is set; jobs run in a worker thread so the event loop stays free,
-        and a second task renews the lease every third of its length while jobs run."""
-        keeper = asyncio.create_task(self._keep_lease_until(stop))
-        while not stop.is_set():
-            try:
-                await anyio.to_thread.run_sync(self.tick)
-            except Exception:  # the database may be away; the next tick tries again
-                log.exception("scheduler tick failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=tick_seconds)
-        await keeper
+
+class SchedulerRunner:
+    """The scheduler as a background part of `pitstop serve`: it ticks on one supervised thread and
+    renews its lease on another (every third of the lease), so that a long job does not hand the
+    lease away; on stop the lease is released for a standby to take over at once."""
+
+    name = "scheduler"
+
+    def __init__(self, scheduler: Scheduler, supervisor: Supervisor, *, tick_seconds: float) -> None:
+        self.scheduler = scheduler
+        self.supervisor = supervisor
+        self.tick_seconds = tick_seconds
+        self._threads: list[SupervisedThread] = []
+
+    def start(self) -> None:
+        lease_every = self.scheduler.lease_ttl.total_seconds() / 3
+        self._threads = [
+            self.supervisor.thread("scheduler", self.scheduler.tick, every_s=self.tick_seconds),
+            self.supervisor.thread("scheduler-lease", self.scheduler.keep_lease, every_s=lease_every),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        for thread in self._threads:
+            thread.stop()
         try:
-            await anyio.to_thread.run_sync(self.release)
+            self.scheduler.release()
         except Exception:
             log.warning("could not release the scheduler lease; it expires by itself", exc_info=True)
-
-    async def _keep_lease_until(self, stop: asyncio.Event) -> None:
-        interval = self.lease_ttl.total_seconds() / 3
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            try:
-                await anyio.to_thread.run_sync(self.keep_lease)
-            except Exception:
-                log.warning("could not renew the scheduler lease", exc_info=True)

@@ -54,6 +54,7 @@ def ready(pitstop: PitstopDep, response: Response) -> Ready:
         except PitstopError as exc:
             checks["migrations"] = str(exc)
     checks.update(pitstop.ingest.link_states())  # MQTT and other push links, when configured
+    checks.update(pitstop.supervisor.states())  # background threads: "ok", or failed and restarting
     ok = all(v == "ok" for v in checks.values())
     response.status_code = 200 if ok else 503
     return Ready(ready=ok, checks=checks)
