@@ -149,6 +149,8 @@ class IngestService:
         self._index_at = -math.inf
         self._down_until = -math.inf
         self._down = False
+        self._refusing: str | None = None  # why readings are being refused (database and spool both)
+        self._probed_at = -math.inf
         metrics.spool_bytes.set(spool.size_bytes)
 
     # -- the one entry point ----------------------------------------------------------------
@@ -212,6 +214,19 @@ class IngestService:
         assert self._index is not None
         return self._index
 
+    def state(self) -> str:
+        """ "ok" while readings can be taken in, else why they are refused (for /ready). While they
+        are, the spool is probed (at most once a second): room on its disk again makes it ok."""
+        if self._refusing is None:
+            return "ok"
+        now = self.clock.monotonic()
+        if now - self._probed_at >= 1.0:
+            self._probed_at = now
+            if self.spool.writable():
+                self._refusing = None
+                return "ok"
+        return f"refusing readings: {self._refusing}"
+
     def link_states(self) -> dict[str, str]:
         """State of each push source's link ("ok" when up), for /ready."""
         return {name: state() for name, state in self.links.items()}
@@ -252,6 +267,7 @@ class IngestService:
                     self._mark_down(exc)
                 else:
                     self._mark_up()
+                    self._refusing = None
                     for entry, n in zip(entries, stored, strict=True):
                         entry.finish((n, len(entry.batch) - n - len(entry.conflicts), 0))
                     return
@@ -259,9 +275,11 @@ class IngestService:
                 try:
                     self.spool.append(entry.batch, entry.quarantined, entry.source)
                 except SpoolFull as exc:
+                    self._refusing = str(exc)
                     self.report_spool_full(exc)
                     entry.fail(exc)
                     continue
+                self._refusing = None
                 self.metrics.readings_spooled.inc(len(entry.batch))
                 entry.finish((0, 0, len(entry.batch)))
             self.metrics.spool_bytes.set(self.spool.size_bytes)
@@ -333,6 +351,7 @@ class IngestService:
                 self._mark_down(exc)
                 break
             self._mark_up()
+            self._refusing = None
             self.spool.remove(path)
             duplicates = len(entry.batch) - stored - len(written.conflicts)
             reasons = _reasons(entry.quarantined + written.conflicts)

@@ -57,7 +57,6 @@ class Spool:
         """Write one entry durably; SpoolFull (and nothing written) when the cap would be passed."""
         meta = json.dumps({"source": source, "quarantined": [[q.payload, q.reason] for q in quarantined]})
         with self._lock:
-            self.directory.mkdir(parents=True, exist_ok=True)
             estimate = len(batch) * 16 + len(meta) + 1024
             if self.size_bytes + estimate > self.max_bytes:
                 raise SpoolFull(
@@ -67,13 +66,39 @@ class Spool:
             self._seq += 1
             final = self.directory / f"{self._seq:012d}.npz"
             tmp = final.with_suffix(".tmp")
-            with tmp.open("wb") as fh:
-                np.savez(fh, sensor_id=batch.sensor_id, ts_us=batch.ts_us, value=batch.value, meta=np.array(meta))
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                with tmp.open("wb") as fh:
+                    np.savez(fh, sensor_id=batch.sensor_id, ts_us=batch.ts_us, value=batch.value, meta=np.array(meta))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                tmp.rename(final)
+                _fsync_dir(self.directory)
+            except OSError as exc:  # the disk is full (or failing): nothing half-written stays behind
+                tmp.unlink(missing_ok=True)
+                raise SpoolFull(
+                    f"the database is unavailable and the spool cannot be written "
+                    f"({os.strerror(exc.errno) if exc.errno else exc}): readings are refused until there is room"
+                ) from exc
+            self._sizes[final] = final.stat().st_size
+
+    def writable(self) -> bool:
+        """Whether an entry could be written now: below the cap, and a small file can be written
+        and synced in the directory (a probe while readings are refused)."""
+        if self.size_bytes + 1024 > self.max_bytes:
+            return False
+        probe = self.directory / "probe.tmp"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with probe.open("wb") as fh:
+                fh.write(b"\0" * 4096)
                 fh.flush()
                 os.fsync(fh.fileno())
-            tmp.rename(final)
-            _fsync_dir(self.directory)
-            self._sizes[final] = final.stat().st_size
+        except OSError:
+            return False
+        finally:
+            probe.unlink(missing_ok=True)
+        return True
 
     def entries(self) -> list[Path]:
         with self._lock:

@@ -53,6 +53,7 @@ def ready(pitstop: PitstopDep, response: Response) -> Ready:
             pitstop.db.ensure_current()
         except PitstopError as exc:
             checks["migrations"] = str(exc)
+    checks["ingest"] = pitstop.ingest.state()  # readings refused: database down and spool full
     checks.update(pitstop.ingest.link_states())  # MQTT and other push links, when configured
     checks.update(pitstop.supervisor.states())  # background threads: "ok", or failed and restarting
     ok = all(v == "ok" for v in checks.values())
