@@ -68,7 +68,7 @@ def history(model: ModelName, pitstop: PitstopDep, _key: Viewer) -> dict[str, An
 
 _PREFIX = PREDICT_ROUTE.split("{", 1)[0]
 _NAME_RE = re.compile(_NAME)
-_FAST_BODY_MAX = 1 << 20  # larger bodies go the framework's way (and meet its body limit)
+_FAST_BODY_MAX = 1 << 20  # larger bodies go the framework's way
 
 
 class PredictFastPath:
@@ -97,6 +97,9 @@ class PredictFastPath:
         if server is None or len(name) > 200 or not _NAME_RE.match(name) or not self._admitted(scope):
             await self.app(scope, receive, send)
             return
+        # A body over this goes the framework's way too, where the API's one body limit (api/limits.py)
+        # answers 413 to one over `api.max_body_bytes`.
+        cap = min(_FAST_BODY_MAX, self.pitstop.settings.api.max_body_bytes)
         chunks: list[bytes] = []
         size, more = 0, True
         while more:
@@ -108,7 +111,7 @@ class PredictFastPath:
             chunks.append(chunk)
             size += len(chunk)
             more = message.get("more_body", False)
-            if size > _FAST_BODY_MAX:
+            if size > cap:
                 await self.app(scope, _replay(b"".join(chunks), more, receive), send)
                 return
         body = b"".join(chunks)
