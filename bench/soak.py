@@ -116,6 +116,17 @@ def now() -> float:
     return time.perf_counter()
 
 
+def source_state() -> dict[str, Any]:
+    """The commit the serve process runs, and whether src/ differs from it (a shared checkout)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
+        return done.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "src").splitlines()
+    return {"commit": git("rev-parse", "--short", "HEAD"), "src_files_changed_since": len(changed)}
+
+
 @dataclass(frozen=True)
 class Sensor:
     asset: str
@@ -794,6 +805,7 @@ def run(minutes: float, rate: float, keep: bool) -> dict[str, Any]:
     result: dict[str, Any] = {
         "bench": "soak",
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load": os.getloadavg()},
+        "source": source_state(),
         "config": {
             "minutes": minutes,
             "rate_readings_per_s": rate,
