@@ -14,6 +14,7 @@ from pitstop.app import Pitstop
 from pitstop.config.models import MqttSettings
 from pitstop.core.types import Role
 from pitstop.ingest.mqtt import Message, TopicRouter
+from tests import hostile
 from tests.conftest import auth
 
 READINGS = [
@@ -104,7 +105,7 @@ def test_limits_roles_and_types(client: TestClient, keys: dict[Role, str], demo_
 
 
 def test_ready_and_openapi(client: TestClient) -> None:
-    assert set(client.get("/ready").json()["checks"]) == {"database", "migrations"}  # no MQTT configured
+    assert set(client.get("/ready").json()["checks"]) == {"database", "migrations", "ingest"}  # no MQTT configured
     assert "/api/readings" in client.get("/openapi.json").json()["paths"]
 
 
@@ -236,3 +237,25 @@ def test_hostile_rows_are_quarantined_and_the_good_rows_of_the_batch_stored(
     assert alone.status_code == 422, alone.text
     assert demo_pitstop.readings.count() == 2
     assert len(demo_pitstop.ingest.quarantine.list()) == 1  # the same row twice is quarantined once
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(pushed=hostile.body("ahu-1", "UCAOT"))
+def test_fuzz_hostile_bodies_are_answered_and_accounted_for(
+    client: TestClient, keys: dict[Role, str], demo_pitstop: Pitstop, pushed: tuple[bytes, int, int]
+) -> None:
+    """Issue 15: the MQTT fuzz's hostile payloads (huge integers, NaN/Infinity, deep nesting, invalid
+    UTF-8, wrong types, giant strings, empty, lists mixing good and bad) as HTTP bodies: never a 5xx,
+    and every reading is stored or quarantined as expected."""
+    data, stored, quarantined = pushed
+    sensor = demo_pitstop.assets.sensor_index()[("ahu-1", "UCAOT")].id
+    before = demo_pitstop.readings.count(sensor)
+    response = post(client, keys[Role.OPERATOR], content=data)
+    assert response.status_code == (200 if stored else 422), response.text
+    counts = response.json() if stored else response.json()["error"]["detail"]
+    assert (counts["stored"], counts["duplicates"], counts["quarantined"]) == (stored, 0, quarantined)
+    assert demo_pitstop.readings.count(sensor) - before == stored
