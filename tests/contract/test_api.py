@@ -13,7 +13,7 @@ def test_liveness_and_readiness(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"ready": True, "checks": {"database": "ok", "migrations": "ok"}}
+    assert ready.json() == {"ready": True, "checks": {"database": "ok", "migrations": "ok", "ingest": "ok"}}
 
 
 def test_metrics_are_prometheus_text(client: TestClient) -> None:
