@@ -55,3 +55,6 @@ def test_ingest_files_and_replay_the_quarantine(tmp_path: Path) -> None:
     replay = pitstop("quarantine", "replay", cwd=tmp_path)
     assert "replayed 2: 1 stored, 0 duplicate, 1 still quarantined (bad_timestamp 1)" in replay.stdout
     assert "bad_timestamp: 1" in pitstop("quarantine", "list", cwd=tmp_path).stdout
+    for command in ("list", "replay"):  # a reason that does not exist is refused, not an empty answer
+        wrong = pitstop("quarantine", command, "--reason", "conflicts", cwd=tmp_path)
+        assert wrong.returncode == 2 and "not a reason: 'conflicts'" in wrong.stderr and "conflict" in wrong.stderr

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from pitstop.errors import InvalidInput
 from pitstop.ingest import REASONS, IngestResult
 from pitstop.ingest.files import ingest_file
 
@@ -106,6 +107,7 @@ def quarantine_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List quarantined rows, oldest first, with counts per reason."""
+    _check_reason(reason)
     pitstop = _pitstop(ctx)
     rows = pitstop.ingest.quarantine.list(reason=reason, limit=limit)
     if as_json:
@@ -132,10 +134,13 @@ def quarantine_list(
 @quarantine_app.command("replay")
 def quarantine_replay(
     ctx: typer.Context,
-    reason: Annotated[str | None, typer.Option(help="Only rows quarantined for this reason.")] = None,
+    reason: Annotated[
+        str | None, typer.Option(help=f"Only rows quarantined for this reason: {', '.join(REASONS)}.")
+    ] = None,
 ) -> None:
     """Validate quarantined rows again against the current inventory (after fixing it); store the
     ones that pass (never twice) and remove them from the quarantine."""
+    _check_reason(reason)
     pitstop = _pitstop(ctx)
     result = pitstop.ingest.replay(reason=reason)
     left = ", ".join(f"{k} {v}" for k, v in sorted(result.reasons.items()))
@@ -143,3 +148,8 @@ def quarantine_replay(
         f"replayed {result.checked}: {result.stored} stored, {result.duplicates} duplicate, "
         f"{result.still_quarantined} still quarantined" + (f" ({left})" if left else "")
     )
+
+
+def _check_reason(reason: str | None) -> None:
+    if reason is not None and reason not in REASONS:
+        raise InvalidInput(f"--reason: not a reason: {reason!r}; the reasons are {', '.join(REASONS)}")

@@ -125,6 +125,11 @@ def run_command(
     finally:
         target.close()
     out.print(f"{summary.readings} readings published up to {summary.end.isoformat(timespec='seconds')}")
+    if isinstance(target, DatabasePublisher) and target.quarantined:
+        out.print(
+            f"{target.quarantined} readings quarantined: their sensor and time were already stored with "
+            "other values (pitstop quarantine list --reason conflict)"
+        )
 
 
 @sim_app.command("backfill")

@@ -49,8 +49,9 @@ BAD_TIMESTAMP = "bad_timestamp"
 NOT_A_NUMBER = "not_a_number"
 OUT_OF_RANGE = "out_of_range"
 CONFLICT = "conflict"  # decided by the store, against the value already stored
-# Codes 1.. in order of precedence: a row gets the first reason that applies.
-REASONS = (MALFORMED, UNKNOWN_SENSOR, BAD_TIMESTAMP, NOT_A_NUMBER, OUT_OF_RANGE)
+# Codes 1.. in order of precedence: a row gets the first reason that applies. The validator decides
+# all but the last; the store decides `conflict`.
+REASONS = (MALFORMED, UNKNOWN_SENSOR, BAD_TIMESTAMP, NOT_A_NUMBER, OUT_OF_RANGE, CONFLICT)
 FIELDS = ("ts", "asset", "sensor", "value")
 MAX_PAYLOAD_CHARS = 4000
 MAX_DEPTH = 32  # nesting kept when a payload is rendered for the quarantine

@@ -53,6 +53,8 @@ class DatabasePublisher:
         if missing:
             raise ScenarioError(f"sensors not in the database inventory: {', '.join(missing[:5])}")
         self.sensor_ids = np.array([index[k] for k in simulator.keys], dtype=np.int32)
+        # readings the ingest quarantined: over a time already stored with other values, conflicts
+        self.quarantined = 0
 
     def frame(self, batch: Batch) -> pd.DataFrame:
         """The batch as the validator takes it, asset and sensor as categoricals over the simulator's
@@ -77,6 +79,7 @@ class DatabasePublisher:
         ingest = getattr(self.pitstop, "ingest", None)
         if ingest is not None:
             result = ingest.ingest(self.frame(batch), SOURCE)
+            self.quarantined += result.quarantined
             return int(result.stored + result.duplicates + result.spooled)
         from pitstop.storage.repos.readings import ReadingBatch
 
