@@ -123,3 +123,36 @@ def test_hostile_cookies_and_tokens_never_answer_5xx(demo: Pitstop) -> None:
         call()
         assert demo.incidents.get(item.id).state is IncidentState.OPEN
         assert client.get("/ui/", headers={"Cookie": f"{COOKIE}={real}"}, follow_redirects=False).status_code == 200
+
+
+HOSTILE_BODIES = [
+    b'{"note":1' + b"0" * 400 + b"}",  # an integer no float holds
+    b'{"note":NaN,"value":Infinity}',
+    b"[" * 600 + b"]" * 600,
+    b"[" * 3000 + b"]" * 3000,
+    b"{" * 100_000,
+    b"\xff\xfe not UTF-8",
+    b"",
+    b'{"note":"' + b"x" * 500_000 + b'"}',
+    b'[1, "two", null, {"a": [true]}]',
+]
+
+
+def test_hostile_json_bodies_to_every_operation_never_answer_5xx(demo: Pitstop) -> None:
+    """Issue 15: the ingest fuzz's hostile payloads (huge integers, NaN/Infinity, deep nesting, invalid
+    UTF-8, empty, giant strings, wrong types) as the body of every operation that takes one."""
+    _, token = demo.keys.create("fuzz", Role.ADMIN, demo.clock.now())
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    with TestClient(create_app(demo)) as client:
+        spec = client.get("/openapi.json").json()
+        operations = [
+            (method.upper(), re.sub(r"\{[^}]+\}", "1", path))
+            for path, item in spec["paths"].items()
+            for method, operation in item.items()
+            if isinstance(operation, dict) and "requestBody" in operation
+        ]
+        assert len(operations) >= 10
+        for method, path in operations:
+            for body in HOSTILE_BODIES:
+                response = client.request(method, path, content=body, headers=headers)
+                assert response.status_code < 500, f"{method} {path} {body[:40]!r}: {response.text[:300]}"
