@@ -16,6 +16,7 @@ from pitstop.core.clock import Clock, SystemClock
 from pitstop.core.types import Severity
 from pitstop.health.monitor import HealthMonitor
 from pitstop.incidents import IncidentRegistry
+from pitstop.incidents.feed import FeedDelivery, IncidentFeed
 from pitstop.ingest.service import IngestService
 from pitstop.maintenance import Maintenance
 from pitstop.observability import Metrics
@@ -54,6 +55,7 @@ class Pitstop:
     # Components: one attribute each, set in build() below.
     ingest: IngestService = field(init=False)
     incidents: IncidentRegistry = field(init=False)
+    feed: IncidentFeed = field(init=False)
     health: HealthMonitor = field(init=False)
     backup: BackupService = field(init=False)
     maintenance: Maintenance = field(init=False)
@@ -151,12 +153,24 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     )
     pitstop.maintenance.schedule_jobs(scheduler)
     pitstop.health.recommend = pitstop.maintenance.recommendations_hook(pitstop.health.recommend)
+    _build_feed(pitstop)
     _build_remediation(pitstop)
     _build_scoring(pitstop)
     _build_models(pitstop)
     _build_prognostics(pitstop)
     _build_rollups(pitstop)
     return pitstop
+
+
+def _build_feed(pitstop: Pitstop) -> None:
+    """Incident transitions to their subscribers: every incident that no check's policy notifies
+    goes to the alert routes (`pitstop.alerts.incidents`)."""
+    from pitstop.alerts.incidents import SUBSCRIBER, IncidentAlerts
+
+    pitstop.feed = IncidentFeed(pitstop.db, pitstop.clock)
+    health = pitstop.health
+    pitstop.feed.subscribe(SUBSCRIBER, IncidentAlerts(health.router, health.mutes, pitstop.assets, pitstop.clock))
+    pitstop.background.append(FeedDelivery(pitstop.feed, pitstop.supervisor))
 
 
 def _build_rollups(pitstop: Pitstop) -> None:

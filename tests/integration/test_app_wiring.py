@@ -16,8 +16,8 @@ def test_serve_runs_health_scoring_and_heartbeat_jobs(demo_pitstop: Pitstop) -> 
 
 
 def test_serve_runs_its_background_threads_supervised(demo_pitstop: Pitstop) -> None:
-    """Issue 15, item 2: the spool flusher and the scheduler (ticks and lease) run on supervised
-    threads in `pitstop serve`; /ready lists each, and the scheduler's first tick runs the jobs."""
+    """Issue 15, item 2: the spool flusher, the incident feed and the scheduler (ticks and lease) run on
+    supervised threads in `pitstop serve`; /ready lists each, and the scheduler's first tick runs the jobs."""
     import time
 
     from fastapi.testclient import TestClient
@@ -30,6 +30,7 @@ def test_serve_runs_its_background_threads_supervised(demo_pitstop: Pitstop) -> 
             time.sleep(0.1)
         checks = client.get("/ready").json()["checks"]
     assert {k: v for k, v in checks.items() if k.startswith("background:")} == {
+        "background:incident-feed": "ok",
         "background:ingest-spool": "ok",
         "background:scheduler": "ok",
         "background:scheduler-lease": "ok",

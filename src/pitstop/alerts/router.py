@@ -44,6 +44,7 @@ class NotificationRecord:
     reason: str
     attempts: int
     error: str | None
+    transition_id: int | None = None
 
 
 class AlertRouter:
@@ -72,9 +73,11 @@ class AlertRouter:
         records: list[NotificationRecord] = []
         # channel -> group labels -> items
         batches: dict[str, dict[tuple[tuple[str, str], ...], list[AlertItem]]] = {}
+        transitions = {d.key: d.transition_id for d in decisions if d.transition_id is not None}
         for d in decisions:
             if d.suppressed_by is not None:
-                records.append(_record(now, d.key, d.event, d.severity.value, "-", "suppressed", d.suppressed_by, 0))
+                held = (d.suppressed_by, 0, None, d.transition_id)
+                records.append(_record(now, d.key, d.event, d.severity.value, "-", "suppressed", *held))
                 continue
             item = AlertItem(d.key, d.event.value, d.severity, d.summary, d.at, dict(d.labels), d.flapping)
             for route in self.routes:
@@ -88,16 +91,59 @@ class AlertRouter:
         for channel, groups in batches.items():
             for group, items in groups.items():
                 alert = Alert(dict(group), tuple(items))
-                delivery, attempts = self._deliver(channel, alert)
-                outcome = "sent" if delivery.ok else "failed"
-                for i in items:
-                    records.append(
-                        _record(now, i.key, i.event, i.severity.value, channel, outcome, "", attempts, delivery.error)
-                    )
+                records += self.send(channel, alert, now, transitions=transitions, save=False)
+        self._save(records)
+        return records
+
+    def send(
+        self,
+        channel: str,
+        alert: Alert,
+        now: datetime,
+        *,
+        transitions: Mapping[str, int] | None = None,
+        save: bool = True,
+    ) -> list[NotificationRecord]:
+        """Deliver one alert to one channel with the router's retries, and record the delivery of
+        each of its items (the one way out to a channel, escalations included)."""
+        if channel not in self.notifiers:
+            raise ValueError(f"no alert channel named {channel!r}")
+        delivery, attempts = self._deliver(channel, alert)
+        outcome = "sent" if delivery.ok else "failed"
+        records = [
+            _record(
+                now,
+                i.key,
+                i.event,
+                i.severity.value,
+                channel,
+                outcome,
+                "",
+                attempts,
+                delivery.error,
+                (transitions or {}).get(i.key),
+            )
+            for i in alert.items
+        ]
+        if save:
+            self._save(records)
+        return records
+
+    def sent_for(self, transition_ids: Sequence[int]) -> set[int]:
+        """Which of these incident transitions were already notified (or held back): a transition
+        handed over again after a crash is not sent twice."""
+        if not transition_ids:
+            return set()
+        query = select(alert_notifications.c.transition_id).where(
+            alert_notifications.c.transition_id.in_(list(transition_ids))
+        )
+        with self.db.connect() as conn:
+            return {int(r[0]) for r in conn.execute(query)}
+
+    def _save(self, records: Sequence[NotificationRecord]) -> None:
         if records:
             with self.db.begin() as conn:
                 conn.execute(insert(alert_notifications), [_row(r) for r in records])
-        return records
 
     def _deliver(self, channel: str, alert: Alert) -> tuple[Delivery, int]:
         notifier = self.notifiers[channel]
@@ -120,7 +166,16 @@ class AlertRouter:
         with self.db.connect() as conn:
             return [
                 NotificationRecord(
-                    r.at, r.alert_key, r.event, r.severity, r.channel, r.outcome, r.reason, r.attempts, r.error
+                    r.at,
+                    r.alert_key,
+                    r.event,
+                    r.severity,
+                    r.channel,
+                    r.outcome,
+                    r.reason,
+                    r.attempts,
+                    r.error,
+                    r.transition_id,
                 )
                 for r in conn.execute(query)
             ]
@@ -136,8 +191,9 @@ def _record(
     reason: str,
     attempts: int,
     error: str | None = None,
+    transition_id: int | None = None,
 ) -> NotificationRecord:
-    return NotificationRecord(at, key, str(event), severity, channel, outcome, reason, attempts, error)
+    return NotificationRecord(at, key, str(event), severity, channel, outcome, reason, attempts, error, transition_id)
 
 
 def _row(r: NotificationRecord) -> dict[str, object]:
@@ -151,4 +207,5 @@ def _row(r: NotificationRecord) -> dict[str, object]:
         "reason": r.reason,
         "attempts": r.attempts,
         "error": r.error,
+        "transition_id": r.transition_id,
     }

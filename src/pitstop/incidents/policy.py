@@ -101,6 +101,7 @@ class Decision:
     summary: str
     flapping: bool = False
     suppressed_by: str | None = None
+    transition_id: int | None = None  # the incident transition it comes from (incident feed)
 
 
 @dataclass(frozen=True, slots=True)

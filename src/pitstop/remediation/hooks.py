@@ -55,19 +55,20 @@ def escalator(health: HealthMonitor, maintenance: Any | None, clock: Any) -> Esc
                 actor="remediation",
             )
             return True, f"work order {order.id} {'opened' if created else 'updated'}"
-        notifier = health.router.notifiers.get(to)
-        if notifier is None:
+        if to not in health.router.notifiers:
             return False, f"no alert channel named {to!r}"
+        now = clock.now()
         item = AlertItem(
             incident.key,
             "escalated",
             max(incident.severity, Severity.CRITICAL, key=lambda s: s.rank),
             f"{title}\n{body}",
-            clock.now(),
+            now,
             {"target": incident.target, "source": "remediation"},
         )
-        delivery = notifier.send(Alert({"target": incident.target}, (item,)))
-        return delivery.ok, f"{to}: {'sent' if delivery.ok else delivery.error}"
+        # through the router: its retries, and a delivery record like every other notification
+        (record,) = health.router.send(to, Alert({"target": incident.target}, (item,)), now)
+        return record.outcome == "sent", f"{to}: {record.outcome if record.error is None else record.error}"
 
     return escalate
 

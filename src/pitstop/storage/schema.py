@@ -270,8 +270,19 @@ alert_notifications = Table(
     Column("reason", Text, nullable=False, server_default=""),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("error", Text),
+    Column("transition_id", Integer),  # the incident transition it was sent for (incident feed)
     Index(None, "alert_key", "at"),
     Index(None, "at"),
+    Index(None, "transition_id"),
+)
+
+# How far each subscriber of the incident feed has read `incident_events`.
+feed_cursors = Table(
+    "feed_cursors",
+    metadata,
+    Column("subscriber", String(100), primary_key=True),
+    Column("last_event_id", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
 
 # -- backup --

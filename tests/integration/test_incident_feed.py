@@ -1,0 +1,126 @@
+"""The incident feed (issue 17): every incident transition reaches the alert routes at least once and is
+sent once, also across a restart between the incident's commit and its notification."""
+
+from __future__ import annotations
+
+import http.server
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import update
+
+from pitstop import inventory
+from pitstop.app import Pitstop, build
+from pitstop.config import Settings
+from pitstop.core.types import Severity
+from pitstop.incidents.windows import Silence
+from pitstop.storage import Database
+from pitstop.storage.schema import feed_cursors
+from pitstop.testing.clock import FrozenClock
+from tests.conftest import DEMO_INVENTORY
+from tests.integration.test_health_alerts import hook_server  # noqa: F401  (fixture)
+
+
+def plant(db: Database, clock: FrozenClock, tmp_path: Path, url: str) -> Pitstop:
+    settings = Settings(
+        data_dir=tmp_path,
+        health={
+            "default_checks": False,
+            "alerts": {"channels": {"hook": {"type": "webhook", "url": url}}, "routes": [{"channels": ["hook"]}]},
+        },
+    )
+    pitstop = build(settings, clock=clock, db=db)
+    inventory.apply(db, inventory.read_file(DEMO_INVENTORY), actor="test", now=clock.now())
+    return pitstop
+
+
+def posted(server: http.server.ThreadingHTTPServer) -> list[dict[str, object]]:
+    return [json.loads(body) for _, _, body in server.received]  # type: ignore[attr-defined]
+
+
+def test_equipment_prognostics_and_emergency_incidents_each_reach_the_channel_once(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    """Issue 17: `asset.anomaly`, `asset.rul_low` and a declared emergency opened incidents that never
+    reached a notifier. Each now sends one `firing` message to the routed channel, a rise in severity
+    one more, a resolution one `resolved`; incidents of checks stay with the health policy."""
+    pitstop = plant(db, clock, tmp_path, f"http://127.0.0.1:{hook_server.server_address[1]}/hook")
+    incidents = pitstop.incidents
+    incidents.open_or_update(
+        "asset.anomaly:ahu-2", severity=Severity.WARNING, title="ahu-2 abnormal", source="monitoring"
+    )
+    incidents.open_or_update(
+        "asset.rul_low:pump-1", severity=Severity.CRITICAL, title="pump-1: 3 days left", source="prognostics"
+    )
+    pitstop.maintenance.emergency.declare("emergency.declared:site", "fire alarm in hall A", actor="operator")
+    incidents.open_or_update("disk.low:/data", severity=Severity.WARNING, title="disk low", source="check:disk")
+    assert pitstop.feed.deliver() >= 4
+    messages = posted(hook_server)
+    keys = [m["alerts"][0]["key"] for m in messages]  # type: ignore[index]
+    assert keys == ["asset.anomaly:ahu-2", "asset.rul_low:pump-1", "emergency.declared:site"]
+    assert [m["alerts"][0]["event"] for m in messages] == ["firing"] * 3  # type: ignore[index]
+    anomaly = messages[0]["alerts"][0]  # type: ignore[index]
+    assert anomaly["labels"]["asset"] == "ahu-2" and anomaly["labels"]["site"] == "north-plant"
+    assert messages[2]["severity"] == "emergency"
+    assert pitstop.feed.deliver() == 0 and len(posted(hook_server)) == 3  # nothing twice
+    incidents.open_or_update(
+        "asset.anomaly:ahu-2", severity=Severity.CRITICAL, title="ahu-2 abnormal", source="monitoring"
+    )
+    incidents.resolve("asset.rul_low:pump-1", reason="bearing replaced", actor="tech")
+    pitstop.feed.deliver()
+    later = posted(hook_server)[3:]
+    assert [(m["alerts"][0]["key"], m["alerts"][0]["event"], m["severity"]) for m in later] == [  # type: ignore[index]
+        ("asset.anomaly:ahu-2", "firing", "critical"),
+        ("asset.rul_low:pump-1", "resolved", "critical"),
+    ]
+    records = pitstop.health.router.recent()
+    assert all(r.outcome == "sent" and r.channel == "hook" and r.transition_id for r in records)
+
+
+def test_a_restart_between_commit_and_notification_sends_it_once(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    """Issue 17: the process dies after the incident committed and before it was notified: after the
+    restart it is notified, once; and when it died after sending but before its cursor moved, the
+    transition comes again and is not sent again."""
+    url = f"http://127.0.0.1:{hook_server.server_address[1]}/hook"
+    first = plant(db, clock, tmp_path, url)
+    first.incidents.open_or_update(
+        "asset.anomaly:pump-1", severity=Severity.WARNING, title="pump-1 vibrates", source="monitoring"
+    )
+    del first  # killed before its feed ran
+    restarted = plant(db, clock, tmp_path, url)
+    restarted.feed.deliver()
+    assert len(posted(hook_server)) == 1
+    with db.begin() as conn:  # killed after sending, before the cursor moved
+        conn.execute(update(feed_cursors).values(last_event_id=0))
+    again = plant(db, clock, tmp_path, url)
+    assert again.feed.deliver() >= 1
+    assert len(posted(hook_server)) == 1
+
+
+def test_a_silence_holds_an_equipment_alert_back_and_records_why(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    pitstop = plant(db, clock, tmp_path, f"http://127.0.0.1:{hook_server.server_address[1]}/hook")
+    now = clock.now()
+    silence = pitstop.health.mutes.add_silence(
+        Silence({"asset": "ahu-1"}, "tech", "coil cleaning", now, now + timedelta(hours=2)), now=now
+    )
+    pitstop.incidents.open_or_update(
+        "asset.anomaly:ahu-1", severity=Severity.WARNING, title="ahu-1", source="monitoring"
+    )
+    pitstop.feed.deliver()
+    assert posted(hook_server) == []
+    (record,) = pitstop.health.router.recent()
+    assert (record.outcome, record.reason) == ("suppressed", f"silence:{silence.id}")
