@@ -164,12 +164,14 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
 
 def _build_feed(pitstop: Pitstop) -> None:
     """Incident transitions to their subscribers: every incident that no check's policy notifies
-    goes to the alert routes (`pitstop.alerts.incidents`)."""
+    goes to the alert routes (`pitstop.alerts.incidents`), and every incident's life to the
+    maintenance log."""
     from pitstop.alerts.incidents import SUBSCRIBER, IncidentAlerts
 
     pitstop.feed = IncidentFeed(pitstop.db, pitstop.clock)
     health = pitstop.health
     pitstop.feed.subscribe(SUBSCRIBER, IncidentAlerts(health.router, health.mutes, pitstop.assets, pitstop.clock))
+    pitstop.feed.subscribe("maintenance-log", pitstop.maintenance.log.record_transitions)
     pitstop.background.append(FeedDelivery(pitstop.feed, pitstop.supervisor))
 
 

@@ -124,3 +124,32 @@ def test_a_silence_holds_an_equipment_alert_back_and_records_why(
     assert posted(hook_server) == []
     (record,) = pitstop.health.router.recent()
     assert (record.outcome, record.reason) == ("suppressed", f"silence:{silence.id}")
+
+
+def test_every_incident_transition_is_one_maintenance_log_entry(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    """Issue 17, item 4: the maintenance log is a subscriber of the feed. An equipment incident's
+    opening, escalation, acknowledgement and resolution are four entries, on the asset, with who
+    did it; handed over again (a cursor reset after a crash), nothing is logged twice."""
+    pitstop = plant(db, clock, tmp_path, f"http://127.0.0.1:{hook_server.server_address[1]}/hook")
+    incidents = pitstop.incidents
+    key = "asset.anomaly:pump-1"
+    incidents.open_or_update(key, severity=Severity.WARNING, title="pump-1 vibrates", source="monitoring")
+    incidents.open_or_update(key, severity=Severity.CRITICAL, title="pump-1 vibrates", source="monitoring")
+    incidents.acknowledge(key, actor="ana", note="on my way")
+    incidents.resolve(key, reason="bearing replaced", actor="ana")
+    pitstop.feed.deliver()
+    with db.begin() as conn:
+        conn.execute(update(feed_cursors).values(last_event_id=0))
+    pitstop.feed.deliver()
+    entries = [e for e in pitstop.maintenance.log.entries(kind="incident")]
+    assert sorted(e.summary.split(": ")[0] for e in entries) == sorted(
+        [f"{key} opened", f"{key} severity critical", f"{key} acknowledged", f"{key} resolved"]
+    )
+    assert {e.asset for e in entries} == {"pump-1"} and {e.site for e in entries} == {"north-plant"}
+    resolved = next(e for e in entries if e.summary.startswith(f"{key} resolved"))
+    assert (resolved.actor, resolved.actions, resolved.result) == ("ana", "bearing replaced", "resolved")

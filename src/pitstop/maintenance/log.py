@@ -1,7 +1,9 @@
 """The maintenance log: one append-only record of everything done to an asset or to the system.
 
 People (procedure runs, work orders) and pitstop (remediations, model promotions, backups) write
-here through `append`. Rows are never updated or deleted; a correction is another entry.
+here through `append`; every incident's life (opened, severity changed, acknowledged, suppressed,
+resolved) comes from the incident feed (`record_transitions`). Rows are never updated or deleted;
+a correction is another entry.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from sqlalchemy import Connection, Row, insert, select
 
 from pitstop.core.clock import Clock
 from pitstop.errors import InvalidInput
+from pitstop.incidents.feed import Transition
 from pitstop.maintenance.common import dumps, param, site_of, text
 from pitstop.storage.engine import Database
-from pitstop.storage.schema import maintenance_log
+from pitstop.storage.schema import assets, maintenance_log
 
 KINDS = (
+    "incident",
     "procedure_run",
     "work_order",
     "remediation",
@@ -32,6 +36,13 @@ KINDS = (
     "review",
     "note",
 )
+# incident transitions the log records, and how an entry words them
+_LOGGED = {
+    "opened": "opened",
+    "acknowledged": "acknowledged",
+    "suppressed": "suppressed",
+    "resolved": "resolved",
+}
 FIELDS = ("id", "at", "kind", "asset", "site", "actor", "summary", "issues", "actions", "result", "evidence", "ref")
 
 
@@ -130,6 +141,38 @@ class MaintenanceLog:
         ).inserted_primary_key
         assert key is not None
         return int(key[0])
+
+    def record_transitions(self, transitions: Sequence[Transition]) -> None:
+        """The log's subscription to the incident feed: one entry when an incident opens, changes
+        severity, is acknowledged, suppressed or resolved, by whom or what. Idempotent by transition
+        (the entry's ref is `incident-event:<id>`), so a transition handed over again is logged once."""
+        wanted = [t for t in transitions if t.action in _LOGGED or (t.action == "updated" and "severity" in t.detail)]
+        if not wanted:
+            return
+        refs = {f"incident-event:{t.id}": t for t in wanted}
+        with self.db.begin() as conn:
+            done = set(
+                conn.execute(select(maintenance_log.c.ref).where(maintenance_log.c.ref.in_(list(refs)))).scalars()
+            )
+            for ref, t in refs.items():
+                if ref in done:
+                    continue
+                target = t.key.partition(":")[2]
+                asset = target if conn.execute(select(assets.c.id).where(assets.c.name == target)).first() else ""
+                what = _LOGGED.get(t.action, f"severity {t.severity.value}")
+                reason = str(t.detail.get("reason") or t.detail.get("note") or "")
+                self.append_in(
+                    conn,
+                    "incident",
+                    f"{t.key} {what}: {t.title}"[:500],
+                    actor=t.actor or "pitstop",
+                    at=t.at,
+                    asset=asset,
+                    issues=t.title,
+                    actions=reason,
+                    result=t.to_state.value,
+                    ref=ref,
+                )
 
     def entries(
         self,

@@ -449,6 +449,7 @@ maintenance_log = Table(
     Column("ref", String(200), nullable=False, server_default=""),
     Index(None, "at"),
     Index(None, "asset", "at"),
+    Index(None, "ref"),
 )
 
 # What the planner needs beyond the health branch's maintenance_windows (keyed by window name):
