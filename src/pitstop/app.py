@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from pitstop.background import Background, Supervisor
 from pitstop.backup import BackupRecords, BackupService
+from pitstop.backup.records import BackupRun
 from pitstop.config.models import Settings
 from pitstop.core.clock import Clock, SystemClock
 from pitstop.core.types import Severity
@@ -71,6 +72,33 @@ class Pitstop:
     def scheduler_runner(self) -> SchedulerRunner:
         """The scheduler's threads, started by `pitstop serve` beside the background parts."""
         return SchedulerRunner(self.scheduler, self.supervisor, tick_seconds=self.settings.scheduler.tick_seconds)
+
+    def record_backup(self, run: BackupRun) -> None:
+        """Every backup, verify, drill, restore and prune in the maintenance log; a failed backup,
+        verify or drill is the incident `backup.<kind>_failed:pitstop` until one succeeds."""
+        what = f"backup {run.kind} {run.outcome}" + (f" (set {run.set_id})" if run.set_id else "")
+        error = str(run.detail.get("error", ""))
+        self.maintenance.log.append(
+            "backup",
+            what,
+            actor="backup",
+            issues=error,
+            result=run.outcome,
+            ref=f"backup-run:{run.id}",
+        )
+        if run.kind not in ("backup", "verify", "drill"):
+            return
+        key = f"backup.{run.kind}_failed:pitstop"
+        if run.outcome == "ok":
+            self.incidents.resolve(key, reason=f"{run.kind} succeeded (set {run.set_id})", actor="backup")
+            return
+        self.incidents.open_or_update(
+            key,
+            severity=Severity.CRITICAL,
+            title=f"the last {run.kind} failed" + (f": {error}" if error else ""),
+            source="backup",
+            actor="backup",
+        )
 
     def report_background(self, name: str, problem: str | None) -> None:
         """A supervised thread failed (problem) or runs again (None): the incident
@@ -153,6 +181,7 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     )
     pitstop.maintenance.schedule_jobs(scheduler)
     pitstop.health.recommend = pitstop.maintenance.recommendations_hook(pitstop.health.recommend)
+    pitstop.backup.records.listeners.append(pitstop.record_backup)
     _build_feed(pitstop)
     _build_remediation(pitstop)
     _build_scoring(pitstop)

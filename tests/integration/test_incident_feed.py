@@ -153,3 +153,51 @@ def test_every_incident_transition_is_one_maintenance_log_entry(
     assert {e.asset for e in entries} == {"pump-1"} and {e.site for e in entries} == {"north-plant"}
     resolved = next(e for e in entries if e.summary.startswith(f"{key} resolved"))
     assert (resolved.actor, resolved.actions, resolved.result) == ("ana", "bearing replaced", "resolved")
+
+
+def test_backups_and_drills_are_logged_and_a_failed_drill_reaches_a_person(
+    tmp_path: Path,
+    clock: FrozenClock,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    """Issue 17: backup runs and drills wrote nothing to the maintenance log, and a failed drill
+    reached nobody. Each run is now a log entry; a failed drill opens `backup.drill_failed:pitstop`,
+    which is notified once and resolved by the next good drill."""
+    from tests.integration.test_backup_sets import _flip_byte, _models
+
+    db = Database(f"sqlite:///{tmp_path / 'pitstop.db'}")
+    db.upgrade()
+    models = _models(tmp_path)
+    settings = Settings(
+        data_dir=tmp_path,
+        backup={"schedule": False, "sources": [{"name": "models", "kind": "models", "path": str(models)}]},
+        health={
+            "default_checks": False,
+            "alerts": {
+                "channels": {"hook": {"type": "webhook", "url": f"http://127.0.0.1:{hook_server.server_address[1]}/h"}},
+                "routes": [{"channels": ["hook"]}],
+            },
+        },
+    )
+    pitstop = build(settings, clock=clock, db=db)
+    good = pitstop.backup.run()
+    assert pitstop.backup.drill(good.id).ok
+    bad = pitstop.backup.run()
+    entry = bad.manifest.source("models").file("pump-1.npy")
+    assert entry is not None
+    _flip_byte(bad.dir / entry.stored, 40)
+    assert not pitstop.backup.drill(bad.id).ok
+    pitstop.feed.deliver()
+    (message,) = posted(hook_server)
+    assert message["alerts"][0]["key"] == "backup.drill_failed:pitstop"  # type: ignore[index]
+    assert pitstop.backup.drill(good.id).ok
+    pitstop.feed.deliver()
+    assert [m["alerts"][0]["event"] for m in posted(hook_server)] == ["firing", "resolved"]  # type: ignore[index]
+    summaries = [e.summary for e in pitstop.maintenance.log.entries(kind="backup")]
+    assert summaries == [
+        f"backup backup ok (set {good.id})",
+        f"backup drill ok (set {good.id})",
+        f"backup backup ok (set {bad.id})",
+        f"backup drill failed (set {bad.id})",
+        f"backup drill ok (set {good.id})",
+    ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +13,8 @@ from sqlalchemy import insert, select
 
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import backup_runs
+
+log = logging.getLogger("pitstop.backup")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,9 @@ class BackupRun:
 class BackupRecords:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Told of every run once it is recorded (app.py: the maintenance log, and an incident for a
+        # failed backup or drill). A listener that fails is logged; the run stays recorded.
+        self.listeners: list[Callable[[BackupRun], None]] = []
 
     def add(
         self,
@@ -56,7 +63,15 @@ class BackupRecords:
                 )
             ).inserted_primary_key
         assert key is not None
-        return int(key[0])
+        run = BackupRun(
+            int(key[0]), kind, set_id, started_at, finished_at, "ok" if ok else "failed", seconds, size, detail or {}
+        )
+        for listener in self.listeners:
+            try:
+                listener(run)
+            except Exception:
+                log.exception("a listener of backup %s %s failed", kind, run.id)
+        return run.id
 
     def recent(self, kind: str | None = None, *, outcome: str | None = None, limit: int = 50) -> list[BackupRun]:
         query = select(backup_runs).order_by(backup_runs.c.finished_at.desc(), backup_runs.c.id.desc()).limit(limit)
