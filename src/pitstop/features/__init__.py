@@ -2,7 +2,7 @@
 
 Windows are rows of a 2-D array ``(n_windows, n_samples)``; every function returns one value
 (or one vector) per window. See `vibration` for waveform features and bearing defect
-frequencies, and `rolling` for rolling statistics over series.
+frequencies (also in the order domain, speed-independent), and `rolling` for rolling statistics over series.
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ from pitstop.features.vibration import (
     band_energies,
     crest_factor,
     defect_frequencies,
+    defect_orders,
     envelope_amplitudes,
     envelope_spectrum,
+    estimate_shaft_hz,
     kurtosis,
+    order_features,
     peak,
     rms,
     skewness,
@@ -29,9 +32,12 @@ __all__ = [
     "band_energies",
     "crest_factor",
     "defect_frequencies",
+    "defect_orders",
     "envelope_amplitudes",
     "envelope_spectrum",
+    "estimate_shaft_hz",
     "kurtosis",
+    "order_features",
     "peak",
     "rms",
     "rolling_stats",
