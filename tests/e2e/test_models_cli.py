@@ -38,7 +38,8 @@ def test_retrain_list_drift_report_rollback(tmp_path: Path) -> None:
     assert len(history["decisions"]) == 2
 
     report = json.loads(run("drift", "report", "hvac-twin", "--days", "0.2", "--out", str(tmp_path / "r")))
-    assert report["band"] in ("stable", "monitor", "warn", "critical") and len(report["features"]) == 6
+    # 0.2 days of minute readings of weather-driven inputs: few effective rows, "insufficient" is honest
+    assert report["band"] in ("insufficient", "stable", "monitor", "warn", "critical") and len(report["features"]) == 6
     page = Path(report["html"]).read_text()
     assert "<svg" in page and "http" not in page.split("<body>")[1]
     assert json.loads(Path(report["json"]).read_text())["model"] == "hvac-twin"

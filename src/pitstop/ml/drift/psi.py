@@ -3,6 +3,15 @@
 The reference profile (bin edges, bin counts, a sorted sample of the reference) is computed once,
 stored with the model version, and reused for every comparison.
 
+The statistics are judged with the sample size in mind. Under no drift PSI is biased upward, its
+expectation about (bins - 1) * (1/n_ref + 1/n_cur) (a chi-square over n); readings of a slow
+process repeat each other, so n is the *effective* number of rows, n / tau, with tau the
+integrated autocorrelation time estimated on the reference by blocking (`effective_rows`) and
+used for both windows. A feature's band is that of its PSI minus this expected noise (the band
+limits raised by it), and a current window of fewer than `MIN_CURRENT_ROWS` rows or
+`MIN_EFFECTIVE_ROWS` effective rows is "insufficient" (not enough data) instead of a band. The PSI and KS
+values themselves are unchanged.
+
 No large array is sorted whole. The profile's quantile edges and its sample are order statistics,
 read through value buckets (`order_statistics`); the current window is placed among the sample's
 points the same way (`rank_counts`), which gives the KS statistic from counts at the sample's
@@ -15,7 +24,7 @@ comparison pass per edge. Every result equals the straightforward computation's 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -25,8 +34,18 @@ import numpy.typing as npt
 
 from pitstop.errors import InvalidInput
 
-# PSI bands: below 0.1 stable, 0.1-0.2 monitor, 0.2-0.5 warn, 0.5 and above critical.
+# PSI bands: below 0.1 stable, 0.1-0.2 monitor, 0.2-0.5 warn, 0.5 and above critical; each limit
+# is raised by the PSI expected from sampling noise alone (`expected_psi`).
 BANDS: tuple[tuple[float, str], ...] = ((0.5, "critical"), (0.2, "warn"), (0.1, "monitor"))
+# Below this many current rows, or this many effective ones (rows over the reference's
+# autocorrelation time), a feature's drift is "insufficient" (not enough data), not a band.
+MIN_CURRENT_ROWS = 100
+MIN_EFFECTIVE_ROWS = 10.0
+INSUFFICIENT = "insufficient"
+# Order of the bands; "insufficient" says nothing, so it ranks below "stable".
+BAND_RANK = {INSUFFICIENT: -1, "stable": 0, "monitor": 1, "warn": 2, "critical": 3}
+# Blocking (`effective_rows`): the largest block still leaves this many blocks.
+MIN_BLOCKS = 8
 DEFAULT_BINS = 10
 # A bin's share never counts below this (half an observation in a 1,000-row window): a few rows in
 # an empty bin must not cry wolf.
@@ -41,11 +60,45 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def band(psi: float) -> str:
+def band(psi: float, noise: float = 0.0) -> str:
+    """The band of a PSI value whose expected value under no drift is `noise` (limits raised by it)."""
     for limit, name in BANDS:
-        if psi >= limit:
+        if psi >= limit + noise:
             return name
     return "stable"
+
+
+def expected_psi(bins: int, reference_rows: float, current_rows: float) -> float:
+    """PSI expected from sampling alone (no drift): (bins - 1) * (1/n_ref + 1/n_cur), effective rows."""
+    return max(bins - 1, 0) * (1.0 / max(reference_rows, 1.0) + 1.0 / max(current_rows, 1.0))
+
+
+def effective_rows(values: npt.NDArray[np.float64]) -> float:
+    """How many independent rows the time-ordered `values` are worth: n / tau.
+
+    tau (the integrated autocorrelation time, at least 1) by blocking: the variance of the means of
+    blocks of 2, 4, 8, ... rows, times the block size, over the variance of the rows; for
+    independent rows it stays near 1, for a slow process it grows with the block size until the
+    blocks are longer than the process's memory. The largest over block sizes that leave at least
+    `MIN_BLOCKS` blocks is taken (a memory longer than that is seen only partly). One cumulative
+    sum and a few strided reads.
+    """
+    n = len(values)
+    if n < 2 * MIN_BLOCKS:
+        return float(n)
+    with np.errstate(all="ignore"):  # values near the float limits overflow: counted as independent
+        centred = values - values.mean()
+        variance = float(np.dot(centred, centred)) / n
+    if not (0.0 < variance < np.inf):
+        return float(n)
+    cumulative = np.cumsum(centred)
+    tau, size = 1.0, 2
+    while n // size >= MIN_BLOCKS:
+        ends = cumulative[size - 1 :: size][: n // size]
+        means = np.diff(ends, prepend=0.0) / size
+        tau = max(tau, size * float(np.var(means, ddof=1)) / variance)
+        size *= 2
+    return n / tau
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +107,13 @@ class FeatureProfile:
     counts: npt.NDArray[np.int64]
     sorted_sample: npt.NDArray[np.float64]
     rows: int
+    # Independent rows the reference is worth (`effective_rows` of the values in time order);
+    # None (profiles stored before it was kept): `rows`.
+    effective: float | None = None
+
+    @property
+    def effective_rows(self) -> float:
+        return float(self.rows) if self.effective is None else self.effective
 
     @classmethod
     def of(cls, values: npt.ArrayLike, bins: int = DEFAULT_BINS) -> FeatureProfile:
@@ -65,15 +125,18 @@ class FeatureProfile:
             "counts": self.counts.tolist(),
             "sorted_sample": self.sorted_sample.tolist(),
             "rows": self.rows,
+            "effective_rows": self.effective_rows,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureProfile:
+        effective = data.get("effective_rows")
         return cls(
             np.asarray(data["edges"], dtype=np.float64),
             np.asarray(data["counts"], dtype=np.int64),
             np.asarray(data["sorted_sample"], dtype=np.float64),
             int(data["rows"]),
+            None if effective is None else float(effective),
         )
 
 
@@ -105,15 +168,27 @@ class FeatureDrift:
     ks_drifted: bool
     reference_share: list[float]
     current_share: list[float]
+    noise: float = 0.0  # PSI expected from sampling alone (`expected_psi`): the band limits are raised by it
+    current_rows: int = 0
+    effective_current_rows: float = 0.0
 
     @property
     def drifted(self) -> bool:
         return self.band in ("warn", "critical")
 
+    @property
+    def excess(self) -> float:
+        """PSI beyond what sampling alone gives (0 when not enough data); judged against 0.1 / 0.2 / 0.5."""
+        return 0.0 if self.band == INSUFFICIENT else max(self.psi - self.noise, 0.0)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "feature": self.feature,
             "psi": round(self.psi, 6),
+            "noise": round(self.noise, 6),
+            "excess_psi": round(self.excess, 6),
+            "current_rows": self.current_rows,
+            "effective_current_rows": round(self.effective_current_rows, 1),
             "band": self.band,
             "drifted": self.drifted,
             "ks_statistic": round(self.ks_statistic, 6),
@@ -147,23 +222,55 @@ class DriftReport:
         return max((f.psi for f in self.residuals), default=0.0)
 
     @property
+    def max_excess_psi(self) -> float:
+        return max((f.excess for f in self.features), default=0.0)
+
+    @property
+    def residual_max_excess_psi(self) -> float:
+        return max((f.excess for f in self.residuals), default=0.0)
+
+    @property
+    def enough(self) -> bool:
+        """Enough current rows to judge the inputs (else the band is "insufficient")."""
+        return any(f.band != INSUFFICIENT for f in self.features)
+
+    @property
+    def input_band(self) -> str:
+        return worst_band(f.band for f in self.features)
+
+    @property
+    def residual_band(self) -> str | None:
+        return worst_band(f.band for f in self.residuals) if self.residuals else None
+
+    @property
     def band(self) -> str:
-        return band(max(self.max_psi, self.residual_max_psi))
+        """The worse of input and residual drift; "insufficient" when the inputs cannot be judged."""
+        if not self.enough:
+            return INSUFFICIENT
+        return worst_band([self.input_band, self.residual_band or INSUFFICIENT])
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "band": self.band,
+            "enough": self.enough,
+            "min_current_rows": MIN_CURRENT_ROWS,
             "max_psi": round(self.max_psi, 6),
-            "input_band": band(self.max_psi),
+            "max_excess_psi": round(self.max_excess_psi, 6),
+            "input_band": self.input_band,
             "drifted_share": round(self.drifted_share, 4),
             "current_rows": self.current_rows,
             "features": [f.as_dict() for f in self.features],
             "residual_max_psi": round(self.residual_max_psi, 6),
-            "residual_band": band(self.residual_max_psi) if self.residuals else None,
+            "residual_max_excess_psi": round(self.residual_max_excess_psi, 6),
+            "residual_band": self.residual_band,
             "residual_rows": self.residual_rows,
             "residuals": [f.as_dict() for f in self.residuals],
             "notes": list(self.notes),
         }
+
+
+def worst_band(bands: Iterable[str]) -> str:
+    return max(bands, key=BAND_RANK.__getitem__, default=INSUFFICIENT)
 
 
 def psi(ref_counts: npt.ArrayLike, cur_counts: npt.ArrayLike, floor: float = SHARE_FLOOR) -> float:
@@ -265,7 +372,7 @@ def _profile(data: npt.NDArray[np.float64], bins: int) -> FeatureProfile:
     inner = np.unique(_lerp(values[:k], values[k : 2 * k], gamma))
     below = np.array([np.count_nonzero(data < edge) for edge in inner], dtype=np.int64)
     counts = np.diff(below, prepend=0, append=n).astype(np.int64)
-    return FeatureProfile(inner.astype(np.float64), counts, values[2 * k :], n)
+    return FeatureProfile(inner.astype(np.float64), counts, values[2 * k :], n, effective_rows(data))
 
 
 def _quantile_ranks(
@@ -359,16 +466,26 @@ def _drift_of(name: str, ref: FeatureProfile, cur: npt.NDArray[np.float64]) -> F
     counts = np.diff(below_edges, prepend=0, append=len(cur)).astype(np.int64)
     value = psi(ref.counts, counts)
     d = _ks(ref.sorted_sample, len(cur), *rank_counts(ref.sorted_sample, cur))
-    n, m = min(ref.rows, KS_SAMPLE), len(cur)
+    # Both tests judged on effective rows: neighbouring readings of a slow process are not independent.
+    # The process's memory is the reference's (the current window's own would grow with the drift
+    # it should show: a trend looks like memory).
+    n_eff = ref.effective_rows
+    m_eff = len(cur) * n_eff / ref.rows
+    n, m = min(n_eff, KS_SAMPLE), m_eff
     critical = np.sqrt(-np.log(KS_ALPHA / 2) / 2) * np.sqrt((n + m) / (n * m))
+    noise = expected_psi(len(ref.counts), n_eff, m_eff)
+    enough = len(cur) >= MIN_CURRENT_ROWS and m_eff >= MIN_EFFECTIVE_ROWS
     return FeatureDrift(
         name,
         value,
-        band(value),
+        band(value, noise) if enough else INSUFFICIENT,
         d,
-        bool(d > critical),
+        bool(enough and d > critical),
         (ref.counts / ref.counts.sum()).tolist(),
         (counts / counts.sum()).tolist(),
+        noise,
+        len(cur),
+        m_eff,
     )
 
 

@@ -7,9 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pitstop.ml.drift.psi import DriftReport, FeatureDrift
+from pitstop.ml.drift.psi import MIN_CURRENT_ROWS, DriftReport, FeatureDrift
 
-COLOURS = {"stable": "#2e7d32", "monitor": "#f9a825", "warn": "#ef6c00", "critical": "#c62828"}
+COLOURS = {
+    "insufficient": "#757575",
+    "stable": "#2e7d32",
+    "monitor": "#f9a825",
+    "warn": "#ef6c00",
+    "critical": "#c62828",
+}
 
 
 def bars(reference: list[float], current: list[float], width: int = 360, height: int = 90) -> str:
@@ -30,14 +36,14 @@ def bars(reference: list[float], current: list[float], width: int = 360, height:
     return "".join(parts)
 
 
-HEADER = "<tr><th>{}</th><th>PSI</th><th>band</th><th>KS</th><th>bins</th></tr>"
+HEADER = "<tr><th>{}</th><th>PSI</th><th>noise</th><th>band</th><th>KS</th><th>bins</th></tr>"
 
 
 def _rows(features: list[FeatureDrift]) -> str:
     rows = []
     for f in features:
         rows.append(
-            f"<tr><td>{html.escape(f.feature)}</td><td>{f.psi:.4f}</td>"
+            f"<tr><td>{html.escape(f.feature)}</td><td>{f.psi:.4f}</td><td>{f.noise:.4f}</td>"
             f'<td style="color:{COLOURS[f.band]};font-weight:bold">{f.band}</td>'
             f"<td>{f.ks_statistic:.4f}{' (drifted)' if f.ks_drifted else ''}</td>"
             f"<td>{bars(f.reference_share, f.current_share)}</td></tr>"
@@ -62,9 +68,11 @@ def render_html(name: str, version: int, report: DriftReport) -> str:
         "border-bottom:1px solid #ddd}</style></head><body>"
         f"<h1>{title}</h1>"
         f'<p>Overall: <b style="color:{COLOURS[report.band]}">{report.band}</b>, max input PSI '
-        f"{report.max_psi:.4f}, {report.drifted_share:.0%} of inputs drifted (PSI &ge; 0.2), "
+        f"{report.max_psi:.4f}, {report.drifted_share:.0%} of inputs drifted (PSI past the noise &ge; 0.2), "
         f"{report.current_rows} current rows. "
-        "Bands: &lt;0.1 stable, 0.1&ndash;0.2 monitor, 0.2&ndash;0.5 warn, &ge;0.5 critical. "
+        "Bands on PSI past the noise (the PSI that sampling alone gives for the windows' effective sizes): "
+        "&lt;0.1 stable, 0.1&ndash;0.2 monitor, 0.2&ndash;0.5 warn, &ge;0.5 critical; fewer than "
+        f"{MIN_CURRENT_ROWS} current rows: insufficient (not enough data). "
         "Bars: reference (grey) and current (blue) share per reference quantile bin.</p>"
         f"<h2>Input drift</h2><table>{HEADER.format('feature')}{_rows(report.features)}</table>"
         + residuals

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from pitstop.core.types import Status
 from pitstop.errors import PitstopError
 from pitstop.health.base import Check, CheckContext, CheckResult, Threshold, checks
-from pitstop.ml.drift import DriftReport
+from pitstop.ml.drift import MIN_CURRENT_ROWS, DriftReport
+from pitstop.ml.drift.psi import MIN_EFFECTIVE_ROWS
 
 if TYPE_CHECKING:
     from pitstop.ml.registry.watch import ModelWatch
@@ -24,18 +25,22 @@ def _watch(ctx: CheckContext) -> ModelWatch | None:
 
 
 class DriftCheck(Check):
-    """Input drift (max PSI over inputs) and residual drift (max PSI over outputs' residuals) of the
-    model `target`'s champion over the latest ``models.drift_window_days``.
+    """Input drift (over inputs) and residual drift (over outputs' residuals) of the model
+    `target`'s champion over the latest ``models.drift_window_days``.
 
-    Observed: max_psi, residual_max_psi, drifted_share. Bands 0.2 warn, 0.5 critical; clears below 0.2.
+    Judged on the excess PSI: a feature's PSI minus the PSI that sampling alone gives for its
+    (effective) reference and current sizes (`pitstop.ml.drift.expected_psi`), so small or
+    autocorrelated windows do not alarm. Observed: max_excess_psi, residual_max_excess_psi (judged:
+    0.2 warn, 0.5 critical; clears below 0.2), and for reading max_psi, residual_max_psi (the raw
+    statistics), drifted_share, current_rows. Too few current rows: unknown, "not enough data".
     """
 
     name = "drift"
     issue = "model.drift"
     timeout_s = 120.0
     default_thresholds = (
-        Threshold("max_psi", "above", warning=0.2, critical=0.5),
-        Threshold("residual_max_psi", "above", warning=0.2, critical=0.5),
+        Threshold("max_excess_psi", "above", warning=0.2, critical=0.5),
+        Threshold("residual_max_excess_psi", "above", warning=0.2, critical=0.5),
     )
 
     def run(self, ctx: CheckContext, /) -> CheckResult:
@@ -51,10 +56,21 @@ class DriftCheck(Check):
     def judge_report(self, ctx: CheckContext, version: int, report: DriftReport) -> CheckResult:
         observed = {
             "max_psi": round(report.max_psi, 6),
+            "max_excess_psi": round(report.max_excess_psi, 6),
             "drifted_share": round(report.drifted_share, 4),
+            "current_rows": float(report.current_rows),
         }
+        if not report.enough:
+            return self.result(
+                ctx,
+                Status.UNKNOWN,
+                f"{self.target} v{version}: not enough data to judge drift ({report.current_rows} current rows, "
+                f"need {MIN_CURRENT_ROWS} and {MIN_EFFECTIVE_ROWS:g} effective)",
+                observed=observed,
+            )
         if report.residuals:
             observed["residual_max_psi"] = round(report.residual_max_psi, 6)
+            observed["residual_max_excess_psi"] = round(report.residual_max_excess_psi, 6)
         drifted = [f.feature for f in report.features if f.drifted]
         drifted += [f"residual {f.feature}" for f in report.residuals if f.drifted]
         summary = f"{self.target} v{version}: {report.band}"

@@ -4,8 +4,9 @@
 periods — maintenance, known faults — dropped first), registers it as challenger, evaluates the
 gates against the champion on the same latest-rows hold-out, records the decision, and in managed
 mode promotes it when every gate passes. `drift` compares current inputs with the champion's stored
-reference profile and, for rows after the champion's training window, its residuals with the
-hold-out residuals; `check_drift` also reports the result to the alert policy (``model.drift:<name>``).
+reference profile (its training inputs) and, for rows after the champion's training window, its
+residuals with its out-of-sample residuals over the training window and the hold-out
+(`reference_residuals`); `check_drift` also reports the result to the alert policy (``model.drift:<name>``).
 `live_accuracy` compares the champion's error on recent readings with its hold-out error.
 """
 
@@ -15,8 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from itertools import pairwise
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pitstop.core.types import Severity
@@ -32,6 +35,30 @@ Period = tuple[datetime, datetime]
 # Residual drift needs this many current rows after the champion's training window (residuals on
 # rows the model was trained on are smaller than on the hold-out and would read as drift).
 MIN_RESIDUAL_ROWS = 30
+
+
+# The residual reference spans the training window: each of this many contiguous folds of the
+# training rows is predicted by a twin fitted on the others (out of fold), then the hold-out follows.
+RESIDUAL_FOLDS = 3
+
+
+def reference_residuals(
+    asset_type: str, train: pd.DataFrame, twin: Twin, holdout: pd.DataFrame, params: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Out-of-sample residuals over the whole training window and the hold-out, in time order and in
+    `twin`'s scale: the reference of residual drift. The hold-out alone (the latest fifth) covers a
+    few hours of a short history and not the operating range (a day's cycle, the weather of other
+    days), so residuals of any other hours read as drift. Falls back to the hold-out when a fold
+    leaves too few rows to fit."""
+    cuts = np.linspace(0, len(train), RESIDUAL_FOLDS + 1).astype(np.int64)
+    parts = []
+    for start, end in pairwise(cuts.tolist()):
+        rest = pd.concat([train.iloc[:start], train.iloc[end:]])
+        if len(rest) < 20 or end - start < 2:
+            return holdout
+        fold = Twin.for_asset_type(asset_type, **params).fit(rest)
+        parts.append(fold.residuals(train.iloc[start:end]))
+    return pd.concat([*parts, holdout])
 
 
 class Mode(StrEnum):
@@ -141,7 +168,7 @@ class ModelLifecycle:
             raise InvalidInput(f"not enough rows to retrain {name}: {len(train)} training rows (need 20)")
         twin = Twin.for_asset_type(asset_type, **dict(params or {})).fit(train)
         metrics = {k: m.as_dict() for k, m in twin.evaluate(test).items()}
-        residuals = twin.residuals(test)
+        residuals = reference_residuals(asset_type, train, twin, twin.residuals(test), dict(params or {}))
         version = self.registry.register(
             name,
             twin,
@@ -149,7 +176,7 @@ class ModelLifecycle:
             metrics={"holdout": metrics, "holdout_rows": len(test)},
             trigger=trigger,
             excluded=[{"start": s.isoformat(), "end": e.isoformat()} for s, e in excluded],
-            residuals={c: residuals[c].to_numpy() for c in residuals.columns} if len(test) >= 2 else None,
+            residuals={c: residuals[c].to_numpy() for c in residuals.columns},
         )
         self.registry.move(name, "challenger", version.version, actor=actor, reason=f"trained ({trigger})")
         champion_version = self.registry.alias(name, "champion")

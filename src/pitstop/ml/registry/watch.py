@@ -27,7 +27,7 @@ from pitstop.config.health import CheckSettings, ThresholdSettings
 from pitstop.config.lifecycle import ModelSettings, ModelsSettings
 from pitstop.config.remediation import RuleSettings
 from pitstop.errors import InvalidInput, NotFound, PitstopError
-from pitstop.ml.drift import DriftReport
+from pitstop.ml.drift import BAND_RANK, DriftReport
 from pitstop.ml.registry.data import excluded_periods, model_frame
 from pitstop.ml.registry.lifecycle import Accuracy, Mode, RetrainResult, exclude
 
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from pitstop.app import Pitstop
 
 log = logging.getLogger("pitstop.models")
-BAND_RANK = {"stable": 0, "monitor": 1, "warn": 2, "critical": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +130,10 @@ class ModelWatch:
                     found.append(
                         Trigger(
                             "drift",
-                            f"v{version} {report.band} (input PSI {report.max_psi:.3f}, residual PSI "
-                            f"{report.residual_max_psi:.3f}; {', '.join(drifted)}) at or past {cfg.on_drift}",
+                            f"v{version} {report.band} (input PSI {report.max_psi:.3f}, "
+                            f"{report.max_excess_psi:.3f} past noise; residual PSI {report.residual_max_psi:.3f}, "
+                            f"{report.residual_max_excess_psi:.3f} past noise; {', '.join(drifted)}) "
+                            f"at or past {cfg.on_drift}",
                         )
                     )
         if cfg.accuracy_drop is not None:
