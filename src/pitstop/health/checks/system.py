@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -12,9 +15,34 @@ import psutil
 from pitstop.core.types import Status
 from pitstop.health.base import Check, CheckContext, CheckResult, Threshold
 
+CpuTimes = Callable[[], tuple[float, float]]
+# The first round of a target has no earlier reading: it measures over this interval.
+FIRST_INTERVAL_S = 0.1
+
+
+def proc_cpu_times() -> tuple[float, float]:
+    """Busy and total CPU seconds since boot over all CPUs (/proc/stat on Linux, through psutil).
+
+    Idle and iowait are not busy; guest time is already counted in user and nice on Linux, so it
+    is left out of the total."""
+    t = psutil.cpu_times()
+    total = float(sum(t)) - float(getattr(t, "guest", 0.0)) - float(getattr(t, "guest_nice", 0.0))
+    busy = total - float(t.idle) - float(getattr(t, "iowait", 0.0))
+    return busy, total
+
+
+# The last reading per (target, source): kept by the process, so a new runner (the inventory or the
+# settings changed) goes on from the previous round instead of starting over with a snapshot.
+_last: dict[tuple[str, CpuTimes], tuple[float, float]] = {}
+_lock = threading.Lock()
+
 
 class CpuCheck(Check):
-    """CPU use since the previous run (the first run samples 0.1 s)."""
+    """CPU use averaged since the previous round of this target, from the deltas of the cumulative
+    CPU times (/proc/stat); the first round measures over 0.1 s. A burst between two rounds counts
+    for its share of the interval, not as the whole picture.
+
+    ``CheckContext.extra["cpu_times"]``, when given, is the source of (busy, total) seconds (tests)."""
 
     default_target = "localhost"
     name = "cpu"
@@ -22,10 +50,22 @@ class CpuCheck(Check):
     default_thresholds = (Threshold("cpu_pct", "above", warning=70, critical=90, target=50, clear=65),)
 
     def run(self, ctx: CheckContext, /) -> CheckResult:
-        first = not hasattr(self, "_primed")
-        self._primed = True
-        pct = psutil.cpu_percent(interval=0.1 if first else None)
-        return self.judge(ctx, {"cpu_pct": float(pct)}, f"cpu {pct:.0f}% used")
+        source: CpuTimes = ctx.extra.get("cpu_times", proc_cpu_times)
+        key = (self.target, source)
+        with _lock:
+            last = _last.get(key)
+        if last is None:
+            last = source()
+            time.sleep(FIRST_INTERVAL_S)
+        now = source()
+        with _lock:
+            _last[key] = now
+        busy, total = now[0] - last[0], now[1] - last[1]
+        if total <= 0.0:  # no time passed (or the counters went back: a restart of the source)
+            return self.result(ctx, Status.UNKNOWN, "cpu: no CPU time elapsed since the previous round")
+        pct = round(min(max(100.0 * busy / total, 0.0), 100.0), 3)
+        seconds = total / max(psutil.cpu_count() or 1, 1)
+        return self.judge(ctx, {"cpu_pct": pct}, f"cpu {pct:.0f}% used (average over {seconds:.1f} s)")
 
 
 class MemoryCheck(Check):
