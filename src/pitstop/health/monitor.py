@@ -18,7 +18,7 @@ from pitstop.core.types import Severity, Status
 from pitstop.health.base import CheckContext, CheckResult, severity_of
 from pitstop.health.diagnostics import Recommend, Report, builtin_recommendations, report
 from pitstop.health.runner import CheckRunner
-from pitstop.health.specs import CheckSpec, resolve
+from pitstop.health.specs import CheckSpec, alert_rules, resolve
 from pitstop.health.store import ResultStore
 from pitstop.incidents import IncidentRegistry
 from pitstop.incidents.policy import SITE_DOWN_MUTES_ASSETS, AlertPolicy, AlertRule, Observation, Phase, Step
@@ -64,7 +64,7 @@ class HealthMonitor:
         alerts = self.cfg.alerts
         self.policy = AlertPolicy(
             _rule(alerts.rule),
-            rules={k: _rule(v) for k, v in alerts.rules.items()},
+            rules={k: _rule(v) for k, v in alert_rules(self.cfg).items()},  # profiles' < the user's
             inhibit=(SITE_DOWN_MUTES_ASSETS,) if alerts.inhibit_site_down else (),
         )
         self.router = AlertRouter(

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pitstop.config.health import CheckSettings, HealthSettings, ThresholdSettings
+from pitstop.config.health import AlertRuleSettings, CheckSettings, HealthSettings, ThresholdSettings
 from pitstop.errors import ConfigError
 from pitstop.health.base import Threshold, checks
 from pitstop.storage.repos.assets import AssetRow
@@ -20,12 +20,17 @@ DEFAULT_CHECKS = ("cpu", "memory", "disk", "database", "heartbeat", "freshness")
 
 
 class Profile(BaseModel):
-    """A ready set of checks and thresholds (src/pitstop/profiles/<name>.toml)."""
+    """A ready set of checks, thresholds and alert rules (src/pitstop/profiles/<name>.toml).
+
+    ``[rules."cpu.high"]`` holds an alert rule by issue or incident key, as
+    ``[health.alerts.rules]`` does (e.g. ``for_s``: how long the condition must hold before the
+    incident opens); the user's own rules override it field by field."""
 
     model_config = ConfigDict(extra="forbid")
     description: str = ""
     checks: list[CheckSettings] = Field(default_factory=list)
     thresholds: dict[str, dict[str, ThresholdSettings]] = Field(default_factory=dict)
+    rules: dict[str, AlertRuleSettings] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,17 @@ def resolve(settings: HealthSettings, *, data_dir: Path, assets: Sequence[AssetR
             params = dict(item.params) | {k: v.get_secret_value() for k, v in item.secrets.items()}
             specs.append(CheckSpec(check_name, one, asset, site, item.scope, dict(item.labels), params, built))
     return specs
+
+
+def alert_rules(settings: HealthSettings) -> dict[str, AlertRuleSettings]:
+    """Alert rules by issue or key: the included profiles' in order, then ``[health.alerts.rules]``,
+    each overriding the earlier field by field (a user's ``for_s`` keeps the profile's ``clear_for_s``)."""
+    merged: dict[str, dict[str, Any]] = {}
+    layers = [load_profile(name).rules for name in settings.include] + [settings.alerts.rules]
+    for rules in layers:
+        for key, rule in rules.items():
+            merged[key] = {**merged.get(key, {}), **rule.model_dump(exclude_unset=True)}
+    return {key: AlertRuleSettings(**fields) for key, fields in merged.items()}
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
