@@ -80,8 +80,8 @@ def effective_rows(values: npt.NDArray[np.float64]) -> float:
     blocks of 2, 4, 8, ... rows, times the block size, over the variance of the rows; for
     independent rows it stays near 1, for a slow process it grows with the block size until the
     blocks are longer than the process's memory. The largest over block sizes that leave at least
-    `MIN_BLOCKS` blocks is taken (a memory longer than that is seen only partly). One cumulative
-    sum and a few strided reads.
+    `MIN_BLOCKS` blocks is taken (a memory longer than that is seen only partly). One pass over
+    the rows, then halving sums of pairs of blocks.
     """
     n = len(values)
     if n < 2 * MIN_BLOCKS:
@@ -91,12 +91,13 @@ def effective_rows(values: npt.NDArray[np.float64]) -> float:
         variance = float(np.dot(centred, centred)) / n
     if not (0.0 < variance < np.inf):
         return float(n)
-    cumulative = np.cumsum(centred)
-    tau, size = 1.0, 2
-    while n // size >= MIN_BLOCKS:
-        ends = cumulative[size - 1 :: size][: n // size]
-        means = np.diff(ends, prepend=0.0) / size
-        tau = max(tau, size * float(np.var(means, ddof=1)) / variance)
+    tau, size, blocks = 1.0, 2, n // 2
+    sums = centred[0 : 2 * blocks : 2] + centred[1 : 2 * blocks : 2]  # sums of blocks of `size` rows
+    while blocks >= MIN_BLOCKS:
+        spread = sums - sums.mean()
+        tau = max(tau, float(np.dot(spread, spread)) / ((blocks - 1) * size * variance))
+        blocks //= 2
+        sums = sums[0 : 2 * blocks : 2] + sums[1 : 2 * blocks : 2]
         size *= 2
     return n / tau
 
