@@ -33,6 +33,7 @@ from pitstop.storage.repos.readings import ReadingRepo
 
 if TYPE_CHECKING:  # heavy (scikit-learn, LightGBM): imported when built, not when the CLI starts
     from pitstop.ml.registry import ModelLifecycle
+    from pitstop.ml.registry.store import AliasMove
     from pitstop.ml.scoring import StreamScorer
 
 HEARTBEAT_JOB = "heartbeat"
@@ -98,6 +99,21 @@ class Pitstop:
             title=f"the last {run.kind} failed" + (f": {error}" if error else ""),
             source="backup",
             actor="backup",
+        )
+
+    def record_model_move(self, move: AliasMove) -> None:
+        """A model's champion moving (a promotion or a rollback) in the maintenance log."""
+        if move.alias != "champion":
+            return
+        was = f"v{move.from_version}" if move.from_version is not None else "none"
+        now = f"v{move.to_version}" if move.to_version is not None else "none"
+        self.maintenance.log.append(
+            "model_promotion",
+            f"model {move.name}: champion {was} -> {now}",
+            actor=move.actor,
+            actions=move.reason,
+            result="rolled back" if move.reason.startswith("rollback") else "promoted",
+            ref=f"model:{move.name}",
         )
 
     def report_background(self, name: str, problem: str | None) -> None:
@@ -239,6 +255,7 @@ def _build_models(pitstop: Pitstop) -> None:
         for name, cfg in pitstop.settings.models.twins.items()
         if cfg.gates is not None
     }
+    registry.on_move.append(pitstop.record_model_move)
     pitstop.models = ModelLifecycle(registry, pitstop.incidents, rules=gates)
     pitstop.models.server = ModelServer(registry, pitstop.clock, pitstop.metrics.registry)
     # Drift through the alert policy, the drift / model_accuracy checks, model.accuracy -> rollback_model,

@@ -103,6 +103,13 @@ def test_drift_retrain_promote_reject_corrupt_rollback(
     ]
     assert registry.served_at(NAME, promoted_at) == 2
     assert registry.served_at(NAME, pitstop.clock.now()) == 1
+    # Issue 17: every champion move is in the maintenance log (promotions and the rollback).
+    logged = [(e.summary, e.result) for e in pitstop.maintenance.log.entries(kind="model_promotion")]
+    assert logged == [
+        (f"model {NAME}: champion none -> v1", "promoted"),
+        (f"model {NAME}: champion v1 -> v2", "promoted"),
+        (f"model {NAME}: champion v2 -> v1", "rolled back"),
+    ]
 
 
 def test_rollback_model_action_plans_applies_and_verifies(pitstop: Pitstop, winter: pd.DataFrame) -> None:

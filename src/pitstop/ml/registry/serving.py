@@ -73,7 +73,7 @@ class ModelServer:
             buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1),
             registry=metrics,
         )
-        registry.on_move.append(self.forget)
+        registry.on_move.append(lambda move: self.forget(move.name))
         self.rows = Counter(
             "pitstop_model_predictions", "Rows predicted per model version", ["model", "version"], registry=metrics
         )

@@ -107,8 +107,9 @@ class ModelRegistry:
         self.clock = clock
         self.root = Path(data_dir) / "models" / "registry"
         self.incidents = incidents
-        # Called with the model name after every alias move (the server drops its cached predictor).
-        self.on_move: list[Callable[[str], None]] = []
+        # Called with every alias move once it is recorded (the server drops its cached predictor;
+        # app.py puts champion moves in the maintenance log).
+        self.on_move: list[Callable[[AliasMove], None]] = []
 
     # -- versions -------------------------------------------------------------------------------
     def register(
@@ -290,9 +291,10 @@ class ModelRegistry:
                 "reason": reason,
             }
             conn.execute(insert(model_alias_moves).values(**values))
+        move = AliasMove(name, alias, current, to, actor, now, reason)
         for listener in self.on_move:
-            listener(name)
-        return AliasMove(name, alias, current, to, actor, now, reason)
+            listener(move)
+        return move
 
     def promote(self, name: str, version: int, *, actor: str, reason: str) -> AliasMove:
         self.load(name, version)
