@@ -210,11 +210,12 @@ def loads_each(data: bytes | bytearray) -> tuple[list[Any], list[str]]:
 
 
 def _parse_int(text: str) -> int | float:
-    """Integers a float can hold stay integers; larger ones become infinite (quarantined as
-    `not_a_number`) instead of failing the whole batch when converted."""
-    if len(text) <= 300:
+    """Integers as integers (the validator turns one too large for a float into infinity, so it is
+    `not_a_number`, and the quarantine keeps its leading digits); past Python's limit on digits
+    converted from text, infinity with its sign, instead of a ValueError for the whole message."""
+    if len(text) <= 4000:
         return int(text)
-    return float(text)  # inf or -inf, with the sign
+    return float(text)
 
 
 def _raw_column(values: pd.Series) -> npt.NDArray[np.object_]:
@@ -242,7 +243,10 @@ def _plain(value: Any, depth: int = 0) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1 << 64:
-        return f"{str(value)[:40]}... ({len(str(abs(value)))} digits)" if value.bit_length() < 10_000 else "huge int"
+        if value.bit_length() > 13_000:  # beyond the digits str() converts (from another source than `loads`)
+            return f"an integer of {value.bit_length()} bits"
+        digits = str(value)
+        return f"{digits[:40]}... ({len(digits.lstrip('-'))} digits)"
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if value is pd.NaT or value is pd.NA:
