@@ -8,6 +8,7 @@ PitstopError
 ├── InventoryError       inventory.invalid   an inventory file is wrong (names the line)
 ├── NotFound             not_found           a named thing does not exist
 ├── InvalidInput         input.invalid       a request or command argument is wrong (says which)
+│   └── BodyTooLarge         request.too_large   a request body over api.max_body_bytes (413)
 ├── AuthError            auth.*              missing or insufficient API key
 ├── IngestError          ingest.*            readings that cannot be taken in
 │   └── SpoolFull            ingest.spool_full   database down, spool at its cap (also DatabaseUnavailable)
@@ -54,6 +55,10 @@ class NotFound(PitstopError):
 class InvalidInput(PitstopError):
     code = "input.invalid"
     exit_code = 2
+
+
+class BodyTooLarge(InvalidInput):
+    code = "request.too_large"
 
 
 class AuthError(PitstopError):

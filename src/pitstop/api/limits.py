@@ -6,11 +6,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pitstop.app import Pitstop
-from pitstop.errors import InvalidInput
-
-
-class BodyTooLarge(InvalidInput):
-    code = "request.too_large"
+from pitstop.errors import BodyTooLarge
 
 
 def _too_large(limit: int) -> JSONResponse:
