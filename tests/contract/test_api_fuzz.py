@@ -156,3 +156,25 @@ def test_hostile_json_bodies_to_every_operation_never_answer_5xx(demo: Pitstop) 
             for body in HOSTILE_BODIES:
                 response = client.request(method, path, content=body, headers=headers)
                 assert response.status_code < 500, f"{method} {path} {body[:40]!r}: {response.text[:300]}"
+
+
+def test_times_at_the_ends_of_the_calendar_are_refused_not_500(demo: Pitstop) -> None:
+    """Found by the schemathesis run: `GET /api/maintenance/kpis?until=0001-01-01T00:00:00Z` answered 500
+    (a 30-day window before year 1 overflows). Every time the API takes is from 1970 to 9998: 422."""
+    _, token = demo.keys.create("fuzz", Role.ADMIN, demo.clock.now())
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(demo)) as client:
+        spec = client.get("/openapi.json").json()
+        queried = [
+            (path, parameter["name"])
+            for path, item in spec["paths"].items()
+            for parameter in item.get("get", {}).get("parameters", [])
+            if parameter["name"] in ("since", "until", "start", "end") and "{" not in path
+        ]
+        assert len(queried) >= 6
+        for path, name in queried:
+            for value in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"):
+                response = client.get(path, params={name: value}, headers=headers)
+                assert response.status_code == 422, f"{path}?{name}={value}: {response.text[:200]}"
+        body = {"ended_at": "0001-01-01T00:00:00Z", "failed": True, "code": "bearing_wear"}
+        assert client.post("/api/assets/pump-1/life-ends", json=body, headers=headers).status_code == 422

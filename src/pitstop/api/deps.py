@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator, AwareDatetime
 
 from pitstop.app import Pitstop
 from pitstop.core.types import Role
@@ -22,6 +24,17 @@ def get_pitstop(request: Request) -> Pitstop:
 
 
 PitstopDep = Annotated[Pitstop, Depends(get_pitstop)]
+
+
+def _plausible(value: datetime) -> datetime:
+    # Time arithmetic on a year-1 or year-9999 instant overflows (a window of days before or after it).
+    if not 1970 <= value.year <= 9998:
+        raise ValueError("must be a time from 1970 to 9998")
+    return value
+
+
+# Every time the API takes (queries and bodies): timezone-aware, from 1970 to 9998.
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible)]
 
 
 def require(role: Role) -> Callable[..., ApiKey]:

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from pitstop import inventory
-from pitstop.api.deps import Admin, PitstopDep, Viewer
+from pitstop.api.deps import Admin, Instant, PitstopDep, Viewer
 from pitstop.core.types import to_epoch_us
 from pitstop.errors import NotFound
 
@@ -113,8 +113,8 @@ def readings(
     sensor: str,
     pitstop: PitstopDep,
     _key: Viewer,
-    start: Annotated[AwareDatetime | None, Query()] = None,
-    end: Annotated[AwareDatetime | None, Query()] = None,
+    start: Annotated[Instant | None, Query()] = None,
+    end: Annotated[Instant | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1_000_000)] = 100_000,
 ) -> ReadingsOut:
     info = pitstop.assets.sensor_index().get((name, sensor))

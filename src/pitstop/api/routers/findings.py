@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AwareDatetime
 
-from pitstop.api.deps import PitstopDep, Viewer
+from pitstop.api.deps import Instant, PitstopDep, Viewer
 from pitstop.errors import NotFound
 
 router = APIRouter(prefix="/api", tags=["monitoring"])
@@ -20,7 +19,7 @@ def asset_findings(
     name: AssetName,
     pitstop: PitstopDep,
     _key: Viewer,
-    since: Annotated[AwareDatetime | None, Query(description="only findings whose evidence ends at or after")] = None,
+    since: Annotated[Instant | None, Query(description="only findings whose evidence ends at or after")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     if pitstop.assets.get_asset(name) is None:

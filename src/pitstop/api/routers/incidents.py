@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
-from pitstop.api.deps import Operator, PitstopDep, Viewer
+from pitstop.api.deps import Instant, Operator, PitstopDep, Viewer
 from pitstop.errors import InvalidInput
 from pitstop.incidents import IncidentState
 from pitstop.incidents.windows import Silence, Window, parse_matchers, recurring
@@ -35,7 +35,7 @@ class SilenceIn(BaseModel):
     matchers: Annotated[dict[str, str], Field(min_length=1, max_length=20)]
     reason: Text
     duration_s: Annotated[float, Field(gt=0, le=90 * 86400)] | None = None
-    ends_at: AwareDatetime | None = None
+    ends_at: Instant | None = None
 
 
 class WindowIn(BaseModel):

@@ -10,9 +10,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from pitstop.api.deps import Operator, PitstopDep, Viewer
+from pitstop.api.deps import Instant, Operator, PitstopDep, Viewer
 from pitstop.core.types import Severity
 from pitstop.errors import InvalidInput
 from pitstop.maintenance import report
@@ -62,7 +62,7 @@ class OrderIn(BaseModel):
     severity: Severity = Severity.WARNING
     detail: Long = ""
     estimated_h: Annotated[float, Field(gt=0, le=1000)] | None = None
-    due_at: AwareDatetime | None = None
+    due_at: Instant | None = None
 
 
 class CloseIn(BaseModel):
@@ -299,8 +299,8 @@ def get_log(
     asset: Annotated[str | None, Query(max_length=200)] = None,
     site: Annotated[str | None, Query(max_length=200)] = None,
     kind: Annotated[str | None, Query(max_length=50)] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     contains: Annotated[str | None, Query(max_length=200)] = None,
     fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
@@ -341,8 +341,8 @@ def _period(pitstop: Any, since: datetime | None, until: datetime | None) -> tup
 def get_kpis(
     pitstop: PitstopDep,
     _key: Viewer,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     site: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     start, end = _period(pitstop, since, until)
@@ -353,8 +353,8 @@ def get_kpis(
 def get_compliance(
     pitstop: PitstopDep,
     _key: Viewer,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     site: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     start, end = _period(pitstop, since, until)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
-from pitstop.api.deps import Operator, PitstopDep, Viewer
+from pitstop.api.deps import Instant, Operator, PitstopDep, Viewer
 
 router = APIRouter(prefix="/api", tags=["prognostics"])
 
@@ -15,7 +15,7 @@ AssetName = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 class LifeEndIn(BaseModel):
-    ended_at: AwareDatetime
+    ended_at: Instant
     failed: bool = Field(description="true: the asset broke down; false: replaced or repaired before it did")
     code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,99}$", description="failure mode, e.g. bearing_wear")]
     note: Annotated[str, Field(max_length=2000)] = ""
