@@ -25,11 +25,13 @@ def one_minute(pitstop: Pitstop, clock: FrozenClock, stat: FakeStat, busy_share:
 
 
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
-@pytest.mark.parametrize("profile", ["vibration-monitoring", "hvac-twin"])
+@pytest.mark.parametrize("profile", ["vibration-monitoring", "hvac-twin", None])
 def test_single_round_cpu_spikes_open_nothing_a_sustained_load_does(
-    db: Database, clock: FrozenClock, tmp_path: Path, profile: str
+    db: Database, clock: FrozenClock, tmp_path: Path, profile: str | None
 ) -> None:
-    pitstop = build(Settings(data_dir=tmp_path, health={"include": [profile]}), clock=clock, db=db)
+    """Without a profile too (None): the built-in rules hold cpu.high and memory.high."""
+    health = {"include": [profile]} if profile else {}
+    pitstop = build(Settings(data_dir=tmp_path, health=health), clock=clock, db=db)
     stat = FakeStat()
     pitstop.health.context.extra["cpu_times"] = stat
     pitstop.health.run_round()

@@ -141,11 +141,19 @@ def resolve(settings: HealthSettings, *, data_dir: Path, assets: Sequence[AssetR
     return specs
 
 
+# Host metrics that swing with load: with or without a profile, a busy minute is not an incident.
+BUILTIN_RULES: dict[str, AlertRuleSettings] = {
+    "cpu.high": AlertRuleSettings(for_s=300, clear_for_s=120),
+    "memory.high": AlertRuleSettings(for_s=300, clear_for_s=120),
+}
+
+
 def alert_rules(settings: HealthSettings) -> dict[str, AlertRuleSettings]:
-    """Alert rules by issue or key: the included profiles' in order, then ``[health.alerts.rules]``,
-    each overriding the earlier field by field (a user's ``for_s`` keeps the profile's ``clear_for_s``)."""
+    """Alert rules by issue or key: the built-in ones, the included profiles' in order, then
+    ``[health.alerts.rules]``, each overriding the earlier field by field (a user's ``for_s`` keeps
+    the profile's ``clear_for_s``)."""
     merged: dict[str, dict[str, Any]] = {}
-    layers = [load_profile(name).rules for name in settings.include] + [settings.alerts.rules]
+    layers = [BUILTIN_RULES, *(load_profile(name).rules for name in settings.include), settings.alerts.rules]
     for rules in layers:
         for key, rule in rules.items():
             merged[key] = {**merged.get(key, {}), **rule.model_dump(exclude_unset=True)}
