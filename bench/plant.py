@@ -234,6 +234,16 @@ def score(pitstop: Pitstop, sim: Simulator, start: datetime, end: datetime) -> d
         stop = end if f.end is None or f.kind is FaultKind.BEARING_WEAR else min(end, f.end + END_GRACE)
         first = next((o for o in opened if o.target_asset == f.asset and f.start <= o.opened_at < stop), None)
         detected = first.opened_at if first else None
+        # an incident on the asset opened before the onset and still open then: a false alarm that
+        # happens to overlap (it is not counted as a detection; opening is idempotent by key, so the
+        # fault cannot open its own incident while it stays open)
+        already = [
+            i.key
+            for i in incidents
+            if _asset_of(parse_key(i.key)[2], assets) == f.asset
+            and i.opened_at < f.start
+            and (i.resolved_at is None or i.resolved_at > f.start)
+        ]
         before = None
         if detected is not None and impact is not None:
             before = detected <= impact
@@ -252,6 +262,7 @@ def score(pitstop: Pitstop, sim: Simulator, start: datetime, end: datetime) -> d
                 "by": first.key if first else None,
                 "delay_h": None if detected is None else round((detected - f.start).total_seconds() / 3600, 2),
                 "before_impact": before,
+                "open_before_onset": already,
             }
         )
 
@@ -263,6 +274,7 @@ def score(pitstop: Pitstop, sim: Simulator, start: datetime, end: datetime) -> d
 
     notes = pitstop.health.router.recent(limit=1_000_000)
     sent = [n for n in notes if n.outcome == "sent"]
+    plant_sent = [n for n in sent if _asset_of(parse_key(n.alert_key)[2], assets) is not None]
     orders = pitstop.maintenance.orders.list(limit=1_000_000)
 
     wo_rows, wo_hits = [], 0
@@ -298,6 +310,7 @@ def score(pitstop: Pitstop, sim: Simulator, start: datetime, end: datetime) -> d
         "other_incidents": sorted({o.key for o in opened if o.target_asset is None}),
         "notifications_sent": len(sent),
         "notifications_per_incident": None if not incidents else round(len(sent) / len(incidents), 2),
+        "notifications_per_plant_incident": None if not plant else round(len(plant_sent) / len(plant), 2),
         "work_orders": len(orders),
         "work_orders_before_failure_ratio": None if not wo_rows else round(wo_hits / len(wo_rows), 3),
         "work_orders_before_failure": wo_rows,
