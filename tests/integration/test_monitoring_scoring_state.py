@@ -71,3 +71,25 @@ def test_scores_of_a_restored_baseline_equal_the_fitted_ones(demo_pitstop: Pitst
     assert restored.threshold.cutoff_ == fitted.threshold.cutoff_
     assert fitted.twin is not None and restored.twin is not None
     np.testing.assert_allclose(restored.twin.residuals(frame).to_numpy(), fitted.twin.residuals(frame).to_numpy())
+
+
+def test_an_anomaly_incident_resolves_after_an_hour_without_findings(demo_pitstop: Pitstop) -> None:
+    """Issue 16: `asset.anomaly:<asset>` never resolved, so a later fault on the same asset could not
+    open an incident of its own (bench/plant.py: 6-8 of 10 faults per seed were lost that way). It
+    resolves once no finding has ended within the scorer's `clear_after` (1 h)."""
+    from pitstop.ml.explanations import Contribution
+    from pitstop.ml.scoring import Finding
+
+    _backfill(demo_pitstop, ("hvac",), T0, T0 + timedelta(hours=30))
+    scorer = StreamScorer(demo_pitstop, baseline=timedelta(hours=24))
+    scorer.run(T0 + timedelta(hours=30))
+    start, end = T0 + timedelta(hours=29), T0 + timedelta(hours=29, minutes=30)
+    scorer.report(Finding("ahu-1", start, end, 12, 60, 9.0, 3.0, [Contribution("UCWF", 1.0)]))
+    key = "asset.anomaly:ahu-1"
+    assert demo_pitstop.incidents.active(key) is not None
+    scorer.run(T0 + timedelta(hours=30, minutes=10))  # 40 minutes after the finding: still open
+    assert demo_pitstop.incidents.active(key) is not None
+    scorer.run(T0 + timedelta(hours=31))
+    assert demo_pitstop.incidents.active(key) is None
+    (incident,) = demo_pitstop.incidents.list(area="asset")
+    assert incident.key == key and incident.state.value == "resolved"

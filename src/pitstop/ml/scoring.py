@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from pitstop.core.types import Severity, to_epoch_us
 from pitstop.ml.base import Estimator
@@ -148,6 +148,9 @@ class StreamScorer:
     min_flagged: int = 10
     margin: float = 1.5
     refit_after: timedelta | None = None
+    # An open `asset.anomaly` resolves after this long without a finding: a later fault on the
+    # asset then opens an incident of its own instead of disappearing into a stale one.
+    clear_after: timedelta = timedelta(hours=1)
     twin_trees: int = 100
     models: dict[str, AssetModel] = field(default_factory=dict)
     scored_until: dict[str, datetime] = field(default_factory=dict)
@@ -393,4 +396,17 @@ class StreamScorer:
             if finding is not None:
                 self.report(finding)
                 found.append(finding)
+            else:
+                self._clear(asset.name, now)
         return found
+
+    def _clear(self, asset: str, now: datetime) -> None:
+        """Resolve the asset's anomaly incident once no finding has ended within ``clear_after``."""
+        key = f"asset.anomaly:{asset}"
+        if self.pitstop.incidents.active(key) is None:
+            return
+        with self.pitstop.db.connect() as conn:
+            last = conn.execute(select(func.max(findings.c.end_at)).where(findings.c.asset == asset)).scalar()
+        if last is None or now - last >= self.clear_after:
+            quiet = f"no anomaly in the readings since {last.isoformat(timespec='minutes')}" if last else "no anomaly"
+            self.pitstop.incidents.resolve(key, reason=quiet, actor="monitoring")
