@@ -71,11 +71,11 @@ from paho.mqtt.client import Client
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from pitstop.testing.server import RunningServer, free_port, running_pitstop
+from pitstop.testing.services import PG_BIN, PostgresCluster
 
 ROOT = Path(__file__).resolve().parents[1]
 PITSTOP = ROOT / ".venv" / "bin" / "pitstop"
 DEMO_INVENTORY = ROOT / "src" / "pitstop" / "data" / "demo-inventory.toml"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SITE = "north-plant"
 MQTT_ASSETS = ("ahu-1", "ahu-2")
 HTTP_ASSETS = ("pump-1", "fan-1", "vms-server")
@@ -566,33 +566,6 @@ class Mosquitto:
                 self.process.wait()
 
 
-class Cluster:
-    """The bench's PostgreSQL 15 cluster (as the postgres user when run as root)."""
-
-    def __init__(self, root: Path) -> None:
-        self.dir = root / "pgdata"
-        self.port = free_port()
-        self.as_postgres = os.geteuid() == 0
-
-    def run(self, *args: str) -> None:
-        cmd = ["runuser", "-u", "postgres", "--", *args] if self.as_postgres else list(args)
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-
-    def init(self) -> None:
-        self.dir.mkdir()
-        if self.as_postgres:
-            shutil.chown(self.dir, "postgres")
-        self.run(str(PG_BIN / "initdb"), "-D", str(self.dir), "-A", "trust", "-U", "postgres", "--no-sync")
-
-    def pg_ctl(self, *args: str) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self.run(str(PG_BIN / "pg_ctl"), "-D", str(self.dir), "-o", options, "-l", str(self.dir / "log"), "-w", *args)
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-
 def wait_port(port: int, timeout: float) -> bool:
     deadline = now() + timeout
     while now() < deadline:
@@ -814,7 +787,7 @@ def run(minutes: float, rate: float, keep: bool) -> dict[str, Any]:
             "poison": f"1 in {POISON_EVERY} per path, kinds in turn: {', '.join(KINDS)}",
         },
     }
-    cluster = Cluster(root)
+    cluster = PostgresCluster(root)
     broker = Mosquitto(root)
     serve: Serve | None = None
     senders: list[MqttSender | HttpSender] = []

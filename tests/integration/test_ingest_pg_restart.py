@@ -7,7 +7,6 @@ the shared server is never disturbed, and pitstop's HTTP API in a real uvicorn s
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -27,46 +26,19 @@ from pitstop.app import build
 from pitstop.config import Settings
 from pitstop.core.types import Role
 from pitstop.testing.server import free_port
-from pitstop.testing.services import unavailable
+from pitstop.testing.services import PG_BIN, PostgresCluster, unavailable
 from tests.conftest import DEMO_INVENTORY
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
-class Cluster:
-    def __init__(self, root: Path) -> None:
-        self.dir = root / "pgdata"
-        self.port = free_port()
-        self.as_postgres = os.geteuid() == 0
-
-    def run(self, *args: str) -> None:
-        cmd = ["runuser", "-u", "postgres", "--", *args] if self.as_postgres else list(args)
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-
-    def init(self) -> None:
-        self.dir.mkdir()
-        if self.as_postgres:
-            shutil.chown(self.dir, "postgres")
-            shutil.chown(self.dir.parent, "postgres")
-        self.run(str(PG_BIN / "initdb"), "-D", str(self.dir), "-A", "trust", "-U", "postgres", "--no-sync")
-
-    def pg_ctl(self, *args: str) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self.run(str(PG_BIN / "pg_ctl"), "-D", str(self.dir), "-o", options, "-l", str(self.dir / "log"), "-w", *args)
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
+def cluster() -> Iterator[PostgresCluster]:
     if not (PG_BIN / "initdb").exists():
         unavailable(f"PostgreSQL 15 server binaries not found in {PG_BIN}")
     root = Path(tempfile.mkdtemp(prefix="pitstop-pg-"))  # pytest's tmp dirs are private to root
     root.chmod(0o755)
-    cluster = Cluster(root)
+    cluster = PostgresCluster(root)
     try:
         cluster.init()
         cluster.pg_ctl("start")
@@ -77,7 +49,7 @@ def cluster() -> Iterator[Cluster]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_postgres_restart_during_http_load_loses_nothing_acknowledged(cluster: Cluster, tmp_path: Path) -> None:
+def test_postgres_restart_during_http_load_loses_nothing_acknowledged(cluster: PostgresCluster, tmp_path: Path) -> None:
     # the scheduler is not under test here (and its tick does not survive a database outage yet)
     settings = Settings(data_dir=tmp_path / "data", database={"url": cluster.url}, scheduler={"enabled": False})
     pitstop = build(settings)

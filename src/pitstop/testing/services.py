@@ -7,10 +7,13 @@ pass by skipping the PostgreSQL and MQTT tests.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 PG_ADMIN_URLS = ("postgresql://postgres@127.0.0.1:5432/test", "postgresql://root@127.0.0.1:5432/test")
 MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
@@ -66,3 +69,38 @@ def scratch_postgres_database() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PostgresCluster:
+    """A PostgreSQL 15 cluster of a test's or bench's own (initdb in `root`, a free port), for what must
+    stop or restart the database; run as the postgres user when the caller is root."""
+
+    def __init__(self, root: Path) -> None:
+        from pitstop.testing.server import free_port
+
+        self.dir = root / "pgdata"
+        self.port = free_port()
+        self.as_postgres = os.geteuid() == 0
+
+    def run(self, *args: str) -> None:
+        cmd = ["runuser", "-u", "postgres", "--", *args] if self.as_postgres else list(args)
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    def init(self) -> None:
+        self.dir.mkdir()
+        if self.as_postgres:
+            shutil.chown(self.dir, "postgres")
+            shutil.chown(self.dir.parent, "postgres")
+        self.run(str(PG_BIN / "initdb"), "-D", str(self.dir), "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def pg_ctl(self, *args: str) -> None:
+        """`start`, `stop -m fast`, `restart`, ...: waits until done."""
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.run(str(PG_BIN / "pg_ctl"), "-D", str(self.dir), "-o", options, "-l", str(self.dir / "log"), "-w", *args)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
