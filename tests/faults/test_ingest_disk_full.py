@@ -19,6 +19,7 @@ from pitstop.config import Settings
 from pitstop.core.types import Role
 from pitstop.storage import Database
 from pitstop.testing.clock import FrozenClock
+from pitstop.testing.services import unavailable
 from tests.conftest import DEMO_INVENTORY, auth
 
 
@@ -29,7 +30,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
+        unavailable(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
     try:
         yield mount
     finally:

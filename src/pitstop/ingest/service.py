@@ -31,6 +31,7 @@ from pitstop.ingest.validate import (
     IntArray,
     Quarantined,
     SensorIndex,
+    count_reasons,
     payload_text,
     validate,
 )
@@ -180,7 +181,7 @@ class IngestService:
         quarantined = checked.quarantined + [Quarantined(m[:MAX_PAYLOAD_CHARS], MALFORMED) for m in malformed]
         (stored, duplicates, spooled), conflicts = self._store(checked.batch, quarantined, source)
         quarantined += conflicts
-        reasons = _reasons(quarantined)
+        reasons = count_reasons(quarantined)
         kind = source_kind(source)
         if spooled == 0:
             self._count(kind, stored, duplicates, reasons)
@@ -354,7 +355,7 @@ class IngestService:
             self._refusing = None
             self.spool.remove(path)
             duplicates = len(entry.batch) - stored - len(written.conflicts)
-            reasons = _reasons(entry.quarantined + written.conflicts)
+            reasons = count_reasons(entry.quarantined + written.conflicts)
             self._count(source_kind(entry.source), stored, duplicates, reasons)
             flushed += 1
         if flushed:
@@ -441,13 +442,6 @@ class IngestService:
             duplicates += len(batch) - n - sum(1 for i in origin if still_bad.get(i) == CONFLICT)
             still += len(still_bad)
         return ReplayResult(checked, stored, duplicates, still, reasons)
-
-
-def _reasons(quarantined: list[Quarantined]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for q in quarantined:
-        counts[q.reason] = counts.get(q.reason, 0) + 1
-    return counts
 
 
 def source_kind(source: str) -> str:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,10 +102,12 @@ class Validated:
 
     @property
     def reasons(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for q in self.quarantined:
-            counts[q.reason] = counts.get(q.reason, 0) + 1
-        return counts
+        return count_reasons(self.quarantined)
+
+
+def count_reasons(quarantined: Iterable[Quarantined]) -> dict[str, int]:
+    """How many quarantined rows per reason."""
+    return dict(Counter(q.reason for q in quarantined))
 
 
 def validate(
