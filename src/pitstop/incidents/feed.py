@@ -9,19 +9,17 @@ transitions over again, so subscribers are idempotent by transition id.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from sqlalchemy import insert, select, update
 
 from pitstop.background import SupervisedThread, Supervisor
 from pitstop.core.clock import Clock
 from pitstop.core.types import Severity
-from pitstop.incidents.models import IncidentState
+from pitstop.incidents.models import IncidentEvent
+from pitstop.incidents.registry import event_fields
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import feed_cursors, incident_events, incidents
 
@@ -30,18 +28,11 @@ BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
-class Transition:
-    """One step of an incident's life, with the incident as it is now."""
+class Transition(IncidentEvent):
+    """One step of an incident's life (its `id` is the subscribers' idempotency key), with the
+    incident as it is now."""
 
-    id: int  # the event's id: unique and increasing, the subscribers' idempotency key
-    incident_id: int
     key: str
-    action: str  # opened, updated, acknowledged, suppressed, assigned, resolved
-    from_state: IncidentState | None
-    to_state: IncidentState
-    at: datetime
-    actor: str
-    detail: dict[str, Any]
     severity: Severity
     title: str
     source: str
@@ -105,26 +96,10 @@ class IncidentFeed:
         )
         with self.db.connect() as conn:
             rows = conn.execute(query).all()
-        out = []
-        for r in rows:
-            detail = json.loads(r.detail)
-            out.append(
-                Transition(
-                    id=r.id,
-                    incident_id=r.incident_id,
-                    key=r.key,
-                    action=r.action,
-                    from_state=IncidentState(r.from_state) if r.from_state else None,
-                    to_state=IncidentState(r.to_state),
-                    at=r.at,
-                    actor=r.actor,
-                    detail=detail if isinstance(detail, dict) else {},
-                    severity=Severity(r.severity),
-                    title=r.title,
-                    source=r.source,
-                )
-            )
-        return out
+        return [
+            Transition(**event_fields(r), key=r.key, severity=Severity(r.severity), title=r.title, source=r.source)
+            for r in rows
+        ]
 
     def _move(self, name: str, cursor: int) -> None:
         now = self.clock.now()

@@ -249,19 +249,7 @@ class IncidentRegistry:
             select(incident_events).where(incident_events.c.incident_id == incident_id).order_by(incident_events.c.id)
         )
         with self.db.connect() as conn:
-            return [
-                IncidentEvent(
-                    id=r.id,
-                    incident_id=r.incident_id,
-                    at=r.at,
-                    actor=r.actor,
-                    action=r.action,
-                    from_state=IncidentState(r.from_state) if r.from_state else None,
-                    to_state=IncidentState(r.to_state),
-                    detail=json.loads(r.detail),
-                )
-                for r in conn.execute(query)
-            ]
+            return [IncidentEvent(**event_fields(r)) for r in conn.execute(query)]
 
     @staticmethod
     def _get_id(conn: Connection, incident_id: int) -> Incident:
@@ -271,6 +259,21 @@ class IncidentRegistry:
         if row is None:
             raise NotFound(f"no incident with id {incident_id}")
         return _incident(row)
+
+
+def event_fields(row: Row[Any]) -> dict[str, Any]:
+    """The fields of an `IncidentEvent` from an `incident_events` row (the timeline and the feed)."""
+    detail = json.loads(row.detail)
+    return {
+        "id": row.id,
+        "incident_id": row.incident_id,
+        "at": row.at,
+        "actor": row.actor,
+        "action": row.action,
+        "from_state": IncidentState(row.from_state) if row.from_state else None,
+        "to_state": IncidentState(row.to_state),
+        "detail": detail if isinstance(detail, dict) else {},
+    }
 
 
 def _active(conn: Connection, key: str) -> Row[Any] | None:
