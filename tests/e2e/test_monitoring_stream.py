@@ -35,7 +35,7 @@ def test_valve_and_bearing_faults_each_open_one_incident(demo_pitstop: Pitstop) 
     bearing = Fault(FaultKind.BEARING_WEAR, "pump-1", T0 + timedelta(days=2), end=T0 + timedelta(days=8))
     assets = [a for a in assets_of_database(demo_pitstop.assets) if a.type in ("hvac", "pump", "fan")]
     simulator = Simulator(assets, seed=4, scenario=Scenario((valve, bearing)))
-    scorer = StreamScorer(demo_pitstop, baseline=timedelta(days=1), margin=3.0, min_flagged=30)
+    scorer = StreamScorer(demo_pitstop, baseline=timedelta(days=1))
 
     _backfill(demo_pitstop, simulator, T0, T0 + timedelta(days=2))
     assert scorer.run(T0 + timedelta(days=2)) == []  # healthy fleet: nothing to report
@@ -69,7 +69,7 @@ def test_valve_and_bearing_faults_each_open_one_incident(demo_pitstop: Pitstop) 
     stored = demo_pitstop.scoring.findings("ahu-1")
     assert len(stored) == 1 and stored[0]["incident_key"] == "asset.anomaly:ahu-1"
     assert stored[0]["explanation"]["top_signals"][0]["signal"] in valve_signals
-    again = StreamScorer(demo_pitstop, baseline=timedelta(days=1), margin=3.0, min_flagged=30)
+    again = StreamScorer(demo_pitstop, baseline=timedelta(days=1))
     model = again.model("ahu-1")
     assert model is not None and model.twin is not None
     assert model.fitted_at == scorer.models["ahu-1"].fitted_at

@@ -90,7 +90,46 @@ def test_thresholds() -> None:
         QuantileThreshold().is_anomalous([1.0])
     with pytest.raises(ValueError, match="finite"):
         QuantileThreshold().fit([np.nan])
-    assert threshold_registry().names() == ["contamination", "fixed", "quantile"]
+    assert threshold_registry().names() == ["contamination", "fixed", "pot", "quantile"]
+
+
+def test_pot_threshold_extrapolates_the_tail_to_the_risk_asked_for() -> None:
+    """Issue 16: the stream scorer's cut-off comes from a target false-alarm rate. On exponential
+    scores the exact cut-off for risk r is -ln(r); peaks over threshold finds it from the 2 % of
+    scores above their 98th percentile, also for risks rarer than anything in the sample."""
+    from pitstop.ml.thresholds import PotThreshold
+
+    scores = np.random.default_rng(1).exponential(size=50_000)
+    for risk in (1e-3, 1e-5, 1e-7):
+        cutoff = PotThreshold(risk=risk).fit(scores).cutoff_
+        assert cutoff == pytest.approx(-np.log(risk), rel=0.15)
+    rare = PotThreshold(risk=1e-7).fit(scores)
+    assert rare.cutoff_ > scores.max()  # beyond the sample: counting could not give it
+    assert PotThreshold(risk=1e-4, margin=2.0).fit(scores).cutoff_ == pytest.approx(
+        2.0 * PotThreshold(risk=1e-4).fit(scores).cutoff_
+    )
+    # a bounded (uniform) tail ends where the data ends: no risk pushes the cut-off far past it
+    bounded = np.random.default_rng(2).uniform(size=50_000)
+    assert PotThreshold(risk=1e-9).fit(bounded).cutoff_ < 1.05
+    # too few distinct peaks: the highest score stands in for the fit
+    assert PotThreshold(risk=1e-4).fit(np.ones(100)).cutoff_ == 1.0
+    with pytest.raises(ValueError, match="risk"):
+        PotThreshold(risk=0.5).fit(scores)
+
+
+def test_robust_z_floor_keeps_a_quiet_signal_from_scoring_high_on_small_changes() -> None:
+    """A signal that hardly moved while the detector learned (noise 0.001) would score a change
+    of 0.1 as 100 sigma; with a floor of 0.5 (half a percent of a 0-100 span) it scores 0.2."""
+    X = np.column_stack([np.random.default_rng(3).normal(0, 0.001, 500), np.random.default_rng(4).normal(0, 1, 500)])
+    bare = RobustZScoreDetector().fit(X)
+    floored = RobustZScoreDetector(floor=[0.5, 0.0]).fit(X)
+    assert bare.score([[0.1, 0.0]])[0] > 50
+    assert floored.score([[0.1, 0.0]])[0] == pytest.approx(0.2, abs=0.01)
+    assert floored.score([[0.0, 5.0]])[0] == pytest.approx(bare.score([[0.0, 5.0]])[0])
+    with pytest.raises(ValueError, match="floor"):
+        RobustZScoreDetector(floor=[0.5]).fit(X)
+    with pytest.raises(ValueError, match="floor"):
+        RobustZScoreDetector(floor=[float("nan"), 1.0]).fit(X)
 
 
 def test_registry_refuses_unknown_names() -> None:

@@ -1,28 +1,44 @@
-"""Scoring on the stream: each asset's new readings are scored against its own baseline.
+"""Scoring on the stream: each asset's new readings are judged against its own baseline.
 
-`StreamScorer.score_asset` reads an asset's sensors for a time range, scores the rows with a
-PCA T²+Q detector fitted on the asset's first ``baseline`` of readings, and returns a
-`Finding` when at least ``min_flagged`` rows exceed the fitted threshold.
+One detection stack for every asset, configured by asset type and sensor ranges, never per
+data set:
 
-The explanation names the signals to look at. For an asset type with a loop twin
-(`pitstop.ml.twins.LOOPS`, HVAC: what the valve and the coil should do given the conditions and
-the set point), it ranks the twin's outputs by their residuals over the flagged rows, so a stuck
-valve points at UCWF / UCWOT / UCAOT rather than at inputs that merely moved. Other assets use a
-reconstruction detector (each signal rebuilt from the others). `report` opens (or updates) the
-incident ``asset.anomaly:<asset>`` with the evidence window and the top signals, and stores the
-finding in the ``findings`` table. `run` does both for every asset, from where the last run
-stopped.
+1. **Expected values.** An asset type with a loop twin (`pitstop.ml.twins.LOOPS`, HVAC: what
+   the valve and the coil should do given the conditions and the set point) is judged on the
+   twin's residuals, measured minus predicted: a colder day or a new set point moves the
+   prediction with the readings, a stuck valve or a fouled coil does not. Other assets are
+   judged on their signals themselves.
+2. **Persistence.** Each residual is smoothed by a rolling median over ``window`` (15 min): a
+   row scores high only when most of the quarter hour before it does, so spikes and single bad
+   readings never alarm, whatever the sampling rate.
+3. **Per-signal scale.** A robust z-score per signal against the baseline's smoothed residuals
+   (out-of-fold for the twin: blocked folds in time, so the scale is what the twin does on data
+   it did not see), never below half a percent of the sensor's span (`SPAN_SHARE`): a change
+   smaller than that is not one a technician would act on.
+4. **Self-calibrated cut-off.** Peaks over threshold (`PotThreshold`) on the baseline's scores,
+   at the risk that gives ``false_per_week`` false alarms per asset-week at the asset's
+   sampling period, times ``margin`` for operating states the baseline did not hold.
 
-State survives restarts: each asset's fitted baseline (detector, threshold, explainer, loop twin)
-is a JSON file under ``<data_dir>/scoring/``, recorded in ``scorer_baselines`` with the sensors
-and the fit window it was fitted on and how far the stream has been scored. It is refitted only
-when the asset's sensors change, when the baseline length asked for changes, or when it is older
-than ``refit_after`` (then on the latest ``baseline`` of readings already scored).
+An asset is *learning* until its readings span ``baseline`` (`StreamScorer.status`); it raises
+nothing meanwhile. `report` opens (or updates) the incident ``asset.anomaly:<asset>`` with the
+evidence window and the signals to look at first, and stores the finding in the ``findings``
+table. `run` does both for every asset, from where the last run stopped.
+
+The settings (window, span share, margin, target) were chosen on simulated plants (seeds 1-3 of
+``bench/scenarios/all-faults.toml``) and measured on others (bench/README, "Plant scorecard").
+
+State survives restarts: each asset's fitted baseline (detector, threshold, loop twin) is a JSON
+file under ``<data_dir>/scoring/``, recorded in ``scorer_baselines`` with the sensors and the fit
+window it was fitted on and how far the stream has been scored. It is refitted only when the
+asset's sensors change, when the baseline length asked for changes, when it was stored by an
+older version, or when it is older than ``refit_after`` (then on the latest ``baseline`` of
+readings already scored).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,22 +51,24 @@ from sqlalchemy import delete, func, insert, select, update
 
 from pitstop.core.types import Severity, to_epoch_us
 from pitstop.ml.base import Estimator
-from pitstop.ml.detectors import PcaDetector, ReconstructionDetector
+from pitstop.ml.detectors import RobustZScoreDetector
 from pitstop.ml.detectors.base import Detector
-from pitstop.ml.explanations import Contribution, explain, explain_residuals
-from pitstop.ml.thresholds import QuantileThreshold, Threshold
+from pitstop.ml.explanations import Contribution, explain
+from pitstop.ml.thresholds import PotThreshold, Threshold
 from pitstop.ml.twins import Twin
 from pitstop.storage.schema import findings, scorer_baselines
 
 if TYPE_CHECKING:
     from pitstop.app import Pitstop
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: smoothed residual z-scores and a peaks-over-threshold cut-off
 TWIN_MIN_ROWS = 200  # a loop twin is fitted only on a baseline at least this long
+TWIN_FOLDS = 3  # blocked folds in time for the twin's out-of-fold residuals
+SPAN_SHARE = 0.005  # a deviation under this share of a sensor's span never scores high
+WEEK_S = 7 * 86_400.0
 _RESTORABLE: dict[str, type[Estimator]] = {
-    "PcaDetector": PcaDetector,
-    "ReconstructionDetector": ReconstructionDetector,
-    "QuantileThreshold": QuantileThreshold,
+    "RobustZScoreDetector": RobustZScoreDetector,
+    "PotThreshold": PotThreshold,
 }
 
 
@@ -64,7 +82,7 @@ class Finding:
     max_score: float
     cutoff: float
     signals: list[Contribution]
-    explained_by: str = "reconstruction"  # or "twin residuals"
+    explained_by: str = "deviation from baseline"  # or "twin residuals"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -81,15 +99,20 @@ class Finding:
 
 @dataclass
 class AssetModel:
-    signals: list[str]
+    signals: list[str]  # what is scored: the twin's outputs, or the asset's own signals
     detector: Detector
     threshold: Threshold
     baseline_end: datetime
-    explainer: Detector
     twin: Twin | None = None
     baseline_start: datetime | None = None
     sensors: str = ""  # `sensors_key` when fitted
     fitted_at: datetime | None = None
+
+    def residuals(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """What is scored, row by row: measured minus the twin's prediction, or the signals."""
+        if self.twin is None:
+            return frame[self.signals]
+        return frame[self.signals] - self.twin.predict(frame)[self.signals]
 
 
 def asset_frame(
@@ -145,8 +168,9 @@ def sensors_key(pitstop: Pitstop, asset: str) -> str:
 class StreamScorer:
     pitstop: Pitstop
     baseline: timedelta = timedelta(hours=24)
-    min_flagged: int = 10
-    margin: float = 1.5
+    window: timedelta = timedelta(minutes=15)
+    false_per_week: float = 0.05
+    margin: float = 3.0
     refit_after: timedelta | None = None
     # An open `asset.anomaly` resolves after this long without a finding: a later fault on the
     # asset then opens an incident of its own instead of disappearing into a stale one.
@@ -198,29 +222,59 @@ class StreamScorer:
             return False
         return self.pitstop.clock.now() - fitted_at > self.refit_after
 
+    def _smooth(self, residuals: pd.DataFrame) -> pd.DataFrame:
+        return residuals.rolling(self.window).median()
+
     def _fit(self, asset: str, reference: pd.DataFrame) -> AssetModel:
-        varying = [c for c in reference.columns if reference[c].std() > 1e-9]
-        X = reference[varying].to_numpy()
-        detector = PcaDetector(variance=0.9).fit(X)
-        threshold = QuantileThreshold(q=1.0, margin=self.margin).fit(detector.score(X))
-        explainer = ReconstructionDetector().fit(X)
+        spans = {
+            s.name: s.max_value - s.min_value
+            for s in self.pitstop.assets.sensors(asset)
+            if s.min_value is not None and s.max_value is not None
+        }
         row = self.pitstop.assets.get_asset(asset)
         twin = Twin.loop_for_asset_type(row.type, n_estimators=self.twin_trees) if row is not None else None
+        if twin is not None and (
+            len(reference) < TWIN_MIN_ROWS or not {*twin.inputs, *twin.outputs} <= set(reference.columns)
+        ):
+            twin = None
         if twin is not None:
-            needed = [*twin.inputs, *twin.outputs]
-            if len(reference) >= TWIN_MIN_ROWS and set(needed) <= set(reference.columns):
-                twin.fit(reference)
-            else:
-                twin = None
+            signals = list(twin.outputs)
+            residuals = self._out_of_fold(twin, reference)
+            twin.fit(reference)
+        else:
+            # a signal constant while learning is scored only if its span says how much a change is
+            signals = [c for c in reference.columns if reference[c].std() > 1e-9 or spans.get(c, 0.0) > 0]
+            residuals = reference[signals]
+        smooth = self._smooth(residuals)
+        smooth = smooth[smooth.index >= smooth.index[0] + self.window]  # whole windows only
+        if len(smooth) < 2:
+            smooth = self._smooth(residuals)
+        floor = [SPAN_SHARE * spans.get(c, 0.0) for c in signals]
+        detector = RobustZScoreDetector(floor=floor).fit(smooth.to_numpy())
+        steps = pd.Series(reference.index).diff().dropna()
+        period_s = pd.Timedelta(steps.median()).total_seconds() if len(steps) else 60.0
+        risk = min(max(self.false_per_week * period_s / WEEK_S, 1e-9), 0.01)
+        threshold = PotThreshold(risk=risk, margin=self.margin).fit(detector.score(smooth.to_numpy()))
         return AssetModel(
-            varying,
+            signals,
             detector,
             threshold,
             reference.index[-1].to_pydatetime(),
-            explainer,
             twin,
             reference.index[0].to_pydatetime(),
         )
+
+    def _out_of_fold(self, twin: Twin, reference: pd.DataFrame) -> pd.DataFrame:
+        """The twin's residuals on each block of the reference from a twin fitted on the others:
+        what it does on data it did not learn from, which is what scoring will ask of it."""
+        edges = np.linspace(0, len(reference), TWIN_FOLDS + 1).astype(int)
+        parts = []
+        for lo, hi in itertools.pairwise(edges.tolist()):
+            train = pd.concat([reference.iloc[:lo], reference.iloc[hi:]])
+            held = reference.iloc[lo:hi]
+            fold = twin.clone().fit(train)
+            parts.append(held[list(twin.outputs)] - fold.predict(held)[list(twin.outputs)])
+        return pd.concat(parts)
 
     def _save(self, asset: str, key: str, model: AssetModel) -> None:
         directory = self._dir()
@@ -240,7 +294,6 @@ class StreamScorer:
             "baseline_end": model.baseline_end.isoformat(),
             "detector": _dump(model.detector),
             "threshold": _dump(model.threshold),
-            "explainer": _dump(model.explainer),
             "twin": twin_path.name if twin_path is not None else None,
         }
         tmp = path.with_suffix(".tmp")
@@ -273,7 +326,6 @@ class StreamScorer:
                 _restore(state["detector"]),
                 _restore(state["threshold"]),
                 datetime.fromisoformat(state["baseline_end"]),
-                _restore(state["explainer"]),
                 twin,
                 datetime.fromisoformat(state["baseline_start"]),
             )
@@ -286,34 +338,31 @@ class StreamScorer:
         if model is None:
             return None
         start = max(since, model.baseline_end) if since is not None else model.baseline_end
-        frame = asset_frame(self.pitstop, asset, start, until)
-        frame = frame[frame.index > start] if not frame.empty else frame
-        if frame.empty or not set(model.signals) <= set(frame.columns):
+        # the window before `start` too, so the first new row is smoothed over a whole window
+        frame = asset_frame(self.pitstop, asset, start - self.window, until)
+        needed = set(model.signals) | (set(model.twin.inputs) if model.twin is not None else set())
+        if frame.empty or not needed <= set(frame.columns):
             return None
-        X = frame[model.signals].to_numpy()
+        smooth = self._smooth(model.residuals(frame))
+        smooth = smooth[smooth.index > start]
+        if smooth.empty:
+            return None
+        X = smooth.to_numpy()
         scores = model.detector.score(X)
         flagged = model.threshold.is_anomalous(scores)
-        if int(flagged.sum()) < self.min_flagged:
+        if not flagged.any():
             return None
         rows = np.flatnonzero(flagged)
-        explained_by = "reconstruction"
-        twin = model.twin
-        if twin is not None and set([*twin.inputs, *twin.outputs]) <= set(frame.columns):
-            residuals = twin.residuals(frame[flagged])
-            signals = explain_residuals(residuals.to_numpy(), list(twin.outputs))
-            explained_by = "twin residuals"
-        else:
-            signals = explain(model.explainer, X[flagged], model.signals)
         return Finding(
             asset,
-            frame.index[rows[0]].to_pydatetime(),
-            frame.index[rows[-1]].to_pydatetime(),
+            smooth.index[rows[0]].to_pydatetime(),
+            smooth.index[rows[-1]].to_pydatetime(),
             int(flagged.sum()),
             len(X),
             float(scores.max()),
             model.threshold.cutoff_,
-            signals,
-            explained_by,
+            explain(model.detector, X[flagged], model.signals),
+            "twin residuals" if model.twin is not None else "deviation from baseline",
         )
 
     def report(self, finding: Finding) -> None:

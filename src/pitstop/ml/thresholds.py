@@ -93,6 +93,58 @@ class ContaminationThreshold(Threshold):
         return self
 
 
+class PotThreshold(Threshold):
+    """Peaks over threshold: the score exceeded with probability ``risk``, times ``margin``.
+
+    The scores above their ``init_q`` quantile are fitted with a generalized Pareto
+    distribution (the extreme-value law of exceedances, as SPOT does), which extrapolates the
+    tail beyond the scores seen: a cut-off for a false-alarm rate rarer than the fitted data
+    could show by counting. ``risk`` is the chance per score; to aim at a number of false alarms
+    per week, pass that number times the scoring period over a week. A light tail (negative
+    shape) ends at a finite point, so past it a smaller risk no longer moves the cut-off: the
+    ``margin`` is then what stands between the normal data seen and operating states never seen.
+    With fewer than ``min_peaks`` exceedances the highest score stands in for the fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scores = np.random.default_rng(0).exponential(size=20_000)
+    >>> round(PotThreshold(risk=1e-4).fit(scores).cutoff_, 1)  # exact: ln(1e4) = 9.21
+    9.2
+    """
+
+    name: ClassVar[str] = "pot"
+
+    def __init__(self, *, risk: float = 1e-4, margin: float = 1.0, init_q: float = 0.98, min_peaks: int = 10) -> None:
+        self.risk = risk
+        self.margin = margin
+        self.init_q = init_q
+        self.min_peaks = min_peaks
+
+    def fit(self, scores: npt.ArrayLike, /) -> Self:
+        from scipy import stats  # imported on use: scipy.stats takes a while to load
+
+        if not 0.0 < self.risk < 1.0 - self.init_q:
+            raise ValueError(f"risk must be in (0, {1.0 - self.init_q:g}): rarer than the initial quantile")
+        s = _finite(scores)
+        start = float(np.quantile(s, self.init_q))
+        peaks = s[s > start] - start
+        self.peaks_ = len(peaks)
+        if len(peaks) < self.min_peaks or float(peaks.std()) == 0.0:
+            self.shape_, self.scale_ = 0.0, 0.0
+            cutoff = float(s.max())
+        else:
+            shape, _, scale = stats.genpareto.fit(peaks, floc=0.0)
+            self.shape_, self.scale_ = float(shape), float(scale)
+            ratio = self.risk * len(s) / len(peaks)
+            if abs(shape) < 1e-6:
+                cutoff = start - scale * float(np.log(ratio))
+            else:
+                cutoff = start + scale / shape * (ratio ** (-shape) - 1.0)
+        self.cutoff_ = float(cutoff) * self.margin
+        return self
+
+
 # -- alarm post-processing ------------------------------------------------------------------
 # Both rules are causal (row t depends on rows <= t only), so they apply to a live stream as they
 # do to a recorded one.
@@ -145,6 +197,7 @@ THRESHOLDS: tuple[str, ...] = (
     "pitstop.ml.thresholds:FixedThreshold",
     "pitstop.ml.thresholds:QuantileThreshold",
     "pitstop.ml.thresholds:ContaminationThreshold",
+    "pitstop.ml.thresholds:PotThreshold",
 )
 
 

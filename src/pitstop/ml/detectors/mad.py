@@ -18,6 +18,10 @@ class RobustZScoreDetector(Detector):
     ----------
     aggregate
         ``"max"`` (the worst feature) or ``"rms"`` (root mean square over features).
+    floor
+        Per feature, the smallest scale (in the feature's units): a deviation smaller than what
+        matters for that signal (say half a percent of the sensor's span) never scores high,
+        however quiet the signal was while the detector learned. None: no floor.
 
     Examples
     --------
@@ -30,13 +34,19 @@ class RobustZScoreDetector(Detector):
 
     name: ClassVar[str] = "mad"
 
-    def __init__(self, *, aggregate: str = "max") -> None:
+    def __init__(self, *, aggregate: str = "max", floor: list[float] | None = None) -> None:
         self.aggregate = aggregate
+        self.floor = floor
 
     def _fit(self, X: FloatArray) -> None:
         if self.aggregate not in ("max", "rms"):
             raise ValueError(f"aggregate must be 'max' or 'rms', not {self.aggregate!r}")
         self.median_, self.scale_ = robust_location_scale(X)
+        if self.floor is not None:
+            floor = np.asarray(self.floor, dtype=np.float64)
+            if floor.shape != (X.shape[1],) or not np.all(np.isfinite(floor)) or np.any(floor < 0):
+                raise ValueError(f"floor must hold {X.shape[1]} finite values >= 0, got {self.floor!r}")
+            self.scale_ = np.maximum(self.scale_, floor)
 
     def _z(self, X: FloatArray) -> FloatArray:
         z: FloatArray = np.abs(X - self.median_) / self.scale_
@@ -53,4 +63,4 @@ class RobustZScoreDetector(Detector):
 
     @classmethod
     def test_params(cls) -> list[dict[str, object]]:
-        return [{}, {"aggregate": "rms"}]
+        return [{}, {"aggregate": "rms"}, {"floor": [0.5, 0.5, 0.5, 0.5]}]
