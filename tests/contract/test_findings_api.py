@@ -23,7 +23,12 @@ def _finding(start: datetime) -> Finding:
 def test_findings_are_listed_newest_first_once_each(
     client: TestClient, keys: dict[Role, str], demo_pitstop: Pitstop
 ) -> None:
-    assert client.get("/api/assets/ahu-1/findings", headers=auth(keys[Role.VIEWER])).json()["findings"] == []
+    empty = client.get("/api/assets/ahu-1/findings", headers=auth(keys[Role.VIEWER])).json()
+    assert empty["findings"] == []
+    assert empty["scoring"]["state"] == "waiting" and "waits for readings" in empty["scoring"]["summary"]
+    assert client.post("/ui/login", data={"key": keys[Role.VIEWER]}, follow_redirects=False).status_code == 303
+    page = client.get("/ui/assets/ahu-1")
+    assert page.status_code == 200 and "Anomaly scoring" in page.text and "waits for readings" in page.text
     for start in (T0, T0 + timedelta(days=1), T0):  # the same evidence window twice: stored once
         demo_pitstop.scoring.report(_finding(start))
     body = client.get("/api/assets/ahu-1/findings", headers=auth(keys[Role.VIEWER])).json()

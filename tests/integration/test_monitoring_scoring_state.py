@@ -93,3 +93,28 @@ def test_an_anomaly_incident_resolves_after_an_hour_without_findings(demo_pitsto
     assert demo_pitstop.incidents.active(key) is None
     (incident,) = demo_pitstop.incidents.list(area="asset")
     assert incident.key == key and incident.state.value == "resolved"
+
+
+def test_an_asset_is_learning_until_its_baseline_is_complete(demo_pitstop: Pitstop) -> None:
+    """Issue 16, item 1: a warm-up state that says "learning" instead of alarming. Before a
+    day of readings the scorer raises nothing and says when scoring starts; then it scores."""
+    scorer = StreamScorer(demo_pitstop, baseline=timedelta(hours=24))
+    assert scorer.status("ahu-1").state == "waiting"
+
+    _backfill(demo_pitstop, ("hvac",), T0, T0 + timedelta(hours=12))
+    learning = scorer.status("ahu-1")
+    assert learning.state == "learning" and learning.baseline_end == T0 + timedelta(hours=24)
+    assert "learning" in learning.describe() and learning.as_dict()["baseline_end"] == learning.baseline_end.isoformat()
+    assert scorer.run(T0 + timedelta(hours=12)) == []
+    assert demo_pitstop.incidents.list() == []
+    assert not (Path(demo_pitstop.settings.data_dir) / "scoring").exists()  # asking fits nothing
+
+    _backfill(demo_pitstop, ("hvac",), T0 + timedelta(hours=12), T0 + timedelta(hours=26))
+    scorer.run(T0 + timedelta(hours=26))
+    scoring = scorer.status("ahu-1")
+    assert scoring.state == "scoring" and scoring.cutoff is not None and scoring.cutoff > 0
+    assert scoring.baseline_start == T0 and scoring.baseline_end is not None
+    assert T0 + timedelta(hours=23) < scoring.baseline_end < T0 + timedelta(hours=24)
+    # a restarted scorer reads the same from the stored baseline, still without fitting
+    restarted = StreamScorer(demo_pitstop, baseline=timedelta(hours=24)).status("ahu-1")
+    assert restarted.state == "scoring" and restarted.baseline_end == scoring.baseline_end

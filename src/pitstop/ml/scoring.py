@@ -15,9 +15,10 @@ data set:
    (out-of-fold for the twin: blocked folds in time, so the scale is what the twin does on data
    it did not see), never below half a percent of the sensor's span (`SPAN_SHARE`): a change
    smaller than that is not one a technician would act on.
-4. **Self-calibrated cut-off.** Peaks over threshold (`PotThreshold`) on the baseline's scores,
-   at the risk that gives ``false_per_week`` false alarms per asset-week at the asset's
-   sampling period, times ``margin`` for operating states the baseline did not hold.
+4. **Self-calibrated cut-off.** Peaks over threshold (`PotThreshold`, tail no heavier than
+   exponential) on the baseline's scores, at the risk that gives ``false_per_week`` false alarms
+   per asset-week at the asset's sampling period, times ``margin`` for operating states the
+   baseline did not hold.
 
 An asset is *learning* until its readings span ``baseline`` (`StreamScorer.status`); it raises
 nothing meanwhile. `report` opens (or updates) the incident ``asset.anomaly:<asset>`` with the
@@ -49,14 +50,14 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import delete, func, insert, select, update
 
-from pitstop.core.types import Severity, to_epoch_us
+from pitstop.core.types import Severity, from_epoch_us, to_epoch_us
 from pitstop.ml.base import Estimator
 from pitstop.ml.detectors import RobustZScoreDetector
 from pitstop.ml.detectors.base import Detector
 from pitstop.ml.explanations import Contribution, explain
 from pitstop.ml.thresholds import PotThreshold, Threshold
 from pitstop.ml.twins import Twin
-from pitstop.storage.schema import findings, scorer_baselines
+from pitstop.storage.schema import findings, readings, scorer_baselines
 
 if TYPE_CHECKING:
     from pitstop.app import Pitstop
@@ -94,6 +95,37 @@ class Finding:
             "cutoff": round(self.cutoff, 3),
             "top_signals": [{"signal": c.signal, "share": c.share} for c in self.signals],
             "explained_by": self.explained_by,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringStatus:
+    """Where an asset stands with the stream scorer: ``learning`` until its readings span the
+    baseline (nothing is raised meanwhile), then ``scoring`` against the baseline it learned."""
+
+    asset: str
+    state: str  # "waiting" (no readings yet), "learning" or "scoring"
+    baseline_start: datetime | None = None
+    baseline_end: datetime | None = None  # while learning: when the baseline will be complete
+    cutoff: float | None = None
+
+    def describe(self) -> str:
+        if self.state == "waiting":
+            return "anomaly scoring waits for readings"
+        if self.state == "learning":
+            ready = self.baseline_end.isoformat(timespec="minutes") if self.baseline_end else "?"
+            return f"learning what normal looks like: scoring starts once the baseline is complete ({ready})"
+        start = self.baseline_start.isoformat(timespec="minutes") if self.baseline_start else "?"
+        end = self.baseline_end.isoformat(timespec="minutes") if self.baseline_end else "?"
+        return f"scoring against the baseline of {start} to {end}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "baseline_start": self.baseline_start.isoformat() if self.baseline_start else None,
+            "baseline_end": self.baseline_end.isoformat() if self.baseline_end else None,
+            "cutoff": None if self.cutoff is None else round(self.cutoff, 3),
+            "summary": self.describe(),
         }
 
 
@@ -217,6 +249,25 @@ class StreamScorer:
         self.models[asset] = model
         return model
 
+    def status(self, asset: str) -> ScoringStatus:
+        """Learning or scoring, without fitting anything (a page can ask for it on every view)."""
+        known = self.models.get(asset)
+        if known is not None:
+            cutoff = known.threshold.cutoff_
+            return ScoringStatus(asset, "scoring", known.baseline_start, known.baseline_end, cutoff)
+        with self.pitstop.db.connect() as conn:
+            row = conn.execute(select(scorer_baselines).where(scorer_baselines.c.asset == asset)).first()
+            ids = [s.id for s in self.pitstop.assets.sensors(asset)]
+            firsts = [
+                conn.execute(select(func.min(readings.c.ts)).where(readings.c.sensor_id == i)).scalar() for i in ids
+            ]
+        if row is not None and row.sensors == sensors_key(self.pitstop, asset):
+            return ScoringStatus(asset, "scoring", row.fit_start, row.fit_end)
+        if not firsts or any(f is None for f in firsts):
+            return ScoringStatus(asset, "waiting")
+        start = from_epoch_us(max(f for f in firsts if f is not None))
+        return ScoringStatus(asset, "learning", start, start + self.baseline)
+
     def _stale(self, fitted_at: datetime | None) -> bool:
         if self.refit_after is None or fitted_at is None:
             return False
@@ -254,7 +305,7 @@ class StreamScorer:
         steps = pd.Series(reference.index).diff().dropna()
         period_s = pd.Timedelta(steps.median()).total_seconds() if len(steps) else 60.0
         risk = min(max(self.false_per_week * period_s / WEEK_S, 1e-9), 0.01)
-        threshold = PotThreshold(risk=risk, margin=self.margin).fit(detector.score(smooth.to_numpy()))
+        threshold = PotThreshold(risk=risk, margin=self.margin, max_shape=0.0).fit(detector.score(smooth.to_numpy()))
         return AssetModel(
             signals,
             detector,

@@ -103,7 +103,10 @@ class PotThreshold(Threshold):
     per week, pass that number times the scoring period over a week. A light tail (negative
     shape) ends at a finite point, so past it a smaller risk no longer moves the cut-off: the
     ``margin`` is then what stands between the normal data seen and operating states never seen.
-    With fewer than ``min_peaks`` exceedances the highest score stands in for the fit.
+    ``max_shape`` bounds the fitted shape: 0 takes the tail as no heavier than exponential (the
+    law of smoothed Gaussian noise), so a few transients in a short sample cannot push the
+    cut-off out of reach. With fewer than ``min_peaks`` exceedances the highest score stands in
+    for the fit.
 
     Examples
     --------
@@ -115,11 +118,20 @@ class PotThreshold(Threshold):
 
     name: ClassVar[str] = "pot"
 
-    def __init__(self, *, risk: float = 1e-4, margin: float = 1.0, init_q: float = 0.98, min_peaks: int = 10) -> None:
+    def __init__(
+        self,
+        *,
+        risk: float = 1e-4,
+        margin: float = 1.0,
+        init_q: float = 0.98,
+        min_peaks: int = 10,
+        max_shape: float | None = None,
+    ) -> None:
         self.risk = risk
         self.margin = margin
         self.init_q = init_q
         self.min_peaks = min_peaks
+        self.max_shape = max_shape
 
     def fit(self, scores: npt.ArrayLike, /) -> Self:
         from scipy import stats  # imported on use: scipy.stats takes a while to load
@@ -135,6 +147,9 @@ class PotThreshold(Threshold):
             cutoff = float(s.max())
         else:
             shape, _, scale = stats.genpareto.fit(peaks, floc=0.0)
+            if self.max_shape is not None and shape > self.max_shape:
+                shape = self.max_shape
+                scale = float(stats.genpareto.fit(peaks, f0=shape, floc=0.0)[2])
             self.shape_, self.scale_ = float(shape), float(scale)
             ratio = self.risk * len(s) / len(peaks)
             if abs(shape) < 1e-6:

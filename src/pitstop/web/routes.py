@@ -492,6 +492,7 @@ def asset_page(
     orders = _try("work orders", lambda: p.maintenance.orders.list(asset=name, limit=50)) or []
     entries = _try("maintenance log", lambda: p.maintenance.log.entries(asset=name, limit=100000)) or []
     rul = _rul(p, name, RANGES[range]) if name in (_try("prognostics", p.prognostics.monitored) or []) else None
+    scoring = _try("anomaly scoring", partial(p.scoring.status, name))
     return _html(
         "asset.html",
         request,
@@ -504,6 +505,7 @@ def asset_page(
         orders=orders,
         entries=list(reversed(entries))[:30],
         rul=rul,
+        scoring=scoring,
     )
 
 

@@ -1,4 +1,5 @@
-"""Findings of the stream scorer per asset: evidence window, score, cut-off, explanation, incident."""
+"""Findings of the stream scorer per asset: evidence window, score, cut-off, explanation, incident;
+and whether the scorer is still learning the asset's baseline."""
 
 from __future__ import annotations
 
@@ -24,4 +25,8 @@ def asset_findings(
 ) -> dict[str, Any]:
     if pitstop.assets.get_asset(name) is None:
         raise NotFound(f"no asset named {name!r}")
-    return {"asset": name, "findings": pitstop.scoring.findings(name, since=since, limit=limit)}
+    return {
+        "asset": name,
+        "scoring": pitstop.scoring.status(name).as_dict(),
+        "findings": pitstop.scoring.findings(name, since=since, limit=limit),
+    }
