@@ -10,6 +10,11 @@
     criticality = 4
     sensors = [{ name = "UCAOT", unit = "degC", min = -20, max = 60, period_s = 60 }]
 
+A sensor may carry alarm limits (what a plant knows from its SCADA hi/lo alarms), judged by the
+`limits` health check on the median of the last `for_s` seconds (default five periods):
+
+    { name = "camera_latency_ms", unit = "ms", period_s = 30, alarm = { above = 500, for_s = 300 } }
+
 Loading is all or nothing and idempotent: the same file twice changes nothing.
 """
 
@@ -27,11 +32,46 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from pitstop.errors import InventoryError
 from pitstop.storage.engine import Database
-from pitstop.storage.repos.assets import AssetRepo
+from pitstop.storage.repos.assets import AlarmLimits, AssetRepo
 from pitstop.storage.repos.audit import AuditRepo
 from pitstop.storage.schema import assets, sensors, sites
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$"
+MAX_ALARM_FOR_S = 7 * 86400.0
+
+
+class AlarmSpec(BaseModel):
+    """Alarm limits of one sensor. `above` / `critical_above`: bad at or above the level;
+    `below` / `critical_below`: bad under it (as the health thresholds read them). `for_s`: the
+    median of the readings of this many seconds is judged (default five sampling periods), so
+    that one spike does not raise an alarm. Numbers only: no strings, NaN or infinity."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    above: float | None = None
+    critical_above: float | None = None
+    below: float | None = None
+    critical_below: float | None = None
+    for_s: float | None = Field(default=None, gt=0, le=MAX_ALARM_FOR_S)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AlarmSpec:
+        highs = [v for v in (self.above, self.critical_above) if v is not None]
+        lows = [v for v in (self.below, self.critical_below) if v is not None]
+        if not highs and not lows:
+            raise ValueError("an alarm needs at least one of above, critical_above, below, critical_below")
+        if self.above is not None and self.critical_above is not None and self.critical_above < self.above:
+            raise ValueError(f"critical_above ({self.critical_above:g}) must not be under above ({self.above:g})")
+        if self.below is not None and self.critical_below is not None and self.critical_below > self.below:
+            raise ValueError(f"critical_below ({self.critical_below:g}) must not be over below ({self.below:g})")
+        if highs and lows and max(lows) >= min(highs):
+            raise ValueError(
+                f"the low limits ({max(lows):g}) must be under the high limits ({min(highs):g}): "
+                "otherwise every reading is in alarm"
+            )
+        return self
+
+    def limits(self) -> AlarmLimits:
+        return AlarmLimits(**self.model_dump())
 
 
 class SensorSpec(BaseModel):
@@ -41,12 +81,32 @@ class SensorSpec(BaseModel):
     min: float | None = None
     max: float | None = None
     period_s: float = Field(default=60.0, gt=0)
+    alarm: AlarmSpec | None = None
 
     @model_validator(mode="after")
     def _range(self) -> SensorSpec:
         if self.min is not None and self.max is not None and self.min >= self.max:
             raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        if self.alarm is not None:
+            self._reachable(self.alarm)
         return self
+
+    def _reachable(self, alarm: AlarmSpec) -> None:
+        """A limit that no accepted reading can reach (readings outside min/max are quarantined)
+        is a mistake in the inventory, not a quiet alarm."""
+        for field_name in ("above", "critical_above"):
+            level = getattr(alarm, field_name)
+            if level is not None and self.max is not None and level > self.max:
+                raise ValueError(
+                    f"alarm.{field_name} ({level:g}) is over the sensor's max ({self.max:g}): no reading can reach it"
+                )
+        for field_name in ("below", "critical_below"):
+            level = getattr(alarm, field_name)
+            if level is not None and self.min is not None and level <= self.min:
+                raise ValueError(
+                    f"alarm.{field_name} ({level:g}) is not over the sensor's min ({self.min:g}): "
+                    "no reading can be under it"
+                )
 
 
 class AssetSpec(BaseModel):
@@ -215,6 +275,7 @@ def apply(db: Database, spec: InventorySpec, *, actor: str, now: datetime) -> Lo
                     "min_value": sensor.min,
                     "max_value": sensor.max,
                     "period_s": sensor.period_s,
+                    "alarm": sensor.alarm.limits().to_json() if sensor.alarm else None,
                 }
                 _, change = AssetRepo.upsert(conn, sensors, ("asset_id", "name"), sensor_values)
                 note("sensor", f"{asset.name}/{sensor.name}", change)

@@ -87,6 +87,9 @@ sensors = Table(
     Column("min_value", Float),
     Column("max_value", Float),
     Column("period_s", Float, nullable=False),
+    # Alarm limits (JSON: above, critical_above, below, critical_below, for_s), judged by the
+    # `limits` health check; NULL when the sensor has none.
+    Column("alarm", Text),
     UniqueConstraint("asset_id", "name"),
 )
 

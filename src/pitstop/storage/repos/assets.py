@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert, select, update
 
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import assets, sensors, sites
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmLimits:
+    """A sensor's alarm limits, as the inventory gives them (validated there): a reading is bad
+    at or above `above` / `critical_above` and under `below` / `critical_below`, judged on the
+    median of the readings of the last `for_s` seconds (None: five sampling periods)."""
+
+    above: float | None = None
+    critical_above: float | None = None
+    below: float | None = None
+    critical_below: float | None = None
+    for_s: float | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def to_json(self) -> str:
+        """Canonical (sorted keys, no nulls), so that loading the same inventory again changes nothing."""
+        return json.dumps(self.as_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> AlarmLimits | None:
+        if not text:
+            return None
+        return cls(**{k: float(v) for k, v in json.loads(text).items()})
+
+    def window_s(self, period_s: float) -> float:
+        """How far back the median looks: `for_s`, or five sampling periods."""
+        return self.for_s if self.for_s is not None else 5.0 * period_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +51,7 @@ class SensorInfo:
     min_value: float | None
     max_value: float | None
     period_s: float
+    alarm: AlarmLimits | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +108,13 @@ class AssetRepo:
             sensors.c.min_value,
             sensors.c.max_value,
             sensors.c.period_s,
+            sensors.c.alarm,
         ).join(assets, assets.c.id == sensors.c.asset_id)
         if asset is not None:
             query = query.where(assets.c.name == asset)
         with self.db.connect() as conn:
-            return [SensorInfo(**row._mapping) for row in conn.execute(query.order_by(assets.c.name, sensors.c.name))]
+            rows = conn.execute(query.order_by(assets.c.name, sensors.c.name)).all()
+        return [SensorInfo(**{**row._mapping, "alarm": AlarmLimits.from_json(row.alarm)}) for row in rows]
 
     def sensor_index(self) -> dict[tuple[str, str], SensorInfo]:
         """(asset, sensor) -> SensorInfo, for validating readings."""
