@@ -23,6 +23,7 @@ TARGETS = {
     "mqtt": "127.0.0.1:1",
 }
 NEEDS = {"process": {"pidfile": "/nonexistent.pid"}}
+RUN_HERE = ("cpu", "memory", "disk", "database", "logfile", "heartbeat", "job", "process", "limits", "frozen")
 
 
 def test_every_builtin_check_keeps_the_contract(tmp_path: Path) -> None:
@@ -35,7 +36,7 @@ def test_every_builtin_check_keeps_the_contract(tmp_path: Path) -> None:
         assert cls.name in checks
         target = targets.get(cls.name, str(tmp_path))
         check_check_class(cls, sample_target=target, **NEEDS.get(cls.name, {}))
-        if cls.name in ("cpu", "memory", "disk", "database", "logfile", "heartbeat", "job", "process"):
+        if cls.name in RUN_HERE:
             check_check_result(cls(target, params=NEEDS.get(cls.name, {})), pitstop.health.context)
     pitstop.close()
 

@@ -118,7 +118,9 @@ class HealthSettings(_Section):
     enabled: bool = Field(default=True, description="run the checks from the scheduler")
     interval_s: float = Field(default=60.0, gt=0, description="one round of checks this often")
     include: list[str] = Field(default_factory=list, description="profiles by name or path, e.g. hvac-twin")
-    default_checks: bool = Field(default=True, description="cpu, memory, disk, database, heartbeat, freshness")
+    default_checks: bool = Field(
+        default=True, description="cpu, memory, disk, database, heartbeat, freshness, limits, frozen"
+    )
     checks: list[CheckSettings] = Field(default_factory=list)
     thresholds: dict[str, dict[str, ThresholdSettings]] = Field(
         default_factory=dict, description="per check name and metric, e.g. thresholds.cpu.cpu_pct"

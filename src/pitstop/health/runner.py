@@ -12,7 +12,10 @@ import pitstop.health.checks  # noqa: F401 - registers the built-in checks
 from pitstop.core.types import Status
 from pitstop.errors import ConfigError
 from pitstop.health.base import Check, CheckContext, CheckResult, checks
+from pitstop.health.checks.sensors import ROUND_KEY as LIMIT_READINGS
 from pitstop.health.specs import CheckSpec
+
+ROUND_KEYS = ("latest_readings", LIMIT_READINGS)
 
 
 class CheckRunner:
@@ -29,7 +32,8 @@ class CheckRunner:
 
     def run(self, ctx: CheckContext) -> list[CheckResult]:
         """One round: every check once. Results in the order of the specs."""
-        ctx.extra.pop("latest_readings", None)  # shared per round, read afresh
+        for key in ROUND_KEYS:  # shared per round, read afresh
+            ctx.extra.pop(key, None)
         if self.workers <= 1 or len(self.instances) <= 1:
             return [_run_one(check, ctx) for _, check in self.instances]
         with ThreadPoolExecutor(max_workers=min(self.workers, len(self.instances)), thread_name_prefix="check") as pool:

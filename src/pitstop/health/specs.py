@@ -16,7 +16,7 @@ from pitstop.errors import ConfigError
 from pitstop.health.base import Threshold, checks
 from pitstop.storage.repos.assets import AssetRow
 
-DEFAULT_CHECKS = ("cpu", "memory", "disk", "database", "heartbeat", "freshness")
+DEFAULT_CHECKS = ("cpu", "memory", "disk", "database", "heartbeat", "freshness", "limits", "frozen")
 
 
 class Profile(BaseModel):

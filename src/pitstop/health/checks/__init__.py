@@ -5,6 +5,7 @@ from pitstop.health.checks.data import FreshnessCheck, HeartbeatCheck, JobCheck
 from pitstop.health.checks.database import DatabaseCheck, PostgresCheck
 from pitstop.health.checks.logs import LogFileCheck
 from pitstop.health.checks.network import HttpCheck, ModbusCheck, MqttCheck, RtspCheck, TcpCheck
+from pitstop.health.checks.sensors import FrozenCheck, LimitsCheck
 from pitstop.health.checks.system import CpuCheck, DiskCheck, MemoryCheck, ProcessCheck
 
 BUILTIN = (
@@ -21,6 +22,8 @@ BUILTIN = (
     PostgresCheck,
     LogFileCheck,
     FreshnessCheck,
+    LimitsCheck,
+    FrozenCheck,
     JobCheck,
     HeartbeatCheck,
 )

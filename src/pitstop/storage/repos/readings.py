@@ -6,14 +6,15 @@ costs more than the database write itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import psycopg
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, union_all
 
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import readings
@@ -32,6 +33,8 @@ _PG_ROW = np.dtype(
 )
 _PG_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _PG_TRAILER = b"\xff\xff"
+_UNION_CHUNK = 200
+_MAX_TS = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,58 @@ class ReadingRepo:
         index = pd.DatetimeIndex(ts.astype("datetime64[us]"), name="ts").tz_localize("UTC")
         return pd.DataFrame({"value": values}, index=index)
 
+    def recent(
+        self, sensor_ids: Sequence[int], start_us: int, end_us: int
+    ) -> dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]:
+        """Readings of several sensors in [start, end] in one query: sensor_id -> (ts, value),
+        oldest first; sensors without readings there are left out."""
+        if not sensor_ids:
+            return {}
+        query = (
+            select(readings.c.sensor_id, readings.c.ts, readings.c.value)
+            .where(readings.c.sensor_id.in_(sorted(set(sensor_ids))))
+            .where(readings.c.ts >= start_us, readings.c.ts <= end_us)
+            .order_by(readings.c.sensor_id, readings.c.ts)
+        )
+        with self.db.connect() as conn:
+            rows = conn.execute(query).all()
+        return _by_sensor(rows)
+
+    def tails(
+        self, sensor_ids: Sequence[int], n: int, *, until_us: int | None = None
+    ) -> dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]:
+        """The newest `n` readings of each sensor (at or before `until_us`), in one query:
+        sensor_id -> (ts, value), oldest first; sensors without readings are left out."""
+        ids = sorted(set(sensor_ids))
+        if not ids or n <= 0:
+            return {}
+        rows: list[Any] = []
+        with self.db.connect() as conn:
+            for i in range(0, len(ids), _UNION_CHUNK):  # SQLite allows 500 terms in one compound SELECT
+                parts = [
+                    select(readings.c.sensor_id, readings.c.ts, readings.c.value)
+                    .where(readings.c.sensor_id == sensor_id)
+                    .where(readings.c.ts <= (until_us if until_us is not None else _MAX_TS))
+                    .order_by(readings.c.ts.desc())
+                    .limit(n)
+                    .subquery()
+                    for sensor_id in ids[i : i + _UNION_CHUNK]
+                ]
+                rows.extend(conn.execute(union_all(*(select(p.c.sensor_id, p.c.ts, p.c.value) for p in parts))))
+        return _by_sensor(sorted(rows, key=lambda r: (r[0], r[1])))
+
+    def distinct_values(self, sensor_id: int, start_us: int, end_us: int, *, limit: int) -> int:
+        """How many distinct values one sensor read in [start, end), counting no further than `limit`."""
+        inner = (
+            select(readings.c.value)
+            .where(readings.c.sensor_id == sensor_id, readings.c.ts >= start_us, readings.c.ts < end_us)
+            .distinct()
+            .limit(limit)
+            .subquery()
+        )
+        with self.db.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
+
     def count(self, sensor_id: int | None = None) -> int:
         query = select(func.count()).select_from(readings)
         if sensor_id is not None:
@@ -134,6 +189,18 @@ class ReadingRepo:
         query = select(readings.c.sensor_id, func.max(readings.c.ts)).group_by(readings.c.sensor_id)
         with self.db.connect() as conn:
             return {int(s): int(t) for s, t in conn.execute(query)}
+
+
+def _by_sensor(rows: Sequence[Any]) -> dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]:
+    """(sensor_id, ts, value) rows in sensor, ts order -> sensor_id -> (ts, value) columns."""
+    if not rows:
+        return {}
+    sensor = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    ts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    value = np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows))
+    starts = np.flatnonzero(np.r_[True, sensor[1:] != sensor[:-1]])
+    ends = np.r_[starts[1:], len(rows)]
+    return {int(sensor[a]): (ts[a:b], value[a:b]) for a, b in zip(starts, ends, strict=True)}
 
 
 def _write_sqlite(conn: Connection, batch: ReadingBatch) -> int:
