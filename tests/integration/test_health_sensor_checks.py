@@ -1,5 +1,7 @@
 """The `limits` and `frozen` checks on readings stored in SQLite and PostgreSQL, the sensors'
-alarm column (migration, repository, API, inventory round trip), and the incident they open."""
+alarm column (migration, repository, API, inventory round trip), and the incidents they open:
+one per sensor (`sensor.limit:<asset>/<sensor>`), so a new breach reaches a person while another
+sensor of the same asset is still in breach."""
 
 from __future__ import annotations
 
@@ -16,10 +18,12 @@ from pitstop import inventory
 from pitstop.api import create_app
 from pitstop.app import Pitstop, build
 from pitstop.config import Settings
+from pitstop.config.health import CheckSettings, HealthSettings
 from pitstop.core.types import Role, Severity, Status, to_epoch_us
+from pitstop.errors import ConfigError
 from pitstop.health.base import CheckResult
 from pitstop.health.runner import CheckRunner
-from pitstop.health.specs import DEFAULT_CHECKS, CheckSpec
+from pitstop.health.specs import DEFAULT_CHECKS, CheckSpec, resolve
 from pitstop.storage import Database
 from pitstop.storage.repos.assets import AlarmLimits
 from pitstop.storage.repos.readings import ReadingBatch
@@ -178,6 +182,12 @@ def test_limits_ok_warning_and_critical_on_stored_readings(plant: Pitstop, clock
     warning = run(plant, "limits", "vms-server")
     assert warning.status is Status.WARNING and warning.observed["breaches"] == 1
     assert warning.summary == "vms-server: camera_latency_ms median 812 ms above 500 ms for 5 min"
+    one = run(plant, "limits", "vms-server/camera_latency_ms")  # the health loop's target: one sensor
+    assert one.status is Status.WARNING and one.incident_key == "sensor.limit:vms-server/camera_latency_ms"
+    assert one.summary == "vms-server/camera_latency_ms: median 812 ms above 500 ms for 5 min"
+    assert one.observed == {"median": 812, "breaches": 1, "critical": 0, "judged": 1, "unjudged": 0}
+    disk = run(plant, "limits", "vms-server/disk_free_pct")
+    assert disk.status is Status.HEALTHY and disk.summary == "vms-server/disk_free_pct: median 33 % inside its limits"
 
     clock.advance(300)
     write(plant, "vms-server", "camera_latency_ms", [812] * 10, period_s=30)
@@ -213,6 +223,12 @@ def test_assets_without_limits_are_quiet_and_silent_sensors_are_unknown(plant: P
     partly = run(plant, "limits", "vms-server")  # disk and PLC link sent nothing: not judged, not healthy
     assert partly.status is Status.UNKNOWN and partly.observed["unjudged"] == 2
     assert "no reading in 3 periods: disk_free_pct, plc_link_up" in partly.summary
+    silent = run(plant, "limits", "vms-server/disk_free_pct")
+    assert (
+        silent.status is Status.UNKNOWN
+        and silent.summary == "vms-server/disk_free_pct: no reading in 3 periods, not judged"
+    )
+    assert run(plant, "limits", "vms-server/cpu_pct").summary == "vms-server/cpu_pct: no limits set"
     write(plant, "vms-server", "disk_free_pct", [5.0] * 5, period_s=60)
     assert run(plant, "limits", "vms-server").status is Status.CRITICAL  # a breach outranks unknown
 
@@ -235,12 +251,17 @@ def test_a_moving_sensor_that_flat_lines_is_frozen(plant: Pitstop, clock: Frozen
     frozen = run(plant, "frozen", "ahu-1")
     assert frozen.status is Status.WARNING and frozen.incident_key == "sensor.frozen:ahu-1"
     assert "UCAOT held at 21.3 degC for the last 30 readings (30 min)" in frozen.summary
+    one = run(plant, "frozen", "ahu-1/UCAOT")
+    assert one.status is Status.WARNING and one.incident_key == "sensor.frozen:ahu-1/UCAOT"
+    assert one.summary.startswith("ahu-1/UCAOT: held at 21.3 degC for the last 30 readings (30 min)")
+    assert run(plant, "frozen", "ahu-1/UCTSP").summary == "ahu-1/UCTSP: 0 of 30 readings, not judged yet"
     clock.advance(3 * 3600)  # still reported hours later (the flat run is not its own history)
     write(plant, "ahu-1", "UCAOT", [21.3] * 180, period_s=60)
     assert run(plant, "frozen", "ahu-1").status is Status.WARNING
     clock.advance(60)
     write(plant, "ahu-1", "UCAOT", [21.4], period_s=60)
     assert run(plant, "frozen", "ahu-1").status is Status.HEALTHY
+    assert run(plant, "frozen", "ahu-1/UCAOT").summary == "ahu-1/UCAOT: not frozen"
     assert run(plant, "frozen", "ahu-1", periods=10, min_distinct=20).status is Status.HEALTHY  # too few values
 
 
@@ -267,32 +288,159 @@ def test_frozen_parameters_are_checked() -> None:
 # -- through the health loop --------------------------------------------------------------------
 
 
-def test_a_breach_opens_sensor_limit_incident_through_the_default_checks(plant: Pitstop, clock: FrozenClock) -> None:
+def feed(pitstop: Pitstop, *, latency: float, disk: float, link: float) -> None:
+    """One alarm window (5 min) of the monitoring server's limited sensors, up to now."""
+    write(pitstop, "vms-server", "camera_latency_ms", [latency] * 10, period_s=30)
+    write(pitstop, "vms-server", "disk_free_pct", [disk] * 5, period_s=60)
+    write(pitstop, "vms-server", "plc_link_up", [link] * 10, period_s=30)
+
+
+def sensor_keys(pitstop: Pitstop) -> set[str]:
+    return {i.key for i in pitstop.incidents.list(area="sensor")}
+
+
+def test_each_breaching_sensor_opens_notifies_and_resolves_its_own_incident(plant: Pitstop, clock: FrozenClock) -> None:
     assert {"limits", "frozen"} <= set(DEFAULT_CHECKS)
     specs = {(s.check, s.target): s for s in plant.health.specs()}
-    assert specs[("limits", "vms-server")].asset == "vms-server"
-    assert specs[("limits", "vms-server")].site == "north-plant"
-    assert ("frozen", "ahu-1") in specs
-    write(plant, "vms-server", "camera_latency_ms", [100] * 10, period_s=30)
-    write(plant, "vms-server", "disk_free_pct", [40.0] * 5, period_s=60)
-    write(plant, "vms-server", "plc_link_up", [1.0] * 10, period_s=30)
+    assert sorted(t for c, t in specs if c == "limits") == [
+        "vms-server/camera_latency_ms",
+        "vms-server/disk_free_pct",
+        "vms-server/plc_link_up",
+    ]
+    assert len([t for c, t in specs if c == "frozen"]) == 6 and ("frozen", "ahu-1/UCAOT") in specs
+    disk_spec = specs[("limits", "vms-server/disk_free_pct")]
+    assert (disk_spec.asset, disk_spec.site) == ("vms-server", "north-plant")
+    assert disk_spec.alert_labels()["asset"] == "vms-server" and disk_spec.alert_labels()["scope"] == "asset"
+    disk, camera, link = (f"sensor.limit:vms-server/{n}" for n in ("disk_free_pct", "camera_latency_ms", "plc_link_up"))
+
+    def fired(round_: Any) -> set[str]:
+        return {n.alert_key for n in round_.notifications if n.event == "firing" and n.outcome == "sent"}
+
+    feed(plant, latency=100, disk=40, link=1)
     plant.health.run_round()
-    assert plant.incidents.active("sensor.limit:vms-server") is None
-    clock.advance(60)
-    write(plant, "vms-server", "plc_link_up", [0.0, 0.0], period_s=30)  # the PLC link drops
-    write(plant, "vms-server", "camera_latency_ms", [100] * 2, period_s=30)
-    write(plant, "vms-server", "disk_free_pct", [40.0], period_s=60)
-    plant.health.run_round()
-    incident = plant.incidents.active("sensor.limit:vms-server")
-    assert incident is not None and incident.severity is Severity.CRITICAL
-    assert incident.detail is not None and "plc_link_up median 0 below 1 for 30 s" in incident.detail
-    clock.advance(60)
-    write(plant, "vms-server", "plc_link_up", [1.0, 1.0], period_s=30)  # back
-    write(plant, "vms-server", "camera_latency_ms", [100] * 2, period_s=30)
-    write(plant, "vms-server", "disk_free_pct", [40.0], period_s=60)
-    plant.health.run_round()
-    assert plant.incidents.active("sensor.limit:vms-server") is None
-    assert plant.incidents.get("sensor.limit:vms-server").resolved_at is not None
+    assert not plant.incidents.active(disk) and not sensor_keys(plant)
+
+    clock.advance(300)  # the disk fills and stays full
+    feed(plant, latency=100, disk=9, link=1)
+    first = plant.health.run_round()
+    opened = plant.incidents.active(disk)
+    assert opened is not None and opened.severity is Severity.CRITICAL
+    assert opened.detail == "vms-server/disk_free_pct: median 9 % below 10 % for 5 min"
+    assert fired(first) & sensor_keys(plant) == {disk}
+
+    clock.advance(300)  # then the cameras slow down: an incident of its own, and a message
+    feed(plant, latency=812, disk=9, link=1)
+    second = plant.health.run_round()
+    latency = plant.incidents.active(camera)
+    assert latency is not None and latency.severity is Severity.WARNING
+    assert latency.detail == "vms-server/camera_latency_ms: median 812 ms above 500 ms for 5 min"
+    assert fired(second) & sensor_keys(plant) == {camera}  # the disk's open incident is not sent again
+    assert {disk, camera} <= {i.key for i in plant.incidents.list(area="sensor") if i.state.active}
+
+    report = plant.health.report(second.results)  # diagnostics attribute both to the asset
+    assert report.assets["vms-server"].status is Status.CRITICAL
+    reasons = " | ".join(report.assets["vms-server"].reasons)
+    assert "limits:vms-server/camera_latency_ms:" in reasons and "limits:vms-server/disk_free_pct:" in reasons
+
+    clock.advance(300)  # the cameras recover while the PLC link drops; the disk stays full
+    feed(plant, latency=100, disk=9, link=0)
+    third = plant.health.run_round()
+    assert plant.incidents.active(camera) is None and plant.incidents.get(camera).resolved_at is not None
+    assert plant.incidents.active(disk) is not None and plant.incidents.active(link) is not None
+    assert fired(third) & sensor_keys(plant) == {link}
+
+
+def test_one_query_per_round_for_every_sensor_target(plant: Pitstop, monkeypatch: pytest.MonkeyPatch) -> None:
+    feed(plant, latency=100, disk=40, link=1)
+    calls = {"recent": 0, "tails": 0}
+    for name in calls:
+        original = getattr(plant.readings, name)
+
+        def counted(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(plant.readings, name, counted)
+    specs = [s for s in plant.health.specs() if s.check in ("limits", "frozen")]
+    runner = CheckRunner(specs, workers=8)
+    results = runner.run(plant.health.context)
+    assert len(results) == 9 and all(r.error is None for r in results)
+    assert calls == {"recent": 1, "tails": 1}
+    runner.run(plant.health.context)  # the next round reads afresh, once again
+    assert calls == {"recent": 2, "tails": 2}
+
+
+def test_an_explicit_sensor_or_asset_target_and_a_disabled_sensor(plant: Pitstop, tmp_path: Path) -> None:
+    def specs(*entries: dict[str, Any], defaults: bool = False) -> dict[str, CheckSpec]:
+        cfg = HealthSettings(default_checks=defaults, checks=[CheckSettings(**e) for e in entries])
+        found = resolve(cfg, data_dir=tmp_path, assets=plant.assets.list_assets(), sensors=plant.assets.sensors())
+        by_id = {s.id: s for s in found}
+        assert len(by_id) == len(found), "one spec per target"
+        return by_id
+
+    one = specs({"check": "limits", "target": "vms-server/camera_latency_ms"})
+    assert list(one) == ["limits:vms-server/camera_latency_ms"]
+    assert (one["limits:vms-server/camera_latency_ms"].asset, one["limits:vms-server/camera_latency_ms"].site) == (
+        "vms-server",
+        "north-plant",
+    )
+    assert sorted(specs({"check": "limits", "target": "vms-server"})) == [
+        "limits:vms-server/camera_latency_ms",
+        "limits:vms-server/disk_free_pct",
+        "limits:vms-server/plc_link_up",
+    ]
+    tuned = specs(
+        {"check": "frozen", "target": "ahu-1", "params": {"periods": 60}},
+        {"check": "frozen", "target": "ahu-1/UCTSP", "enabled": False},  # a set-point: not this one
+        defaults=True,
+    )
+    frozen = {i: s for i, s in tuned.items() if i.startswith("frozen:")}
+    assert sorted(frozen) == [
+        "frozen:ahu-1/UCAOT",
+        "frozen:vms-server/camera_latency_ms",
+        "frozen:vms-server/cpu_pct",
+        "frozen:vms-server/disk_free_pct",
+        "frozen:vms-server/plc_link_up",
+    ]
+    assert frozen["frozen:ahu-1/UCAOT"].params == {"periods": 60}  # the asset's entry beats `*`
+    assert frozen["frozen:vms-server/cpu_pct"].params == {}
+
+
+@pytest.mark.parametrize(
+    ("check", "target", "reason"),
+    [
+        (
+            "limits",
+            "vms-server/camera_latncy_ms",
+            "asset vms-server has no sensor 'camera_latncy_ms' "
+            "(its sensors: camera_latency_ms, cpu_pct, disk_free_pct, plc_link_up)",
+        ),
+        ("frozen", "vms-srever/cpu_pct", "no asset 'vms-srever' with sensors (assets with sensors: ahu-1, vms-server)"),
+        ("limits", "vms-server/cpu_pct", "sensor vms-server/cpu_pct has no alarm limits in the inventory"),
+        ("limits", "ahu-1", "no sensor of asset ahu-1 is one the limits check applies to (UCAOT has no alarm"),
+    ],
+    ids=["misspelt-sensor", "misspelt-asset", "sensor-without-limits", "asset-without-limits"],
+)
+def test_a_target_naming_no_such_sensor_is_a_clear_error(
+    plant: Pitstop, tmp_path: Path, check: str, target: str, reason: str
+) -> None:
+    cfg = HealthSettings(checks=[CheckSettings(check=check, target=target)])
+    with pytest.raises(ConfigError) as caught:
+        resolve(cfg, data_dir=tmp_path, assets=plant.assets.list_assets(), sensors=plant.assets.sensors())
+    assert str(caught.value).startswith(f"health.checks {check}:{target}: {reason}")
+
+
+def test_the_asset_page_lists_a_sensor_incident_under_its_asset(plant: Pitstop) -> None:
+    title = "sensor.limit on vms-server/disk_free_pct"  # as the health loop titles it
+    item, _ = plant.incidents.open_or_update(
+        "sensor.limit:vms-server/disk_free_pct", severity=Severity.CRITICAL, title=title
+    )
+    token = plant.keys.create("t-viewer", Role.VIEWER, plant.clock.now())[1]
+    with TestClient(create_app(plant)) as client:
+        assert client.post("/ui/login", data={"key": token}, follow_redirects=False).status_code == 303
+        page = client.get("/ui/assets/vms-server").text
+        assert title in page and f"/incidents/{item.id}" in page
+        assert title not in client.get("/ui/assets/ahu-1").text
 
 
 def test_the_shipped_inventories_give_only_the_monitoring_server_limits(pitstop: Pitstop) -> None:

@@ -20,7 +20,7 @@ from pitstop.storage.engine import Database
 
 if TYPE_CHECKING:
     from pitstop.config.models import Settings
-    from pitstop.storage.repos.assets import AssetRepo
+    from pitstop.storage.repos.assets import AssetRepo, SensorInfo
     from pitstop.storage.repos.jobs import JobRepo
     from pitstop.storage.repos.readings import ReadingRepo
 
@@ -150,6 +150,9 @@ class Check(abc.ABC):
     timeout_s: ClassVar[float] = 10.0
     default_target: ClassVar[str] = ""  # "{data_dir}" is filled in; "*" on an asset check means every asset
     per_asset: ClassVar[bool] = False  # the target is an asset name
+    # The target is one sensor, "<asset>/<sensor>": "*" means every sensor the check applies to,
+    # an asset name every one of that asset's (pitstop.health.specs.resolve expands both).
+    per_sensor: ClassVar[bool] = False
     default_thresholds: ClassVar[tuple[Threshold, ...]] = ()
 
     def __init__(
@@ -163,6 +166,11 @@ class Check(abc.ABC):
         self.thresholds = {t.metric: t for t in self.default_thresholds} | dict(thresholds or {})
         self.params = dict(params or {})
         self.configure(**self.params)
+
+    @classmethod
+    def skips(cls, sensor: SensorInfo) -> str | None:
+        """Why a per-sensor check does not apply to `sensor` ("has no alarm limits"); None when it does."""
+        return None
 
     def configure(self, **params: Any) -> None:
         """Take the check's parameters; raise ValueError naming a bad one. Default: none allowed."""

@@ -86,7 +86,9 @@ class HealthMonitor:
     # -- checks ---------------------------------------------------------------------------------
 
     def specs(self) -> list[CheckSpec]:
-        return resolve(self.cfg, data_dir=self.settings.data_dir, assets=self.assets.list_assets())
+        return resolve(
+            self.cfg, data_dir=self.settings.data_dir, assets=self.assets.list_assets(), sensors=self.assets.sensors()
+        )
 
     def runner(self) -> CheckRunner:
         specs = self.specs()

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pitstop.config.health import AlertRuleSettings, CheckSettings, HealthSettings, ThresholdSettings
 from pitstop.errors import ConfigError
-from pitstop.health.base import Threshold, checks
-from pitstop.storage.repos.assets import AssetRow
+from pitstop.health.base import Check, Threshold, checks
+from pitstop.storage.repos.assets import AssetRow, SensorInfo
 
 DEFAULT_CHECKS = ("cpu", "memory", "disk", "database", "heartbeat", "freshness", "limits", "frozen")
 
@@ -88,8 +88,21 @@ def _read(path: Path) -> str:
         raise ConfigError(f"health.include: cannot read {path}: {exc.strerror}") from None
 
 
-def resolve(settings: HealthSettings, *, data_dir: Path, assets: Sequence[AssetRow] = ()) -> list[CheckSpec]:
-    """Every enabled check target, with thresholds merged and `*` asset targets expanded."""
+def resolve(
+    settings: HealthSettings,
+    *,
+    data_dir: Path,
+    assets: Sequence[AssetRow] = (),
+    sensors: Sequence[SensorInfo] = (),
+) -> list[CheckSpec]:
+    """Every enabled check target, with thresholds merged and `*` and asset targets expanded.
+
+    A per-asset check's `*` is every asset. A per-sensor check's targets are single sensors,
+    `<asset>/<sensor>`: its `*` is every sensor it applies to, an asset name that asset's. When
+    entries give the same target the most specific one wins (a named sensor over its asset over
+    `*`), disabled ones too: `enabled = false` on `ahu-1/UCTSP` takes that one sensor out of `*`.
+    A target naming no such asset or sensor, or a sensor the check does not apply to, is a
+    ConfigError."""
     import pitstop.health.checks  # noqa: F401 - registers the built-ins
 
     entries: dict[tuple[str, str], CheckSettings] = {}
@@ -117,28 +130,71 @@ def resolve(settings: HealthSettings, *, data_dir: Path, assets: Sequence[AssetR
     add(settings.checks, settings.thresholds)
 
     by_name = {a.name: a for a in assets}
-    specs: list[CheckSpec] = []
+    chosen: dict[str, tuple[int, CheckSpec | None]] = {}  # spec id -> (how specific, spec or disabled)
     for (check_name, target), item in entries.items():
-        if not item.enabled:
-            continue
         cls = checks.get(check_name)
-        levels = {t.metric: _as_dict(t) for t in cls.default_thresholds}
-        for metric, merged in thresholds.get(check_name, {}).items():
-            levels[metric] = _merge(levels.get(metric, {}), merged)
-        for metric, own in item.thresholds.items():
-            levels[metric] = _merge(levels.get(metric, {}), own.model_dump(exclude_unset=True))
-        try:
-            built = {metric: Threshold.of(metric, level) for metric, level in levels.items()}
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"health.checks {check_name}:{target}: {exc}") from None
-        targets = [a.name for a in assets] if cls.per_asset and target == "*" else [target]
-        for one in targets:
+        targets: list[tuple[str, str | None, int]]  # (target, its asset, how specific)
+        if cls.per_sensor:
+            targets = _sensor_targets(cls, f"health.checks {check_name}:{target}", target, item.enabled, sensors)
+        elif cls.per_asset and target == "*":
+            targets = [(a.name, a.name, 0) for a in assets]
+        else:
+            targets = [(target, target if cls.per_asset else None, 1)]
+        built: dict[str, Threshold] = {}
+        if item.enabled:
+            levels = {t.metric: _as_dict(t) for t in cls.default_thresholds}
+            for metric, merged in thresholds.get(check_name, {}).items():
+                levels[metric] = _merge(levels.get(metric, {}), merged)
+            for metric, own in item.thresholds.items():
+                levels[metric] = _merge(levels.get(metric, {}), own.model_dump(exclude_unset=True))
+            try:
+                built = {metric: Threshold.of(metric, level) for metric, level in levels.items()}
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"health.checks {check_name}:{target}: {exc}") from None
+        for one, asset_of, rank in targets:
             one = one.replace("{data_dir}", str(data_dir))
-            asset = item.asset or (one if cls.per_asset else None)
-            site = item.site or (by_name[asset].site if asset in by_name else None)
-            params = dict(item.params) | {k: v.get_secret_value() for k, v in item.secrets.items()}
-            specs.append(CheckSpec(check_name, one, asset, site, item.scope, dict(item.labels), params, built))
-    return specs
+            spec_id = f"{check_name}:{one}"
+            if spec_id in chosen and chosen[spec_id][0] > rank:
+                continue
+            spec = None
+            if item.enabled:
+                asset = item.asset or asset_of
+                site = item.site or (by_name[asset].site if asset in by_name else None)
+                params = dict(item.params) | {k: v.get_secret_value() for k, v in item.secrets.items()}
+                spec = CheckSpec(check_name, one, asset, site, item.scope, dict(item.labels), params, built)
+            chosen[spec_id] = (rank, spec)
+    return [spec for _, spec in chosen.values() if spec is not None]
+
+
+def _sensor_targets(
+    cls: type[Check], where: str, target: str, enabled: bool, sensors: Sequence[SensorInfo]
+) -> list[tuple[str, str | None, int]]:
+    """(`<asset>/<sensor>`, asset, how specific) for each sensor a per-sensor check's target covers."""
+    if target == "*":
+        return [(f"{s.asset}/{s.name}", s.asset, 0) for s in sensors if cls.skips(s) is None]
+    asset, slash, name = target.partition("/")
+    own = [s for s in sensors if s.asset == asset]
+    if not own:
+        known = sorted({s.asset for s in sensors})
+        hint = f"assets with sensors: {', '.join(known[:20])}" if known else "the inventory has no sensors"
+        raise ConfigError(f"{where}: no asset {asset!r} with sensors ({hint}); a target is <asset>/<sensor>, or '*'")
+    if not slash:  # an asset: each of its sensors the check applies to
+        covered: list[tuple[str, str | None, int]] = [
+            (f"{s.asset}/{s.name}", s.asset, 1) for s in own if cls.skips(s) is None
+        ]
+        if not covered and enabled:
+            why = "; ".join(f"{s.name} {cls.skips(s)}" for s in own[:8])
+            raise ConfigError(f"{where}: no sensor of asset {asset} is one the {cls.name} check applies to ({why})")
+        return covered
+    sensor = next((s for s in own if s.name == name), None)
+    if sensor is None:
+        raise ConfigError(
+            f"{where}: asset {asset} has no sensor {name!r} (its sensors: {', '.join(s.name for s in own[:20])})"
+        )
+    why_not = cls.skips(sensor)
+    if why_not is not None and enabled:
+        raise ConfigError(f"{where}: sensor {target} {why_not}")
+    return [(target, asset, 2)]
 
 
 # Host metrics that swing with load: with or without a profile, a busy minute is not an incident.

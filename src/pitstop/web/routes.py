@@ -529,7 +529,8 @@ def _points(p: Pitstop, sensor_id: int, start: datetime, end: datetime) -> tuple
 
 
 def _target_is(key: str, asset: str) -> bool:
-    return key.rsplit(":", 1)[-1] == asset or key.endswith(f":{asset}")
+    """Whether an incident key's target is the asset or one of its sensors (`<asset>/<sensor>`)."""
+    return key.endswith(f":{asset}") or key.partition(":")[2].startswith(f"{asset}/")
 
 
 # -- maintenance, backups, knowledge base (read-only pages) --------------------------------------

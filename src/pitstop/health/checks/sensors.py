@@ -1,4 +1,5 @@
-"""Sensor checks: readings judged against the inventory's alarm limits, and frozen transmitters.
+"""Sensor checks: readings judged against the inventory's alarm limits, and frozen transmitters,
+each per sensor (target `<asset>/<sensor>`), so every sensor's breach is an incident of its own.
 
 Both look at what the plant sends in (a camera's latency, a PLC link state, free disk on the
 monitoring server, any equipment sensor), not at the machine pitstop runs on.
@@ -6,7 +7,9 @@ monitoring server, any equipment sensor), not at the machine pitstop runs on.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,35 +21,78 @@ from pitstop.storage.repos.assets import AlarmLimits, SensorInfo
 
 Columns = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]
 
-ROUND_KEY = "limit_readings"  # ctx.extra: (now_us, sensors with limits by asset, their recent readings)
+ROUND_KEY = "sensor_round"  # ctx.extra: this round's sensors and their readings, read once for every target
+ROUND_REUSE_S = 30.0  # a check run later than this after the round's reads (outside the runner) reads afresh
 STALE_PERIODS = 3.0  # a sensor whose newest reading is older is not judged (freshness reports it)
+
+_round_lock = threading.Lock()  # the runner's threads: the first check of a round reads, the others wait
+
+
+@dataclass
+class _Round:
+    """What every sensor check of one round shares: read once, at `at_us`, for all targets."""
+
+    at_us: int
+    by_asset: dict[str, list[SensorInfo]]
+    limit_readings: dict[int, Columns] | None = None  # the recent readings of every sensor with limits
+    tails: dict[int, dict[int, Columns]] = field(default_factory=dict)  # periods -> every sensor's last readings
+
+    def sensors(self, target: str) -> list[SensorInfo]:
+        """The sensors of target `<asset>/<sensor>` (one, or none when it is gone) or `<asset>` (all of its)."""
+        asset, slash, name = target.partition("/")
+        own = self.by_asset.get(asset, [])
+        return [s for s in own if s.name == name] if slash else own
+
+
+def _round(ctx: CheckContext) -> _Round:
+    """The round's shared reads; call with `_round_lock` held."""
+    assert ctx.assets is not None
+    now_us = to_epoch_us(ctx.clock.now())
+    current = ctx.extra.get(ROUND_KEY)
+    if isinstance(current, _Round) and 0 <= now_us - current.at_us <= ROUND_REUSE_S * 1e6:
+        return current
+    by_asset: dict[str, list[SensorInfo]] = {}
+    for s in ctx.assets.sensors():
+        by_asset.setdefault(s.asset, []).append(s)
+    fresh = ctx.extra[ROUND_KEY] = _Round(now_us, by_asset)
+    return fresh
 
 
 class LimitsCheck(Check):
-    """Every sensor of asset `target` that has alarm limits in the inventory is inside them.
+    """Sensor `target` (`<asset>/<sensor>`, one incident per sensor) is inside its inventory alarm
+    limits; the target `*` means every sensor with limits, an asset name each of its sensors with
+    limits (pitstop.health.specs.resolve expands both). Run directly on an asset name (a procedure
+    step), it judges all of that asset's sensors with limits in one result.
 
-    Per sensor, the median of its readings over the alarm's `for_s` (default five sampling
-    periods, up to its newest reading, so at least one reading) is judged: at or above
-    `critical_above`, or under `critical_below`, is critical; past `above` or `below` a warning.
-    A sensor without a reading in the last three periods is not judged (`freshness` reports it);
-    when nothing breaches and some sensor could not be judged the result is unknown. An asset
-    without limits is healthy ("no limits set"). All sensors with limits are read in one query
-    per round.
+    The median of the sensor's readings over the alarm's `for_s` (default five sampling periods,
+    up to its newest reading, so at least one reading) is judged: at or above `critical_above`, or
+    under `critical_below`, is critical; past `above` or `below` a warning. A sensor without a
+    reading in the last three periods is not judged (`freshness` reports it): the result is
+    unknown. A sensor without limits is healthy ("no limits set"). All sensors with limits are read
+    in one query per round.
 
-    Observed: breaches (sensors past a limit), critical (past a critical limit), judged,
-    unjudged, and ``median.<sensor>`` per judged sensor.
+    Observed: ``median`` (when judged), breaches (0 or 1), critical (0 or 1), judged, unjudged; on
+    an asset, ``median.<sensor>`` per judged sensor and the counts over its sensors.
     """
 
     default_target = "*"
-    per_asset = True
+    per_sensor = True
     name = "limits"
     issue = "sensor.limit"
 
+    @classmethod
+    def skips(cls, sensor: SensorInfo) -> str | None:
+        return None if sensor.alarm is not None else "has no alarm limits in the inventory"
+
     def run(self, ctx: CheckContext, /) -> CheckResult:
         assert ctx.assets is not None and ctx.readings is not None, "the limits check needs assets and readings"
-        now_us = to_epoch_us(ctx.clock.now())
-        by_asset, recent = _round_readings(ctx, now_us)
-        sensors = by_asset.get(self.target, [])
+        with _round_lock:
+            rnd = _round(ctx)
+            if rnd.limit_readings is None:
+                rnd.limit_readings = _limit_readings(ctx, rnd)
+            recent = rnd.limit_readings
+        one = "/" in self.target
+        sensors = [s for s in rnd.sensors(self.target) if s.alarm is not None]
         if not sensors:
             none = {"breaches": 0.0, "critical": 0.0, "judged": 0.0, "unjudged": 0.0}
             return self.result(ctx, Status.HEALTHY, f"{self.target}: no limits set", observed=none)
@@ -55,15 +101,15 @@ class LimitsCheck(Check):
         for s in sensors:
             assert s.alarm is not None
             ts, values = recent.get(s.id, (np.empty(0, np.int64), np.empty(0)))
-            if len(ts) == 0 or now_us - int(ts[-1]) > STALE_PERIODS * s.period_s * 1e6:
+            if len(ts) == 0 or rnd.at_us - int(ts[-1]) > STALE_PERIODS * s.period_s * 1e6:
                 unjudged.append(s.name)
                 continue
             window_s = s.alarm.window_s(s.period_s)
             median = float(np.median(values[ts > ts[-1] - window_s * 1e6]))
-            observed[f"median.{s.name}"] = median
+            observed["median" if one else f"median.{s.name}"] = median
             s_status, reason = _judge(s, s.alarm, median, window_s)
             if reason:
-                breaches.append(reason)
+                breaches.append(reason if one else f"{s.name} {reason}")
                 critical += s_status is Status.CRITICAL
             status = worst(status, s_status)
         judged = len(sensors) - len(unjudged)
@@ -75,33 +121,30 @@ class LimitsCheck(Check):
             "judged": float(judged),
             "unjudged": float(len(unjudged)),
         }
-        parts = breaches or [f"{judged} of {len(sensors)} sensors with limits inside them"]
-        if unjudged:
-            parts.append(f"no reading in {STALE_PERIODS:g} periods: {', '.join(unjudged[:8])}")
+        if one:
+            inside = f"median {_num(observed.get('median'))}{_unit(sensors[0])} inside its limits"
+            parts = breaches or ([] if unjudged else [inside])
+            if unjudged:
+                parts.append(f"no reading in {STALE_PERIODS:g} periods, not judged")
+        else:
+            parts = breaches or [f"{judged} of {len(sensors)} sensors with limits inside them"]
+            if unjudged:
+                parts.append(f"no reading in {STALE_PERIODS:g} periods: {', '.join(unjudged[:8])}")
         return self.result(ctx, status, f"{self.target}: {'; '.join(parts)}", observed=observed)
 
 
-def _round_readings(ctx: CheckContext, now_us: int) -> tuple[dict[str, list[SensorInfo]], dict[int, Columns]]:
-    """The sensors with limits and their recent readings, read once per round for every asset."""
-    cached = ctx.extra.get(ROUND_KEY)
-    if cached is not None and cached[0] == now_us:
-        return cached[1], cached[2]
-    assert ctx.assets is not None and ctx.readings is not None
-    limited = [s for s in ctx.assets.sensors() if s.alarm is not None]
-    by_asset: dict[str, list[SensorInfo]] = {}
-    for s in limited:
-        by_asset.setdefault(s.asset, []).append(s)
-    back_s = max(
-        (s.alarm.window_s(s.period_s) + STALE_PERIODS * s.period_s for s in limited if s.alarm is not None),
-        default=0.0,
-    )
-    recent = ctx.readings.recent([s.id for s in limited], now_us - int(back_s * 1e6), now_us) if limited else {}
-    ctx.extra[ROUND_KEY] = (now_us, by_asset, recent)
-    return by_asset, recent
+def _limit_readings(ctx: CheckContext, rnd: _Round) -> dict[int, Columns]:
+    """The recent readings of every sensor with limits, in one query."""
+    assert ctx.readings is not None
+    limited = [s for sensors in rnd.by_asset.values() for s in sensors if s.alarm is not None]
+    if not limited:
+        return {}
+    back_s = max(s.alarm.window_s(s.period_s) + STALE_PERIODS * s.period_s for s in limited if s.alarm is not None)
+    return ctx.readings.recent([s.id for s in limited], rnd.at_us - int(back_s * 1e6), rnd.at_us)
 
 
 def _judge(sensor: SensorInfo, alarm: AlarmLimits, median: float, window_s: float) -> tuple[Status, str]:
-    """The status of one sensor's median and, when it is past a limit, why."""
+    """The status of one sensor's median and, when it is past a limit, why (without its name)."""
     status, reason = Status.HEALTHY, ""
     sides: tuple[tuple[Direction, float | None, float | None], ...] = (
         ("above", alarm.above, alarm.critical_above),
@@ -114,26 +157,29 @@ def _judge(sensor: SensorInfo, alarm: AlarmLimits, median: float, window_s: floa
         s = threshold.status(median)
         if s in (Status.WARNING, Status.CRITICAL):
             level = critical if s is Status.CRITICAL else warning
-            unit = f" {sensor.unit}" if sensor.unit else ""
-            reason = f"{sensor.name} median {_num(median)}{unit} {direction} {_num(level)}{unit} for {_span(window_s)}"
+            unit = _unit(sensor)
+            reason = f"median {_num(median)}{unit} {direction} {_num(level)}{unit} for {_span(window_s)}"
             status = s
     return status, reason
 
 
 class FrozenCheck(Check):
-    """No sensor of asset `target` has frozen: its last `periods` readings (default 30) are all
-    exactly equal, while before that flat run, within `lookback_s` (default a day), it held at
-    least `min_distinct` distinct values (default 3) and never held one value for `periods`
-    readings in a row. So a sensor that normally moves and has stopped (a frozen transmitter)
-    trips it; one that is constant by nature (a set-point, a 0/1 link state, a valve at rest)
-    does not. A sensor with fewer than `periods` readings is not judged. A flat run longer than
-    `lookback_s` reads as constant by nature, so a frozen sensor is reported for about a day.
+    """Sensor `target` (`<asset>/<sensor>`, one incident per sensor) has not frozen: its last
+    `periods` readings (default 30) are all exactly equal, while before that flat run, within
+    `lookback_s` (default a day), it held at least `min_distinct` distinct values (default 3) and
+    never held one value for `periods` readings in a row. So a sensor that normally moves and has
+    stopped (a frozen transmitter) trips it; one that is constant by nature (a set-point, a 0/1
+    link state, a valve at rest) does not. A sensor with fewer than `periods` readings is not
+    judged. A flat run longer than `lookback_s` reads as constant by nature, so a frozen sensor is
+    reported for about a day. The target `*` means every sensor, an asset name each of its
+    sensors; run directly on an asset name (a procedure step) it judges all of them in one result.
+    The last readings of every sensor are read in one query per round.
 
     Observed: frozen (sensors), judged (sensors with at least `periods` readings).
     """
 
     default_target = "*"
-    per_asset = True
+    per_sensor = True
     name = "frozen"
     issue = "sensor.frozen"
     default_thresholds = (Threshold("frozen", "above", warning=1, target=0),)
@@ -150,26 +196,39 @@ class FrozenCheck(Check):
 
     def run(self, ctx: CheckContext, /) -> CheckResult:
         assert ctx.assets is not None and ctx.readings is not None, "the frozen check needs assets and readings"
-        sensors = ctx.assets.sensors(self.target)
+        with _round_lock:
+            rnd = _round(ctx)
+            tails = rnd.tails.get(self.periods)
+            if tails is None:
+                ids = [s.id for sensors in rnd.by_asset.values() for s in sensors]
+                tails = rnd.tails[self.periods] = ctx.readings.tails(ids, self.periods, until_us=rnd.at_us)
+        one = "/" in self.target
+        sensors = rnd.sensors(self.target)
         if not sensors:
             observed = {"frozen": 0.0, "judged": 0.0}
             return self.result(ctx, Status.HEALTHY, f"{self.target}: no sensors", observed=observed)
-        tails = ctx.readings.tails([s.id for s in sensors], self.periods, until_us=to_epoch_us(ctx.clock.now()))
-        frozen, judged = [], 0
+        frozen, judged, short = [], 0, 0
         for s in sensors:
             ts, values = tails.get(s.id, (np.empty(0, np.int64), np.empty(0)))
             if len(values) < self.periods:
+                short = len(values)
                 continue
             judged += 1
             if values.min() != values.max() or not self._moves(ctx, s, int(ts[0]), float(values[-1])):
                 continue
-            held = f"{_num(float(values[-1]))}{f' {s.unit}' if s.unit else ''}"
+            held = f"{_num(float(values[-1]))}{_unit(s)}"
             span = _span((ts[-1] - ts[0]) / 1e6 + s.period_s)
-            frozen.append(f"{s.name} held at {held} for the last {self.periods} readings ({span})")
+            flat = f"held at {held} for the last {self.periods} readings ({span})"
+            frozen.append(flat if one else f"{s.name} {flat}")
         observed = {"frozen": float(len(frozen)), "judged": float(judged)}
-        summary = f"{self.target}: none of {judged} sensors frozen"
-        if frozen:
-            summary = f"{self.target}: {len(frozen)} of {judged} sensors frozen: {'; '.join(frozen[:8])}"
+        if one:
+            summary = f"{self.target}: {frozen[0] if frozen else 'not frozen'}"
+            if not judged:
+                summary = f"{self.target}: {short} of {self.periods} readings, not judged yet"
+        else:
+            summary = f"{self.target}: none of {judged} sensors frozen"
+            if frozen:
+                summary = f"{self.target}: {len(frozen)} of {judged} sensors frozen: {'; '.join(frozen[:8])}"
         return self.judge(ctx, observed, summary)
 
     def _moves(self, ctx: CheckContext, sensor: SensorInfo, tail_start_us: int, held: float) -> bool:
@@ -200,6 +259,10 @@ def _int(params: Mapping[str, Any], name: str, default: int, *, low: int) -> int
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"frozen check: {name} must be a whole number of at least {low}")
     return value
+
+
+def _unit(sensor: SensorInfo) -> str:
+    return f" {sensor.unit}" if sensor.unit else ""
 
 
 def _num(value: float | None) -> str:
