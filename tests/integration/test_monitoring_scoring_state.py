@@ -118,3 +118,36 @@ def test_an_asset_is_learning_until_its_baseline_is_complete(demo_pitstop: Pitst
     # a restarted scorer reads the same from the stored baseline, still without fitting
     restarted = StreamScorer(demo_pitstop, baseline=timedelta(hours=24)).status("ahu-1")
     assert restarted.state == "scoring" and restarted.baseline_end == scoring.baseline_end
+
+
+def test_the_baseline_grows_each_day_without_what_was_flagged_then_stays(demo_pitstop: Pitstop) -> None:
+    """Issue 16, item 1: a baseline fitted on one day does not hold a week's weather and set
+    points. It is refitted each day of scored readings on everything so far but the findings'
+    evidence, until it spans `grow_for`; then it stays."""
+    from pitstop.ml.explanations import Contribution
+    from pitstop.ml.scoring import Finding
+
+    scorer = StreamScorer(demo_pitstop, baseline=timedelta(hours=24), grow_for=timedelta(hours=48))
+    _backfill(demo_pitstop, ("hvac",), T0, T0 + timedelta(hours=30))
+    scorer.run(T0 + timedelta(hours=30))
+    first = scorer.models["ahu-2"]
+    assert first.baseline_start == T0 and first.baseline_end < T0 + timedelta(hours=24)
+
+    flagged = (T0 + timedelta(hours=26), T0 + timedelta(hours=27))
+    scorer.report(Finding("ahu-2", *flagged, 40, 60, 9.0, 3.0, [Contribution("UCWF", 1.0)], "twin residuals"))
+    _backfill(demo_pitstop, ("hvac",), T0 + timedelta(hours=30), T0 + timedelta(hours=50))
+    scorer.run(T0 + timedelta(hours=50))  # scores up to 50 h; the next look at the model refits
+    grown = scorer.model("ahu-2")
+    assert grown is not None and grown is not first
+    assert grown.baseline_start == T0 and grown.baseline_end > T0 + timedelta(hours=47)
+    kept = scorer._grown("ahu-2", T0).index
+    evidence = (kept >= flagged[0] - scorer.window) & (kept <= flagged[1])
+    assert not evidence.any() and len(kept) > 40 * 60  # the rest of the 48 h is there
+    assert scorer.status("ahu-2").grows_until == T0 + timedelta(hours=48)
+
+    # grown to `grow_for`: it stays, and a restarted scorer keeps it
+    _backfill(demo_pitstop, ("hvac",), T0 + timedelta(hours=50), T0 + timedelta(hours=80))
+    scorer.run(T0 + timedelta(hours=80))
+    assert scorer.model("ahu-2") is grown
+    restarted = StreamScorer(demo_pitstop, baseline=timedelta(hours=24), grow_for=timedelta(hours=48)).model("ahu-2")
+    assert restarted is not None and restarted.baseline_end == grown.baseline_end
