@@ -201,3 +201,21 @@ def test_backups_and_drills_are_logged_and_a_failed_drill_reaches_a_person(
         f"backup drill failed (set {bad.id})",
         f"backup drill ok (set {good.id})",
     ]
+
+
+def test_an_incident_on_a_sensor_is_labelled_with_its_asset_and_site(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    """A target `<asset>/<sensor>` (a drifted transmitter, a sensor past its limit) routes like its
+    asset: routes, silences and windows that match on asset or site see the sensor's."""
+    pitstop = plant(db, clock, tmp_path, f"http://127.0.0.1:{hook_server.server_address[1]}/hook")
+    pitstop.incidents.open_or_update(
+        "sensor.drift:ahu-2/UCWIT", severity=Severity.WARNING, title="UCWIT reads high", source="monitoring"
+    )
+    pitstop.feed.deliver()
+    labels = posted(hook_server)[0]["alerts"][0]["labels"]  # type: ignore[index]
+    assert labels["target"] == "ahu-2/UCWIT"
+    assert labels["asset"] == "ahu-2" and labels["site"] == "north-plant" and labels["type"] == "hvac"

@@ -61,10 +61,12 @@ class IncidentAlerts:
 
     def labels(self, t: Transition) -> dict[str, str]:
         """What routes, silences and windows match on: the key's parts, and the asset's site and
-        type when the target is an asset."""
+        type when the target is an asset or one of its sensors (``<asset>/<sensor>``)."""
         area, condition, target = parse_key(t.key)
         labels = {"key": t.key, "area": area, "issue": f"{area}.{condition}", "target": target, "source": t.source}
         asset = self.assets.get_asset(target)
+        if asset is None and "/" in target:
+            asset = self.assets.get_asset(target.split("/", 1)[0])
         if asset is not None:
             labels.update(asset=asset.name, site=asset.site, type=asset.type, scope="asset")
         else:
