@@ -322,6 +322,29 @@ def score(pitstop: Pitstop, sim: Simulator, start: datetime, end: datetime) -> d
 
 # -- the run -------------------------------------------------------------------------------------
 
+SCORER_SETTINGS: dict[str, tuple[str, Any]] = {
+    "margin": ("margin", float),
+    "false_per_week": ("false_per_week", float),
+    "baseline_h": ("baseline", lambda v: timedelta(hours=float(v))),
+    "window_min": ("window", lambda v: timedelta(minutes=float(v))),
+    "grow_days": ("grow_for", lambda v: timedelta(days=float(v))),
+}
+
+
+def scorer_overrides(items: list[str]) -> dict[str, Any]:
+    """``--scorer margin=2`` and the like, as StreamScorer attributes."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if name not in SCORER_SETTINGS or not value:
+            raise SystemExit(f"--scorer {item!r}: expected NAME=VALUE, NAME one of {', '.join(SCORER_SETTINGS)}")
+        attribute, parse = SCORER_SETTINGS[name]
+        try:
+            out[attribute] = parse(value)
+        except ValueError:
+            raise SystemExit(f"--scorer {item!r}: {value!r} is not a number") from None
+    return out
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -334,7 +357,22 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--data-dir", type=Path, default=None, help="keep the run here (default: a tempdir)")
     parser.add_argument("--score-only", action="store_true", help="score a kept --data-dir again, no run")
+    parser.add_argument(
+        "--detection-only",
+        action="store_true",
+        help="run only the stream scorer at each step (what the scoring job does), not the other jobs:"
+        " the detection stack alone, fast enough to compare its settings over 30 days",
+    )
+    parser.add_argument(
+        "--scorer",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a StreamScorer setting for this run: margin, false_per_week, baseline_h, window_min,"
+        " grow_days (repeatable); the defaults are the product's",
+    )
     args = parser.parse_args()
+    overrides = scorer_overrides(args.scorer)
 
     began = time.perf_counter()
     if args.assets is not None:
@@ -355,6 +393,8 @@ def main() -> None:
         try:
             if not args.score_only:
                 prepare(pitstop, inv_text, inv_source)
+            for name, value in overrides.items():
+                setattr(pitstop.scoring, name, value)
             scenario = Scenario.load(args.scenario, start)
             sim = Simulator(assets_of_database(pitstop.assets), seed=args.seed, scenario=scenario)
             live = LiveSimulation(sim, DatabasePublisher(pitstop, sim), start)
@@ -368,8 +408,12 @@ def main() -> None:
                 live.advance(at)  # readings up to now, never beyond
                 job_s["simulator"] = job_s.get("simulator", 0.0) + time.perf_counter() - t0
                 t0 = time.perf_counter()
-                for name in pitstop.scheduler.tick():
-                    jobs_run[name] = jobs_run.get(name, 0) + 1
+                if args.detection_only:
+                    pitstop.scoring.run(at)
+                    jobs_run["scoring"] = jobs_run.get("scoring", 0) + 1
+                else:
+                    for name in pitstop.scheduler.tick():
+                        jobs_run[name] = jobs_run.get(name, 0) + 1
                 job_s["scheduler.tick"] = job_s.get("scheduler.tick", 0.0) + time.perf_counter() - t0
                 t0 = time.perf_counter()
                 pitstop.feed.deliver()
@@ -390,6 +434,8 @@ def main() -> None:
         "assets": len(sim.assets),
         "sensors": len(sim.keys),
         "steps": steps,
+        "detection_only": args.detection_only,
+        "scorer": {k: str(v) for k, v in overrides.items()},
         "jobs_run": jobs_run,
         "failed_jobs": failures,
         "seconds_by_part": {k: round(v, 1) for k, v in job_s.items()},
