@@ -151,3 +151,23 @@ def test_the_baseline_grows_each_day_without_what_was_flagged_then_stays(demo_pi
     assert scorer.model("ahu-2") is grown
     restarted = StreamScorer(demo_pitstop, baseline=timedelta(hours=24), grow_for=timedelta(hours=48)).model("ahu-2")
     assert restarted is not None and restarted.baseline_end == grown.baseline_end
+
+
+def test_a_baseline_does_not_grow_on_what_was_flagged(demo_pitstop: Pitstop) -> None:
+    """When everything scored since the baseline was flagged, the growth has nothing normal to
+    add: the baseline stays as it was (not refitted on less), and is tried again a day later."""
+    from pitstop.ml.explanations import Contribution
+    from pitstop.ml.scoring import Finding
+
+    scorer = StreamScorer(demo_pitstop, baseline=timedelta(hours=24))
+    _backfill(demo_pitstop, ("hvac",), T0, T0 + timedelta(hours=50))
+    scorer.run(T0 + timedelta(hours=24, minutes=30))
+    first = scorer.models["ahu-2"]
+    everything = (first.baseline_end - timedelta(hours=12), T0 + timedelta(hours=50))
+    scorer.report(Finding("ahu-2", *everything, 1500, 1560, 9.0, 3.0, [Contribution("UCWF", 1.0)], "twin residuals"))
+    scorer.run(T0 + timedelta(hours=50))
+    assert scorer.model("ahu-2") is not None
+    kept = scorer.models["ahu-2"]
+    assert kept.baseline_end == first.baseline_end  # not refitted on the 12 h left
+    assert scorer.grow_tried["ahu-2"] == T0 + timedelta(hours=50)
+    assert scorer.model("ahu-2") is kept  # and not retried on every run

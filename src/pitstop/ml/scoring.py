@@ -224,6 +224,7 @@ class StreamScorer:
     twin_trees: int = 100
     models: dict[str, AssetModel] = field(default_factory=dict)
     scored_until: dict[str, datetime] = field(default_factory=dict)
+    grow_tried: dict[str, datetime] = field(default_factory=dict)
 
     # -- baselines -------------------------------------------------------------------------------
     def _dir(self) -> Path:
@@ -250,8 +251,11 @@ class StreamScorer:
             if not self._stale(row.fitted_at):
                 model = self._load(self._dir() / Path(row.path).name)
                 if model is not None and self._due(asset, model):
-                    window = self._grown(asset, model.baseline_start or model.baseline_end)
-                    model = None
+                    grown = self._grown(asset, model.baseline_start or model.baseline_end)
+                    self.grow_tried[asset] = self.scored_until[asset]
+                    if len(grown) > 1 and grown.index[-1] - grown.index[0] >= self.baseline:
+                        window, model = grown, None
+                    # else: mostly flagged since; keep the baseline, try again a `grow_every` later
             elif row.scored_until is not None:
                 window = asset_frame(self.pitstop, asset, row.scored_until - self.baseline, row.scored_until)
         else:
@@ -273,10 +277,11 @@ class StreamScorer:
         """The baseline still grows and a further ``grow_every`` of readings has been scored."""
         start = model.baseline_start or model.baseline_end
         scored = self.scored_until.get(asset)
+        since = max(model.baseline_end, self.grow_tried.get(asset, model.baseline_end))
         return (
             model.baseline_end - start < self.grow_for - self.grow_every / 2
             and scored is not None
-            and scored - model.baseline_end >= self.grow_every
+            and scored - since >= self.grow_every
         )
 
     def _grown(self, asset: str, start: datetime) -> pd.DataFrame:
