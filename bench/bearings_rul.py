@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from _common import emit
+from pitstop.config.models import PrognosticsSettings
 from pitstop.ml.rul import DegradationRulModel
 from pitstop.ml.rul.base import History
 from pitstop.sim import Fault, FaultKind, Scenario, SimAsset, SimSensor, Simulator
@@ -82,7 +83,7 @@ def main() -> None:
     results = {}
     for n in (0, 1, 3):
         start = time.perf_counter()
-        model = DegradationRulModel(failure_level=5.0).fit(train[:n])
+        model = DegradationRulModel(failure_level=5.0, min_rise=PrognosticsSettings().min_rise).fit(train[:n])
         fit_s = time.perf_counter() - start
         results[f"{n}_failures"] = {
             **score(model, test),

@@ -21,7 +21,8 @@ def _vibration(pitstop: Pitstop, asset: str, days: float, *, wear: bool) -> None
     minutes = np.arange(int(days * 24 * 60))
     ts = to_epoch_us(pitstop.clock.now() - timedelta(days=days)) + minutes.astype(np.int64) * 60_000_000
     hours = minutes / 60.0
-    growth = np.expm1(np.maximum(hours - 48, 0) / 40.0) * 0.02 if wear else 0.0
+    # wear grows past the 30 % rise a trend needs (prognostics.min_rise) on the fifth day
+    growth = np.expm1(np.maximum(hours - 48, 0) / 40.0) * 0.08 if wear else 0.0
     level = 2.0 * (1 + growth) + np.random.default_rng(len(asset)).normal(0, 0.02, len(minutes))
     pitstop.readings.write(ReadingBatch.of(np.full(len(ts), sensor.id, dtype=np.int32), ts, level))
 

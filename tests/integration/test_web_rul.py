@@ -21,7 +21,7 @@ def _wearing_bearing(pitstop: Pitstop, days: int) -> None:
     minutes = np.arange(days * 24 * 60)
     ts = to_epoch_us(end - timedelta(days=days)) + minutes.astype(np.int64) * 60_000_000
     hours = minutes / 60.0
-    level = 2.0 * (1 + np.expm1(np.maximum(hours - 48, 0) / 40.0) * 0.02)
+    level = 2.0 * (1 + np.expm1(np.maximum(hours - 48, 0) / 40.0) * 0.08)  # past the 30 % rise a trend needs
     noise = np.random.default_rng(3).normal(0, 0.02, len(minutes))
     pitstop.readings.write(ReadingBatch.of(np.full(len(ts), sensor.id, dtype=np.int32), ts, level + noise))
 

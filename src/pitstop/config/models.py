@@ -138,6 +138,12 @@ class PrognosticsSettings(_Section):
     failure_level: float = Field(
         default=5.0, gt=1.0, description="health index at failure (x healthy level) until failures are recorded"
     )
+    min_rise: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=10.0,
+        description="a degradation trend counts once the health index is this share above its healthy level",
+    )
     model: Literal["degradation", "gbm"] = Field(
         default="degradation", description="RUL model; gbm needs two failures of the type the health sensor saw"
     )

@@ -216,7 +216,10 @@ class Prognostics:
         if cached is None or cached[0] != ids:
             histories = [h for h in (self._failure_history(e) for e in failures) if h is not None and self._saw(h)]
             model = create(
-                self.settings.model, coverage=self.settings.coverage, failure_level=self.settings.failure_level
+                self.settings.model,
+                coverage=self.settings.coverage,
+                failure_level=self.settings.failure_level,
+                min_rise=self.settings.min_rise,
             )
             try:
                 cached = (ids, model.fit(histories), len(histories))
@@ -226,7 +229,10 @@ class Prognostics:
                 # trend towards the configured failure level, and keep that until the failures change.
                 log.warning("RUL model for %r could not learn from %d failure(s): %s", kind, len(histories), exc)
                 fallback = create(
-                    "degradation", coverage=self.settings.coverage, failure_level=self.settings.failure_level
+                    "degradation",
+                    coverage=self.settings.coverage,
+                    failure_level=self.settings.failure_level,
+                    min_rise=self.settings.min_rise,
                 )
                 cached = (ids, fallback.fit([]), 0)
             self._models[kind] = cached

@@ -19,7 +19,7 @@ BUILTINS: tuple[str, ...] = (
 )
 
 # Settings the app hands to every model; a model without such a parameter has no use for it.
-SHARED_PARAMS: frozenset[str] = frozenset({"failure_level"})
+SHARED_PARAMS: frozenset[str] = frozenset({"failure_level", "min_rise"})
 
 
 def rul_registry() -> Registry[RulModel]:

@@ -44,6 +44,8 @@ class DegradationRulModel(Estimator):
     window : fit on the rows of the last ``window`` time units only (None: the whole history).
     baseline : share of the first rows (at least 5) that set the healthy noise spread.
     detect : a trend counts once the recent level is this many noise spreads above healthy.
+    min_rise : ... and at least this share above the healthy level: a load that swings the index by
+        a tenth is not wear, however quiet the first hours were (0: the noise spreads alone).
     horizon : the longest RUL stated (None: twice the longest run to failure, or 40 x the history).
     spread : interval factor (in log RUL) while no run to failure has calibrated one: the bootstrap
         sees the noise of the fit, not how far the exponential shape is from the truth.
@@ -73,6 +75,7 @@ class DegradationRulModel(Estimator):
         window: float | None = None,
         baseline: float = 0.2,
         detect: float = 3.0,
+        min_rise: float = 0.0,
         horizon: float | None = None,
         spread: float = 1.5,
         n_boot: int = 400,
@@ -85,6 +88,7 @@ class DegradationRulModel(Estimator):
         self.window = window
         self.baseline = baseline
         self.detect = detect
+        self.min_rise = min_rise
         self.horizon = horizon
         self.spread = spread
         self.n_boot = n_boot
@@ -127,7 +131,7 @@ class DegradationRulModel(Estimator):
                 levels.append(float(np.max(y[-max(3, len(y) // 20) :])))
             # The first row past the healthy head whose recent level stands out.
             past_head = np.arange(len(y)) >= max(5, int(self.baseline * len(y)))
-            detected = np.nonzero(past_head & (self._recent(y) - self.healthy_level > self.detect * self._noise(y)))[0]
+            detected = np.nonzero(past_head & (self._recent(y) - self.healthy_level > self._rise(y)))[0]
             if len(detected):
                 leads.append(float(h.failed_at - t[detected[0]]))
             lives.append(float(h.failed_at - t[0]))
@@ -182,6 +186,10 @@ class DegradationRulModel(Estimator):
     def _series(self, h: History) -> tuple[FloatArray, FloatArray]:
         column = self.column_ if self.column_ is not None else self._column(h.features)
         return h.X[:, column], h.t
+
+    def _rise(self, y: FloatArray) -> float:
+        """How far above the healthy level the recent level must be for a trend to count."""
+        return max(self.detect * self._noise(y), self.min_rise * abs(self.healthy_level))
 
     def _noise(self, y: FloatArray) -> float:
         """Healthy noise spread: robust spread of the first rows or of row-to-row changes, whichever is larger."""
@@ -283,7 +291,7 @@ class DegradationRulModel(Estimator):
         recent = float(self._recent(y)[-1])
         if recent >= thr:
             return 0.0, 0.0, 0.0
-        if recent - c <= self.detect * self._noise(y):
+        if recent - c <= self._rise(y):
             return None
         fit = self._fit_curve(y, t)
         if fit is None:
