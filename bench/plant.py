@@ -300,6 +300,12 @@ def score(pitstop: Pitstop, sim: Simulator, start: datetime, end: datetime) -> d
     return {
         "faults": rows,
         "detected_before_impact_ratio": None if judged == 0 else round(hits / judged, 3),
+        # any incident during the fault, before or after its impact (an at-once fault can only be
+        # found after it, at the next step at best)
+        "detected_ratio": None if not rows else round(sum(r["detected_at"] is not None for r in rows) / len(rows), 3),
+        "median_delay_h": None
+        if not any(r["delay_h"] is not None for r in rows)
+        else float(np.median([r["delay_h"] for r in rows if r["delay_h"] is not None])),
         "faults_judged": judged,
         "false_incidents_per_asset_week": round(len(false) / asset_weeks, 3),
         "false_incidents": [{"key": o.key, "opened_at": _iso(o.opened_at)} for o in false],
