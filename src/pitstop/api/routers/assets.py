@@ -17,24 +17,13 @@ from pitstop.errors import NotFound
 router = APIRouter(prefix="/api", tags=["assets"])
 
 
-class AlarmOut(BaseModel):
-    """Alarm limits: bad at or above `above` / `critical_above`, under `below` / `critical_below`,
-    judged on the median of the last `for_s` seconds (null: five sampling periods)."""
-
-    above: float | None = None
-    critical_above: float | None = None
-    below: float | None = None
-    critical_below: float | None = None
-    for_s: float | None = None
-
-
 class SensorOut(BaseModel):
     name: str
     unit: str
     min: float | None
     max: float | None
     period_s: float
-    alarm: AlarmOut | None = None
+    alarm: inventory.AlarmSpec | None = None  # as the inventory gave them
 
 
 class AssetOut(BaseModel):
@@ -101,7 +90,7 @@ def get_asset(name: str, pitstop: PitstopDep, _key: Viewer) -> AssetDetail:
             min=s.min_value,
             max=s.max_value,
             period_s=s.period_s,
-            alarm=AlarmOut(**s.alarm.as_dict()) if s.alarm else None,
+            alarm=inventory.AlarmSpec.model_validate(s.alarm.as_dict(), strict=False) if s.alarm else None,
         )
         for s in pitstop.assets.sensors(name)
     ]
