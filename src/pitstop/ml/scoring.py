@@ -43,7 +43,6 @@ readings already scored).
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -378,17 +377,14 @@ class StreamScorer:
         young = self.grow_for.total_seconds() / max(span, 3600.0)
         return float(self.margin * max(young, 1.0) ** 0.5)
 
-    def _out_of_fold(self, twin: Twin, reference: pd.DataFrame) -> pd.DataFrame:
+    @staticmethod
+    def _out_of_fold(twin: Twin, reference: pd.DataFrame) -> pd.DataFrame:
         """The twin's residuals on each block of the reference from a twin fitted on the others:
         what it does on data it did not learn from, which is what scoring will ask of it."""
-        edges = np.linspace(0, len(reference), TWIN_FOLDS + 1).astype(int)
-        parts = []
-        for lo, hi in itertools.pairwise(edges.tolist()):
-            train = pd.concat([reference.iloc[:lo], reference.iloc[hi:]])
-            held = reference.iloc[lo:hi]
-            fold = twin.clone().fit(train)
-            parts.append(held[list(twin.outputs)] - fold.predict(held)[list(twin.outputs)])
-        return pd.concat(parts)
+        outputs = list(twin.outputs)
+        blocks = twin.blocked_folds(reference, TWIN_FOLDS)
+        assert blocks is not None, "a loop twin is fitted on TWIN_MIN_ROWS rows or more"
+        return pd.concat([block[outputs] - fold.predict(block)[outputs] for fold, block in blocks])
 
     def _save(self, asset: str, key: str, model: AssetModel) -> None:
         directory = self._dir()

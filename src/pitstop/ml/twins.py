@@ -25,6 +25,7 @@ output's trees and the base. It is several times faster per row than LightGBM's 
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -329,6 +330,19 @@ class Twin(Estimator):
         ]
         self.residual_scale_ = np.maximum((Y - self.predict_array(X)).std(axis=0), 1e-9)
         return self
+
+    def blocked_folds(self, frame: pd.DataFrame, folds: int = 3) -> list[tuple[Twin, pd.DataFrame]] | None:
+        """``folds`` consecutive blocks of ``frame``, each with a clone of this twin fitted on the
+        other blocks: how the twin does on hours it did not learn from, which in-sample residuals
+        understate. None when a block or the rest of the frame is too short to fit on."""
+        cuts = np.linspace(0, len(frame), folds + 1).astype(np.int64).tolist()
+        out = []
+        for start, end in itertools.pairwise(cuts):
+            rest = pd.concat([frame.iloc[:start], frame.iloc[end:]])
+            if len(rest) < 20 or end - start < 2:
+                return None
+            out.append((self.clone().fit(rest), frame.iloc[start:end]))
+        return out
 
     def predict_array(self, X: npt.ArrayLike) -> FloatArray:
         """Outputs (rows x outputs) for input rows in the order of ``inputs``."""

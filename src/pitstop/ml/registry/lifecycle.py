@@ -16,10 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from itertools import pairwise
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from pitstop.core.types import Severity
@@ -50,15 +48,10 @@ def reference_residuals(
     few hours of a short history and not the operating range (a day's cycle, the weather of other
     days), so residuals of any other hours read as drift. Falls back to the hold-out when a fold
     leaves too few rows to fit."""
-    cuts = np.linspace(0, len(train), RESIDUAL_FOLDS + 1).astype(np.int64)
-    parts = []
-    for start, end in pairwise(cuts.tolist()):
-        rest = pd.concat([train.iloc[:start], train.iloc[end:]])
-        if len(rest) < 20 or end - start < 2:
-            return holdout
-        fold = Twin.for_asset_type(asset_type, **params).fit(rest)
-        parts.append(fold.residuals(train.iloc[start:end]))
-    return pd.concat([*parts, holdout])
+    blocks = Twin.for_asset_type(asset_type, **params).blocked_folds(train, RESIDUAL_FOLDS)
+    if blocks is None:
+        return holdout
+    return pd.concat([*(fold.residuals(block) for fold, block in blocks), holdout])
 
 
 class Mode(StrEnum):
