@@ -1,6 +1,12 @@
-"""C-MAPSS FD001 and FD003: pitstop's GbmRulModel against a plain LightGBM baseline.
+"""C-MAPSS: pitstop's GbmRulModel against a plain LightGBM baseline, on every subset in the folder.
 
-    python bench/cmapss.py
+    python bench/cmapss.py [FD001 FD003 ...]
+
+Without arguments it scores every subset whose three files (train_, test_, RUL_) are in the data
+folder: FD001 and FD003 here; FD002 and FD004 (six flight conditions) are scored the same way when
+present. The operating settings are the model's regime inputs, never features: the number of
+regimes is found from the training units' settings (`find_regimes`: one on FD001/FD003), as the
+service would find it, so no subset gets a constant of its own.
 
 Conventions (shared/datasets/README.md, section 1): training target min(RUL, cap); one prediction
 per test unit at its last row; RMSE and the NASA score (a sum over units) against the test truth
@@ -16,21 +22,39 @@ developing on FD001's out-of-fold error and is the same for both subsets.
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from _common import dataset, emit
 from pitstop.ml.rul import GbmRulModel
-from pitstop.ml.rul.cmapss import SENSORS, load, select
+from pitstop.ml.rul.cmapss import SENSORS, SETTINGS, load, select
 from pitstop.ml.rul.evaluation import bounds, interval_coverage, nasa_score, rmse
 
 CAP = 125.0
-SUBSETS = ("FD001", "FD003")
 CANDIDATES = ({"cap": 125.0}, {"cap": 130.0})
-PITSTOP = {"smoothing": 0.3, "late_weight": 2.0, "baseline": 20, "windows": (5, 10, 30)}
+PITSTOP = {
+    "smoothing": 0.3,
+    "late_weight": 2.0,
+    "baseline": 20,
+    "windows": (5, 10, 30),
+    "columns": SENSORS,
+    "regime_columns": SETTINGS,
+}
+SHOWN = {k: v for k, v in PITSTOP.items() if not k.endswith("columns")}
 BASELINE = {"smoothing": 1.0, "late_weight": 0.0, "baseline": 0, "windows": (30,), "with_time": False}
+
+
+def subsets(folder: Path, asked: list[str]) -> list[str]:
+    names = [p.name.removeprefix("train_").removesuffix(".txt") for p in folder.glob("train_FD*.txt")]
+    found = sorted(n for n in names if (folder / f"test_{n}.txt").exists() and (folder / f"RUL_{n}.txt").exists())
+    missing = [a for a in asked if a not in found]
+    if missing:
+        raise SystemExit(f"no train_/test_/RUL_ files for {missing} in {folder} (found {found})")
+    return asked or found
 
 
 def validation_rmse(model: GbmRulModel) -> float:
@@ -68,24 +92,26 @@ def fitted(train: list, **params: Any) -> tuple[GbmRulModel, float]:
 def main() -> None:
     folder = dataset("cmapss")
     results: dict[str, Any] = {}
-    for subset in SUBSETS:
+    for subset in subsets(folder, sys.argv[1:]):
         train, test, truth = load(folder, subset)
-        # The operating settings are noise in these single-condition subsets; constant sensors are dropped by the model.
-        train = [select(h, SENSORS) for h in train]
-        test = [select(h, SENSORS) for h in test]
-        baseline, baseline_s = fitted(train, **BASELINE, cap=CAP)
+        # The plain baseline sees the sensors only; constant sensors are dropped by both models.
+        baseline, baseline_s = fitted([select(h, SENSORS) for h in train], **BASELINE, cap=CAP)
         tried = [(c, *fitted(train, **PITSTOP, **c)) for c in CANDIDATES]
         chosen, model, fit_s = min(tried, key=lambda item: validation_rmse(item[1]))
         results[subset] = {
             "pitstop": {"chosen": chosen, **scored(model, test, truth, fit_s)},
             "validation_rmse_per_candidate": {str(c["cap"]): round(validation_rmse(m), 3) for c, m, _ in tried},
-            "plain_lightgbm": scored(baseline, test, truth, baseline_s),
+            "regimes_found": int(model.regimes_),
+            "plain_lightgbm": scored(baseline, [select(h, SENSORS) for h in test], truth, baseline_s),
             "fit_s_all_candidates": round(sum(s for _, _, s in tried), 2),
         }
     emit(
         {
             "benchmark": "cmapss",
-            "model": f"pitstop gbm {PITSTOP}, 5 unit folds (mean of the fold models), binned split-conformal 80%",
+            "model": (
+                f"pitstop gbm {SHOWN}, regimes found from the settings, 5 unit folds (mean of the fold models),"
+                " binned split-conformal 80%"
+            ),
             "baseline": f"plain LightGBM: current values + rolling mean/std/slope over 30 cycles, cap 125 {BASELINE}",
             "truth": "capped = min(RUL, 125) (the usual convention); raw = RUL_FD00x.txt as is",
             "intervals": "calibrated against the capped truth on out-of-fold training rows",

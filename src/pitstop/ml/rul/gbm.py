@@ -21,6 +21,38 @@ from pitstop.ml.rul.base import FloatArray, History, RulEstimate
 from pitstop.ml.rul.features import window_features, window_names
 from pitstop.ml.rul.validation import check_histories, check_same_features, invalid, runs_to_failure
 
+MAX_REGIMES = 8
+SEPARATE = 0.75  # mean silhouette above which clusters count as distinct regimes ("strong structure")
+SAMPLE_ROWS = 2000  # silhouettes cost O(n^2): judged on a sample
+
+
+def find_regimes(inputs: FloatArray, *, max_regimes: int = MAX_REGIMES, random_state: int = 0) -> int:
+    """How many operating regimes the rows of ``inputs`` (operating inputs as columns) fall into.
+
+    Each column is scaled by its spread (constant ones are left out) and k-means is tried with 2 to
+    ``max_regimes`` clusters; the best k by mean silhouette is taken when its silhouette shows clearly
+    separate groups (above `SEPARATE`), otherwise 1: inputs that only wander around one operating
+    point (noise, a slow drift) are one regime, not k arbitrary slices of it.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    R = np.asarray(inputs, dtype=np.float64)
+    spread = R.std(axis=0)
+    R = R[:, spread > 1e-12 * np.maximum(1.0, np.abs(R).max(axis=0))]
+    if R.shape[1] == 0 or len(R) < 4:
+        return 1
+    R = (R - R.mean(axis=0)) / R.std(axis=0)
+    rng = np.random.default_rng(random_state)
+    sample = R[rng.choice(len(R), SAMPLE_ROWS, replace=False)] if len(R) > SAMPLE_ROWS else R
+    best, best_score = 1, SEPARATE
+    for k in range(2, min(max_regimes, len(np.unique(sample, axis=0)), len(sample) - 1) + 1):
+        labels = KMeans(n_clusters=k, n_init=4, random_state=random_state).fit_predict(sample)
+        score = float(silhouette_score(sample, labels))
+        if score > best_score:
+            best, best_score = k, score
+    return best
+
 
 class GbmRulModel(Estimator):
     """LightGBM on rolling mean/std/slope features; intervals by binned split-conformal on held-out units.
@@ -34,8 +66,11 @@ class GbmRulModel(Estimator):
     with_time : add the time since the start of the history as a feature.
     baseline : when > 0, add each signal's change since the mean of the history's first rows.
     columns : the input columns to use (None: all); constant ones are dropped anyway.
-    regime_columns, regimes : normalise every other signal per operating-condition cluster
-        (k-means with ``regimes`` clusters on ``regime_columns``); 0 regimes = off.
+    regime_columns : the operating inputs (altitude, load, speed, set point): they say which
+        operating regime a row is in and are never features themselves.
+    regimes : normalise every other signal per regime, a k-means cluster of ``regime_columns``;
+        None (the default) finds the number itself (`find_regimes`: 1, i.e. no normalisation,
+        unless the inputs fall into clearly separate clusters); 0 = off; k = exactly k.
     late_weight : rows close to failure weigh ``1 + late_weight`` times a healthy row.
     folds : groups of units held out in turn (the conformal calibration set is all of them).
     capped_intervals : calibrate intervals against the capped truth (True) or the raw truth.
@@ -62,7 +97,7 @@ class GbmRulModel(Estimator):
         baseline: int = 0,
         columns: tuple[str, ...] | None = None,
         regime_columns: tuple[str, ...] = (),
-        regimes: int = 0,
+        regimes: int | None = None,
         late_weight: float = 0.0,
         folds: int = 5,
         capped_intervals: bool = True,
@@ -100,7 +135,7 @@ class GbmRulModel(Estimator):
 
     def _signals(self, h: History) -> FloatArray:
         """The used signals of one history, regime-normalised when asked."""
-        X = self._signals_all(h) if self.regimes > 0 else h.X
+        X = self._signals_all(h) if self.regimes_ > 1 else h.X
         out: FloatArray = X[:, self.signal_idx_]
         return out
 
@@ -129,9 +164,10 @@ class GbmRulModel(Estimator):
         # Constant signals carry nothing: dropped before windowing.
         stacked = np.vstack([h.X for h in runs])
         wanted = range(len(names)) if self.columns is None else [self._index(names, c) for c in self.columns]
-        if self.regimes > 0:
-            stacked = np.vstack([self._signals_all(h) for h in runs])
+        if self.regime_columns:
             wanted = [i for i in wanted if i not in set(self.regime_idx_)]
+        if self.regimes_ > 1:
+            stacked = np.vstack([self._signals_all(h) for h in runs])
         keep = [i for i in wanted if np.ptp(stacked[:, i]) > 1e-12 * max(1.0, float(np.abs(stacked[:, i]).max()))]
         if not keep:
             invalid("every usable column is constant over the training histories")
@@ -187,21 +223,29 @@ class GbmRulModel(Estimator):
         return names.index(column)
 
     def _fit_regimes(self, runs: Sequence[History], names: tuple[str, ...]) -> None:
-        if self.regimes <= 0:
+        self.regimes_ = 0
+        if self.regimes is not None and self.regimes < 0:
+            invalid(f"regimes must be None (automatic), 0 (off) or a positive count, got {self.regimes}")
+        if self.regimes and not self.regime_columns:
+            invalid("regime normalisation needs regime_columns")
+        self.regime_idx_ = np.array([self._index(names, c) for c in self.regime_columns], dtype=np.int64)
+        if not self.regime_columns or self.regimes == 0:
             return
         from sklearn.cluster import KMeans
 
-        if not self.regime_columns:
-            invalid("regime normalisation needs regime_columns")
-        self.regime_idx_ = np.array([self._index(names, c) for c in self.regime_columns], dtype=np.int64)
         X = np.vstack([h.X for h in runs])
-        km = KMeans(n_clusters=self.regimes, n_init=4, random_state=self.random_state).fit(X[:, self.regime_idx_])
+        R = X[:, self.regime_idx_]
+        k = find_regimes(R, random_state=self.random_state) if self.regimes is None else self.regimes
+        self.regimes_ = k
+        if k <= 1:
+            return
+        km = KMeans(n_clusters=k, n_init=4, random_state=self.random_state).fit(R)
         centers = np.asarray(km.cluster_centers_, dtype=np.float64)
-        k = np.asarray(km.labels_)
-        mean = np.zeros((self.regimes, X.shape[1]))
-        std = np.ones((self.regimes, X.shape[1]))
-        for c in range(self.regimes):
-            rows = X[k == c]
+        label = np.asarray(km.labels_)
+        mean = np.zeros((k, X.shape[1]))
+        std = np.ones((k, X.shape[1]))
+        for c in range(k):
+            rows = X[label == c]
             if len(rows):
                 mean[c] = rows.mean(axis=0)
                 s = rows.std(axis=0)
