@@ -30,7 +30,18 @@ from pitstop.app import Pitstop
 from pitstop.core.types import Role
 from pitstop.errors import PitstopError
 from pitstop.storage.schema import model_drift
-from pitstop.web.routes import Refused, _act, _back, _form, _html, _key, _pitstop, _text, _try, router
+from pitstop.web.pages import (
+    Refused,
+    caller_key,
+    form_text,
+    page_part,
+    pitstop_of,
+    posted_form,
+    redirect,
+    render,
+    router,
+    run_action,
+)
 
 ModelName = Annotated[str, FastPath(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
 DRIFT_EVERY = timedelta(minutes=5)
@@ -89,39 +100,39 @@ def _names(p: Pitstop) -> list[str]:
 
 @router.get("/models")
 def models_page(request: Request) -> HTMLResponse:
-    key = _key(request)
-    p = _pitstop(request)
+    key = caller_key(request)
+    p = pitstop_of(request)
     rows = []
-    for name in _try("models", lambda: _names(p)) or []:
+    for name in page_part("models", lambda: _names(p)) or []:
         registry = p.models.registry
-        versions = _try("versions", partial(registry.versions, name)) or []
-        decisions = _try("decisions", partial(registry.decisions, name)) or []
+        versions = page_part("versions", partial(registry.versions, name)) or []
+        decisions = page_part("decisions", partial(registry.decisions, name)) or []
         rows.append(
             {
                 "name": name,
                 "versions": len(versions),
                 "latest": versions[-1] if versions else None,
-                "champion": _try("alias", partial(registry.alias, name, "champion")),
-                "challenger": _try("alias", partial(registry.alias, name, "challenger")),
+                "champion": page_part("alias", partial(registry.alias, name, "champion")),
+                "challenger": page_part("alias", partial(registry.alias, name, "challenger")),
                 "decision": decisions[-1] if decisions else None,
-                "drift": _try("drift", partial(_stored_for_champion, p, name)),
+                "drift": page_part("drift", partial(_stored_for_champion, p, name)),
             }
         )
-    return _html("models.html", request, key, rows=rows)
+    return render("models.html", request, key, rows=rows)
 
 
 @router.get("/models/{name}")
 def model_page(request: Request, name: ModelName) -> HTMLResponse:
-    key = _key(request)
-    p = _pitstop(request)
+    key = caller_key(request)
+    p = pitstop_of(request)
     return _model_page(request, key, p, name, prediction=None, error=None, values=None)
 
 
 @router.get("/models/{name}/predict")
 def model_predict(request: Request, name: ModelName) -> HTMLResponse:
     """A test prediction with the champion: one row of inputs from the form (read-only, so a GET)."""
-    key = _key(request)
-    p = _pitstop(request)
+    key = caller_key(request)
+    p = pitstop_of(request)
     server = p.models.server
     if server is None:
         raise Refused(404, "model serving is not set up")
@@ -174,13 +185,13 @@ def _model_page(
     status: int = 200,
 ) -> HTMLResponse:
     registry = p.models.registry
-    versions = _try("versions", lambda: registry.versions(name)) or []
+    versions = page_part("versions", lambda: registry.versions(name)) or []
     if not versions:
         raise Refused(404, f"no model named {name!r}")
     champion = registry.alias(name, "champion")
     challenger = registry.alias(name, "challenger")
-    decisions = list(reversed(_try("decisions", lambda: registry.decisions(name)) or []))
-    moves = list(reversed(_try("history", lambda: registry.history(name)) or []))
+    decisions = list(reversed(page_part("decisions", lambda: registry.decisions(name)) or []))
+    moves = list(reversed(page_part("history", lambda: registry.history(name)) or []))
     previous = next((v for v in registry.champion_history(name) if v != champion), None)
     drift = _drift(request, p, name, champion) if champion is not None else None
     form: list[tuple[str, str]] = []
@@ -191,7 +202,7 @@ def _model_page(
         for i, feature in enumerate(names):
             default = f"{probe[i]:.6g}" if i < len(probe) else ""
             form.append((feature, (values or {}).get(feature, default)))
-    return _html(
+    return render(
         "model.html",
         request,
         key,
@@ -306,8 +317,8 @@ def _bars(reference: list[float], current: list[float], width: int = 200, height
 
 @router.get("/models/{name}/promote")
 def promote_confirm(request: Request, name: ModelName, version: Annotated[int, Query(ge=1, lt=2**31)]) -> HTMLResponse:
-    key = _key(request, Role.OPERATOR)
-    p = _pitstop(request)
+    key = caller_key(request, Role.OPERATOR)
+    p = pitstop_of(request)
     try:
         target = p.models.registry.get(name, version)
     except PitstopError as exc:
@@ -316,7 +327,7 @@ def promote_confirm(request: Request, name: ModelName, version: Annotated[int, Q
     if champion == version:
         raise Refused(400, f"version {version} of {name} is already the champion")
     decision = next((d for d in reversed(p.models.registry.decisions(name)) if d.get("candidate") == version), None)
-    return _html(
+    return render(
         "model_confirm.html",
         request,
         key,
@@ -331,14 +342,14 @@ def promote_confirm(request: Request, name: ModelName, version: Annotated[int, Q
 
 @router.get("/models/{name}/rollback")
 def rollback_confirm(request: Request, name: ModelName) -> HTMLResponse:
-    key = _key(request, Role.OPERATOR)
-    p = _pitstop(request)
+    key = caller_key(request, Role.OPERATOR)
+    p = pitstop_of(request)
     champion = p.models.registry.alias(name, "champion")
     previous = next((v for v in p.models.registry.champion_history(name) if v != champion), None)
     if champion is None or previous is None:
         raise Refused(400, f"model {name} has no previous champion to roll back to")
     target = p.models.registry.get(name, previous)
-    return _html(
+    return render(
         "model_confirm.html",
         request,
         key,
@@ -353,20 +364,20 @@ def rollback_confirm(request: Request, name: ModelName) -> HTMLResponse:
 
 @router.post("/models/{name}/promote")
 async def promote(request: Request, name: ModelName) -> Response:
-    fields = await _form(request, Role.OPERATOR)
-    p = _pitstop(request)
-    version_text = _text(fields, "version", limit=10)
+    fields = await posted_form(request, Role.OPERATOR)
+    p = pitstop_of(request)
+    version_text = form_text(fields, "version", limit=10)
     if not version_text.isdigit() or not 1 <= int(version_text) < 2**31:
         raise Refused(400, "version must be a version number")
-    reason = _text(fields, "reason", required=False) or "promoted on the dashboard"
-    _act(lambda: p.models.registry.promote(name, int(version_text), actor=request.state.actor, reason=reason))
-    return _back(f"/models/{name}")
+    reason = form_text(fields, "reason", required=False) or "promoted on the dashboard"
+    run_action(lambda: p.models.registry.promote(name, int(version_text), actor=request.state.actor, reason=reason))
+    return redirect(f"/models/{name}")
 
 
 @router.post("/models/{name}/rollback")
 async def rollback(request: Request, name: ModelName) -> Response:
-    fields = await _form(request, Role.OPERATOR)
-    p = _pitstop(request)
-    reason = _text(fields, "reason", required=False) or "rolled back on the dashboard"
-    _act(lambda: p.models.registry.rollback(name, actor=request.state.actor, reason=reason))
-    return _back(f"/models/{name}")
+    fields = await posted_form(request, Role.OPERATOR)
+    p = pitstop_of(request)
+    reason = form_text(fields, "reason", required=False) or "rolled back on the dashboard"
+    run_action(lambda: p.models.registry.rollback(name, actor=request.state.actor, reason=reason))
+    return redirect(f"/models/{name}")

@@ -3,47 +3,39 @@
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from pitstop.app import Pitstop
 from pitstop.core.types import Role
-from pitstop.errors import NotFound, PitstopError
-from pitstop.storage.repos.keys import ApiKey
+from pitstop.errors import PitstopError
 from pitstop.storage.repos.sessions import SessionRepo
+from pitstop.web.pages import (
+    HERE,
+    PREFIX,
+    Refused,
+    caller_key,
+    form_text,
+    page_part,
+    pitstop_of,
+    posted_form,
+    redirect,
+    render,
+    router,
+    run_action,
+    sessions_of,
+)
 from pitstop.web.plots import band, line
 from pitstop.web.series import points as plot_points
 from pitstop.web.session import COOKIE, LIFETIME_S, Sessions
-
-log = logging.getLogger("pitstop.web")
-HERE = Path(__file__).parent
-PREFIX = "/ui"
-MAX_FORM_BYTES = 64 * 1024
-CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; form-action 'self'"
-T = TypeVar("T")
-
-templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
-
-
-class Refused(Exception):
-    """A page or action the caller may not have: login again (401) or not this role (403), or bad input (400)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def mount(app: FastAPI) -> None:
@@ -60,94 +52,7 @@ def mount(app: FastAPI) -> None:
     async def refused(request: Request, exc: Refused) -> Response:
         if exc.status == 401:
             return RedirectResponse(f"{PREFIX}/login", status_code=303)
-        return _html("error.html", request, None, status=exc.status, message=str(exc))
-
-
-# -- helpers -----------------------------------------------------------------------------------
-
-
-def _pitstop(request: Request) -> Pitstop:
-    pitstop: Pitstop = request.app.state.pitstop
-    return pitstop
-
-
-def _sessions(request: Request) -> Sessions:
-    sessions: Sessions = request.app.state.web_sessions
-    return sessions
-
-
-def _key(request: Request, role: Role = Role.VIEWER) -> ApiKey:
-    key = _sessions(request).key(request.cookies.get(COOKIE), _pitstop(request).clock.now())
-    if key is None:
-        raise Refused(401, "log in")
-    if not key.role.allows(role):
-        raise Refused(403, f"this needs the {role.value} role; you are logged in as {key.role.value}")
-    request.state.actor = f"web:{key.name}:{key.prefix}"
-    return key
-
-
-async def _form(request: Request, role: Role) -> dict[str, str]:
-    """The posted form of a logged-in caller of `role`, its CSRF token checked."""
-    key = _key(request, role)
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise Refused(413, "the form is too large")
-    try:
-        fields = {k: v[0] for k, v in parse_qs(body.decode(), max_num_fields=50).items()}
-    except (UnicodeDecodeError, ValueError):
-        raise Refused(400, "the form could not be read") from None
-    if not _sessions(request).csrf_ok(request.cookies.get(COOKIE), fields.get("csrf", "")):
-        raise Refused(403, "the form's CSRF token is missing or wrong; reload the page")
-    del key
-    return fields
-
-
-def _text(fields: dict[str, str], name: str, *, required: bool = True, limit: int = 2000) -> str:
-    value = fields.get(name, "").strip()
-    if required and not value:
-        raise Refused(400, f"{name} is required")
-    if len(value) > limit or any(ord(c) < 32 and c not in "\n\r\t" for c in value):
-        raise Refused(400, f"{name} must be at most {limit} printable characters")
-    return value
-
-
-def _try(what: str, func: Callable[[], T]) -> T | None:
-    """A part of a page: whatever a component can give; None when the component is missing or fails."""
-    try:
-        return func()
-    except Exception:
-        log.warning("dashboard: %s unavailable", what, exc_info=True)
-        return None
-
-
-def _html(name: str, request: Request, key: ApiKey | None, *, status: int = 200, **context: Any) -> HTMLResponse:
-    cookie = request.cookies.get(COOKIE)
-    csrf = _sessions(request).csrf(cookie) if (key and cookie) else ""
-    page = templates.get_template(name).render(
-        request=request,
-        prefix=PREFIX,
-        key=key,
-        can_act=bool(key and key.role.allows(Role.OPERATOR)),
-        csrf=csrf,
-        now=_pitstop(request).clock.now(),
-        **context,
-    )
-    response = HTMLResponse(page, status_code=status)
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _back(path: str) -> RedirectResponse:
-    return RedirectResponse(f"{PREFIX}{path}", status_code=303)
-
-
-def _act(func: Callable[[], object]) -> None:
-    try:
-        func()
-    except PitstopError as exc:
-        raise Refused(404 if isinstance(exc, NotFound) else 400, str(exc)) from None
+        return render("error.html", request, None, status=exc.status, message=str(exc))
 
 
 # -- login -------------------------------------------------------------------------------------
@@ -155,7 +60,7 @@ def _act(func: Callable[[], object]) -> None:
 
 @router.get("/login")
 def login_page(request: Request) -> HTMLResponse:
-    return _html("login.html", request, None, error=None)
+    return render("login.html", request, None, error=None)
 
 
 @router.post("/login")
@@ -163,15 +68,15 @@ async def login(request: Request) -> Response:
     body = await request.body()
     fields = {k: v[0] for k, v in parse_qs(body[:4096].decode(errors="replace"), max_num_fields=5).items()}
     token = fields.get("key", "").strip()[:200]
-    pitstop = _pitstop(request)
+    pitstop = pitstop_of(request)
     key = pitstop.keys.authenticate(token) if token else None
     if key is None:
-        return _html("login.html", request, None, status=401, error="That key is not valid.")
+        return render("login.html", request, None, status=401, error="That key is not valid.")
     request.state.actor = f"web:{key.name}:{key.prefix}"
-    response = _back("/")
+    response = redirect("/")
     response.set_cookie(
         COOKIE,
-        _sessions(request).issue(key, pitstop.clock.now()),
+        sessions_of(request).issue(key, pitstop.clock.now()),
         max_age=LIFETIME_S,
         httponly=True,
         samesite="strict",
@@ -183,9 +88,9 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    await _form(request, Role.VIEWER)
-    _sessions(request).end(request.cookies.get(COOKIE))
-    response = _back("/login")
+    await posted_form(request, Role.VIEWER)
+    sessions_of(request).end(request.cookies.get(COOKIE))
+    response = redirect("/login")
     response.delete_cookie(COOKIE, path=PREFIX)
     return response
 
@@ -195,18 +100,20 @@ async def logout(request: Request) -> Response:
 
 @router.get("/")
 def overview(request: Request) -> HTMLResponse:
-    key = _key(request)
-    p = _pitstop(request)
+    key = caller_key(request)
+    p = pitstop_of(request)
     now = p.clock.now()
-    report = _try("health report", lambda: p.health.report().as_dict())
-    active = _try("incidents", lambda: p.incidents.list(state=[s for s in _states() if s.active], limit=1000)) or []
+    report = page_part("health report", lambda: p.health.report().as_dict())
+    active = (
+        page_part("incidents", lambda: p.incidents.list(state=[s for s in _states() if s.active], limit=1000)) or []
+    )
     by_severity = Counter(i.severity.value for i in active)
-    healing = _try("remediation", lambda: _healing(p, now))
-    due = _try("work orders", lambda: _due_orders(p, now)) or []
-    window = _try("windows", lambda: _next_window(p, now))
-    backup = _try("backups", lambda: p.backup.records.last("backup"))
-    drill = _try("drills", lambda: p.backup.records.last("drill"))
-    return _html(
+    healing = page_part("remediation", lambda: _healing(p, now))
+    due = page_part("work orders", lambda: _due_orders(p, now)) or []
+    window = page_part("windows", lambda: _next_window(p, now))
+    backup = page_part("backups", lambda: p.backup.records.last("backup"))
+    drill = page_part("drills", lambda: p.backup.records.last("drill"))
+    return render(
         "overview.html",
         request,
         key,
@@ -257,8 +164,8 @@ def incidents_page(
     severity: Annotated[str, Query(max_length=20)] = "",
     area: Annotated[str, Query(max_length=50, pattern=r"^[a-z0-9_-]*$")] = "",
 ) -> HTMLResponse:
-    key = _key(request)
-    p = _pitstop(request)
+    key = caller_key(request)
+    p = pitstop_of(request)
     from pitstop.core.types import Severity
     from pitstop.incidents import IncidentState
 
@@ -274,7 +181,7 @@ def incidents_page(
     if severity and severity not in {s.value for s in Severity}:
         raise Refused(400, "severity is not one of " + ", ".join(Severity))
     items = (
-        _try(
+        page_part(
             "incidents",
             lambda: p.incidents.list(
                 state=states, area=area or None, severity=Severity(severity) if severity else None, limit=500
@@ -282,8 +189,8 @@ def incidents_page(
         )
         or []
     )
-    plans = _try("remediation", lambda: p.remediation.store.list(state="awaiting_approval", limit=100)) or []
-    return _html(
+    plans = page_part("remediation", lambda: p.remediation.store.list(state="awaiting_approval", limit=100)) or []
+    return render(
         "incidents.html",
         request,
         key,
@@ -297,23 +204,23 @@ def incidents_page(
 
 @router.get("/incidents/{incident_id}")
 def incident_page(request: Request, incident_id: int) -> HTMLResponse:
-    key = _key(request)
-    p = _pitstop(request)
+    key = caller_key(request)
+    p = pitstop_of(request)
     if not 1 <= incident_id < 2**31:
         raise Refused(404, "no such incident")
     try:
         item = p.incidents.get(incident_id)
     except PitstopError:
         raise Refused(404, f"incident {incident_id} not found") from None
-    timeline = _try("timeline", lambda: p.incidents.timeline(item.id)) or []
-    lessons = _try("lessons", lambda: p.maintenance.kb.lessons(item.key)) or []
+    timeline = page_part("timeline", lambda: p.incidents.timeline(item.id)) or []
+    lessons = page_part("lessons", lambda: p.maintenance.kb.lessons(item.key)) or []
     now = p.clock.now()
     silences = [
         s
-        for s in _try("silences", lambda: p.health.mutes.silences(active_at=now)) or []
+        for s in page_part("silences", lambda: p.health.mutes.silences(active_at=now)) or []
         if s.matchers.get("key") == item.key
     ]
-    return _html(
+    return render(
         "incident.html",
         request,
         key,
@@ -327,19 +234,19 @@ def incident_page(request: Request, incident_id: int) -> HTMLResponse:
 
 @router.post("/incidents/{incident_id}/ack")
 async def incident_ack(request: Request, incident_id: int) -> Response:
-    fields = await _form(request, Role.OPERATOR)
-    p = _pitstop(request)
-    note = _text(fields, "note", required=False)
-    _act(lambda: p.incidents.acknowledge(p.incidents.get(incident_id).key, actor=request.state.actor, note=note))
-    return _back(f"/incidents/{incident_id}")
+    fields = await posted_form(request, Role.OPERATOR)
+    p = pitstop_of(request)
+    note = form_text(fields, "note", required=False)
+    run_action(lambda: p.incidents.acknowledge(p.incidents.get(incident_id).key, actor=request.state.actor, note=note))
+    return redirect(f"/incidents/{incident_id}")
 
 
 @router.post("/incidents/{incident_id}/resolve")
 async def incident_resolve(request: Request, incident_id: int) -> Response:
-    fields = await _form(request, Role.OPERATOR)
-    p = _pitstop(request)
-    reason = _text(fields, "reason")
-    lesson = _text(fields, "lesson", required=False, limit=10_000)
+    fields = await posted_form(request, Role.OPERATOR)
+    p = pitstop_of(request)
+    reason = form_text(fields, "reason")
+    lesson = form_text(fields, "lesson", required=False, limit=10_000)
 
     def resolve() -> None:
         item = p.incidents.get(incident_id)
@@ -349,8 +256,8 @@ async def incident_resolve(request: Request, incident_id: int) -> Response:
         if lesson and hasattr(p, "maintenance"):
             p.maintenance.kb.add_lesson(item.key, lesson, author=request.state.actor)
 
-    _act(resolve)
-    return _back(f"/incidents/{incident_id}")
+    run_action(resolve)
+    return redirect(f"/incidents/{incident_id}")
 
 
 SILENCE_FOR = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -358,11 +265,13 @@ SILENCE_FOR = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "24h": timede
 
 @router.post("/incidents/{incident_id}/assign")
 async def incident_assign(request: Request, incident_id: int) -> Response:
-    fields = await _form(request, Role.OPERATOR)
-    p = _pitstop(request)
-    assignee = _text(fields, "assignee", required=False, limit=200) or None
-    _act(lambda: p.incidents.assign(p.incidents.get(incident_id).key, assignee=assignee, actor=request.state.actor))
-    return _back(f"/incidents/{incident_id}")
+    fields = await posted_form(request, Role.OPERATOR)
+    p = pitstop_of(request)
+    assignee = form_text(fields, "assignee", required=False, limit=200) or None
+    run_action(
+        lambda: p.incidents.assign(p.incidents.get(incident_id).key, assignee=assignee, actor=request.state.actor)
+    )
+    return redirect(f"/incidents/{incident_id}")
 
 
 @router.post("/incidents/{incident_id}/silence")
@@ -370,9 +279,9 @@ async def incident_silence(request: Request, incident_id: int) -> Response:
     """Hold back the incident's notifications for a while (a silence on its key) and mark it suppressed."""
     from pitstop.incidents.windows import Silence
 
-    fields = await _form(request, Role.OPERATOR)
-    p = _pitstop(request)
-    reason = _text(fields, "reason")
+    fields = await posted_form(request, Role.OPERATOR)
+    p = pitstop_of(request)
+    reason = form_text(fields, "reason")
     span = SILENCE_FOR.get(fields.get("for", ""))
     if span is None:
         raise Refused(400, "silence for one of " + ", ".join(SILENCE_FOR))
@@ -386,20 +295,20 @@ async def incident_silence(request: Request, incident_id: int) -> Response:
         until = added.ends_at.strftime("%Y-%m-%d %H:%M UTC")
         p.incidents.suppress(item.key, reason=f"silenced until {until}: {reason}", actor=request.state.actor)
 
-    _act(silence)
-    return _back(f"/incidents/{incident_id}")
+    run_action(silence)
+    return redirect(f"/incidents/{incident_id}")
 
 
 @router.post("/remediations/{remediation_id}/{decision}")
 async def remediation_decide(request: Request, remediation_id: int, decision: str) -> Response:
-    fields = await _form(request, Role.OPERATOR)
-    p = _pitstop(request)
+    fields = await posted_form(request, Role.OPERATOR)
+    p = pitstop_of(request)
     if decision not in {"approve", "reject"}:
         raise Refused(404, "the decision is approve or reject")
-    reason = _text(fields, "reason", required=False) or f"{decision}d on the dashboard"
+    reason = form_text(fields, "reason", required=False) or f"{decision}d on the dashboard"
     method = p.remediation.approve if decision == "approve" else p.remediation.reject
-    _act(lambda: method(remediation_id, actor=request.state.actor, reason=reason))
-    return _back("/incidents")
+    run_action(lambda: method(remediation_id, actor=request.state.actor, reason=reason))
+    return redirect("/incidents")
 
 
 # -- health ------------------------------------------------------------------------------------
@@ -407,17 +316,17 @@ async def remediation_decide(request: Request, remediation_id: int, decision: st
 
 @router.get("/health")
 def health_page(request: Request) -> HTMLResponse:
-    key = _key(request)
-    p = _pitstop(request)
-    report = _try("health report", lambda: p.health.report())
-    specs = _try("check specs", lambda: {s.id: s for s in p.health.specs()}) or {}
+    key = caller_key(request)
+    p = pitstop_of(request)
+    report = page_part("health report", lambda: p.health.report())
+    specs = page_part("check specs", lambda: {s.id: s for s in p.health.specs()}) or {}
     rows = []
     for r in report.results if report else []:
         spec = specs.get(f"{r.check}:{r.target}")
         levels = list(spec.thresholds.values()) if spec else []
         metric = levels[0].metric if levels else next(iter(r.observed), None)
         level = levels[0] if levels else None
-        history = _try("history", partial(p.health.results.history, r.check, r.target, 60)) or []
+        history = page_part("history", partial(p.health.results.history, r.check, r.target, 60)) or []
         points = [
             (h.checked_at.timestamp(), float(h.observed[metric]))
             for h in history
@@ -433,15 +342,15 @@ def health_page(request: Request) -> HTMLResponse:
                 "spark": line(points, width=160, height=32, thresholds=marks, label=f"{r.check} {r.target}"),
             }
         )
-    return _html("health.html", request, key, report=report, rows=rows)
+    return render("health.html", request, key, report=report, rows=rows)
 
 
 @router.post("/health/run")
 async def health_run(request: Request) -> Response:
-    await _form(request, Role.OPERATOR)
-    p = _pitstop(request)
-    _act(lambda: p.health.evaluate(p.health.run_checks()))
-    return _back("/health")
+    await posted_form(request, Role.OPERATOR)
+    p = pitstop_of(request)
+    run_action(lambda: p.health.evaluate(p.health.run_checks()))
+    return redirect("/health")
 
 
 # -- assets ------------------------------------------------------------------------------------
@@ -457,12 +366,12 @@ RANGES = {
 
 @router.get("/assets")
 def assets_page(request: Request) -> HTMLResponse:
-    key = _key(request)
-    p = _pitstop(request)
-    assets = _try("assets", p.assets.list_assets) or []
-    report = _try("health report", lambda: p.health.report().as_dict())
+    key = caller_key(request)
+    p = pitstop_of(request)
+    assets = page_part("assets", p.assets.list_assets) or []
+    report = page_part("health report", lambda: p.health.report().as_dict())
     statuses = {a["name"]: a["status"] for a in (report or {}).get("assets", [])}
-    return _html("assets.html", request, key, assets=assets, statuses=statuses)
+    return render("assets.html", request, key, assets=assets, statuses=statuses)
 
 
 @router.get("/assets/{name}")
@@ -471,8 +380,8 @@ def asset_page(
     name: Annotated[str, FastPath(max_length=200)],
     range: Annotated[str, Query(max_length=5)] = "24h",
 ) -> HTMLResponse:
-    key = _key(request)
-    p = _pitstop(request)
+    key = caller_key(request)
+    p = pitstop_of(request)
     if range not in RANGES:
         raise Refused(400, "range is one of " + ", ".join(RANGES))
     asset = p.assets.get_asset(name)
@@ -481,19 +390,21 @@ def asset_page(
     end = p.clock.now()
     start = end - RANGES[range]
     plots = []
-    for sensor in _try("sensors", partial(p.assets.sensors, name)) or []:
-        frame, count = _try("readings", partial(_points, p, sensor.id, start, end)) or ([], 0)
+    for sensor in page_part("sensors", partial(p.assets.sensors, name)) or []:
+        frame, count = page_part("readings", partial(_points, p, sensor.id, start, end)) or ([], 0)
         marks = [v for v in (sensor.min_value, sensor.max_value) if v is not None]
         svg = line(frame, thresholds=marks, label=sensor.name)
         plots.append({"sensor": sensor, "count": count, "svg": svg})
     incidents = [
-        i for i in _try("incidents", lambda: p.incidents.list(state=None, limit=1000)) or [] if _target_is(i.key, name)
+        i
+        for i in page_part("incidents", lambda: p.incidents.list(state=None, limit=1000)) or []
+        if _target_is(i.key, name)
     ][:20]
-    orders = _try("work orders", lambda: p.maintenance.orders.list(asset=name, limit=50)) or []
-    entries = _try("maintenance log", lambda: p.maintenance.log.entries(asset=name, limit=100000)) or []
-    rul = _rul(p, name, RANGES[range]) if name in (_try("prognostics", p.prognostics.monitored) or []) else None
-    scoring = _try("anomaly scoring", partial(p.scoring.status, name))
-    return _html(
+    orders = page_part("work orders", lambda: p.maintenance.orders.list(asset=name, limit=50)) or []
+    entries = page_part("maintenance log", lambda: p.maintenance.log.entries(asset=name, limit=100000)) or []
+    rul = _rul(p, name, RANGES[range]) if name in (page_part("prognostics", p.prognostics.monitored) or []) else None
+    scoring = page_part("anomaly scoring", partial(p.scoring.status, name))
+    return render(
         "asset.html",
         request,
         key,
@@ -511,7 +422,9 @@ def asset_page(
 
 def _rul(p: Pitstop, name: str, span: timedelta) -> dict[str, Any] | None:
     """The remaining-life panel: the latest estimate and how its interval moved over the range."""
-    summary = _try("remaining life", partial(p.prognostics.summary, name, days=max(span.total_seconds() / 86400, 1)))
+    summary = page_part(
+        "remaining life", partial(p.prognostics.summary, name, days=max(span.total_seconds() / 86400, 1))
+    )
     if summary is None:
         return None
     points = [
@@ -543,17 +456,17 @@ def maintenance_page(
     kind: Annotated[str, Query(max_length=50)] = "",
     contains: Annotated[str, Query(max_length=200)] = "",
 ) -> HTMLResponse:
-    key = _key(request)
-    p = _pitstop(request)
+    key = caller_key(request)
+    p = pitstop_of(request)
     now = p.clock.now()
-    windows = _try("windows", lambda: _window_times(p, now)) or []
-    orders = _try("work orders", lambda: p.maintenance.orders.list(active=True, limit=500)) or []
+    windows = page_part("windows", lambda: _window_times(p, now)) or []
+    orders = page_part("work orders", lambda: p.maintenance.orders.list(active=True, limit=500)) or []
     board: dict[str, list[Any]] = {}
     for o in orders:
         board.setdefault(o.state.value, []).append(o)
     entries = _log(request, p, asset, kind, contains, limit=200)
-    runs = _try("procedure runs", lambda: p.maintenance.runner.runs(limit=5)) or []
-    return _html(
+    runs = page_part("procedure runs", lambda: p.maintenance.runner.runs(limit=5)) or []
+    return render(
         "maintenance.html",
         request,
         key,
@@ -572,10 +485,10 @@ def maintenance_log_csv(
     kind: Annotated[str, Query(max_length=50)] = "",
     contains: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
-    _key(request)
+    caller_key(request)
     from pitstop.maintenance.log import export
 
-    entries = _log(request, _pitstop(request), asset, kind, contains, limit=100_000)
+    entries = _log(request, pitstop_of(request), asset, kind, contains, limit=100_000)
     return Response(
         export(entries, "csv"),
         media_type="text/csv",
@@ -598,33 +511,33 @@ def _window_times(p: Pitstop, now: datetime) -> list[tuple[Any, list[tuple[datet
 
 @router.get("/backups")
 def backups_page(request: Request) -> HTMLResponse:
-    key = _key(request)
-    p = _pitstop(request)
-    sets = _try("backup sets", p.backup.list_sets) or []
-    prune = _try("retention preview", lambda: p.backup.prune(dry_run=True)) or []
-    drills = _try("drills", lambda: p.backup.records.recent("drill", limit=20)) or []
-    runs = _try("backup runs", lambda: p.backup.records.recent(limit=20)) or []
-    rto = _try("rto", lambda: p.settings.backup.rto_minutes)
-    return _html("backups.html", request, key, sets=sets, prune=prune, drills=drills, runs=runs, rto=rto)
+    key = caller_key(request)
+    p = pitstop_of(request)
+    sets = page_part("backup sets", p.backup.list_sets) or []
+    prune = page_part("retention preview", lambda: p.backup.prune(dry_run=True)) or []
+    drills = page_part("drills", lambda: p.backup.records.recent("drill", limit=20)) or []
+    runs = page_part("backup runs", lambda: p.backup.records.recent(limit=20)) or []
+    rto = page_part("rto", lambda: p.settings.backup.rto_minutes)
+    return render("backups.html", request, key, sets=sets, prune=prune, drills=drills, runs=runs, rto=rto)
 
 
 @router.get("/kb")
 def kb_page(request: Request, q: Annotated[str, Query(max_length=500)] = "") -> HTMLResponse:
-    key = _key(request)
-    p = _pitstop(request)
+    key = caller_key(request)
+    p = pitstop_of(request)
     if q:
-        found = _try("knowledge base", lambda: p.maintenance.kb.search(q, limit=50)) or []
+        found = page_part("knowledge base", lambda: p.maintenance.kb.search(q, limit=50)) or []
     else:
-        found = _try("knowledge base", lambda: p.maintenance.kb.entries()) or []
-    return _html("kb.html", request, key, q=q, found=found)
+        found = page_part("knowledge base", lambda: p.maintenance.kb.entries()) or []
+    return render("kb.html", request, key, q=q, found=found)
 
 
 @router.get("/kb/{slug}")
 def kb_entry_page(request: Request, slug: Annotated[str, FastPath(max_length=200)]) -> HTMLResponse:
-    key = _key(request)
-    p = _pitstop(request)
+    key = caller_key(request)
+    p = pitstop_of(request)
     try:
         entry = p.maintenance.kb.get(slug)
     except PitstopError:
         raise Refused(404, "no such knowledge base entry") from None
-    return _html("kb_entry.html", request, key, entry=entry)
+    return render("kb_entry.html", request, key, entry=entry)

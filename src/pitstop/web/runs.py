@@ -21,7 +21,18 @@ from pitstop.app import Pitstop
 from pitstop.core.types import Role
 from pitstop.errors import PitstopError
 from pitstop.maintenance.runs import StepResult
-from pitstop.web.routes import Refused, _act, _back, _form, _html, _key, _pitstop, _text, _try, router
+from pitstop.web.pages import (
+    Refused,
+    caller_key,
+    form_text,
+    page_part,
+    pitstop_of,
+    posted_form,
+    redirect,
+    render,
+    router,
+    run_action,
+)
 
 RunId = Annotated[int, FastPath(ge=1, lt=2**31)]
 
@@ -36,32 +47,32 @@ class Item:
 
 @router.get("/procedures")
 def procedures_page(request: Request) -> HTMLResponse:
-    key = _key(request)
-    p = _pitstop(request)
-    files = _try("procedures", p.maintenance.catalog.files) or {}
+    key = caller_key(request)
+    p = pitstop_of(request)
+    files = page_part("procedures", p.maintenance.catalog.files) or {}
     procedures = sorted((f.procedure for f in files.values()), key=lambda proc: proc.title.casefold())
-    assets = _try("assets", p.assets.list_assets) or []
-    runs = _try("runs", lambda: p.maintenance.runner.runs(limit=30)) or []
-    return _html("procedures.html", request, key, procedures=procedures, assets=assets, runs=runs)
+    assets = page_part("assets", p.assets.list_assets) or []
+    runs = page_part("runs", lambda: p.maintenance.runner.runs(limit=30)) or []
+    return render("procedures.html", request, key, procedures=procedures, assets=assets, runs=runs)
 
 
 @router.post("/procedures/start")
 async def procedure_start(request: Request) -> Response:
-    fields = await _form(request, Role.OPERATOR)
-    p = _pitstop(request)
-    name = _text(fields, "procedure", limit=200)
-    asset = _text(fields, "asset", required=False, limit=200)
+    fields = await posted_form(request, Role.OPERATOR)
+    p = pitstop_of(request)
+    name = form_text(fields, "procedure", limit=200)
+    asset = form_text(fields, "asset", required=False, limit=200)
     if asset and p.assets.get_asset(asset) is None:
         raise Refused(400, f"no asset named {asset!r}")
     started: list[int] = []
-    _act(lambda: started.append(p.maintenance.runner.start(name, actor=request.state.actor, asset=asset).id))
-    return _back(f"/runs/{started[0]}")
+    run_action(lambda: started.append(p.maintenance.runner.start(name, actor=request.state.actor, asset=asset).id))
+    return redirect(f"/runs/{started[0]}")
 
 
 @router.get("/runs/{run_id}")
 def run_page(request: Request, run_id: RunId) -> HTMLResponse:
-    key = _key(request)
-    return _run_page(request, key, _pitstop(request), run_id, errors=[])
+    key = caller_key(request)
+    return _run_page(request, key, pitstop_of(request), run_id, errors=[])
 
 
 def _run_page(
@@ -77,11 +88,13 @@ def _run_page(
     items = [Item(steps.get(r.id), r) for r in run.steps]
     orders = [
         o
-        for o in _try("work orders", lambda: p.maintenance.orders.list(source="procedure", asset=run.asset, limit=1000))
+        for o in page_part(
+            "work orders", lambda: p.maintenance.orders.list(source="procedure", asset=run.asset, limit=1000)
+        )
         or []
         if o.run_id == run.id
     ]
-    return _html(
+    return render(
         "run.html",
         request,
         key,
@@ -101,8 +114,8 @@ async def run_answers(request: Request, run_id: RunId) -> Response:
     from pitstop.maintenance.procedures import ManualStep
     from pitstop.maintenance.runs import Answer
 
-    fields = await _form(request, Role.OPERATOR)
-    p = _pitstop(request)
+    fields = await posted_form(request, Role.OPERATOR)
+    p = pitstop_of(request)
     runner = p.maintenance.runner
     try:
         run = runner.get(run_id)
@@ -117,9 +130,9 @@ async def run_answers(request: Request, run_id: RunId) -> Response:
         step = next((s for s in proc.steps if s.id == result.id), None)
         if result.status != "pending" or not isinstance(step, ManualStep):
             continue
-        raw = _text(fields, f"value:{step.id}", required=False, limit=500)
+        raw = form_text(fields, f"value:{step.id}", required=False, limit=500)
         verdict = fields.get(f"result:{step.id}", "")
-        note = _text(fields, f"note:{step.id}", required=False, limit=4000)
+        note = form_text(fields, f"note:{step.id}", required=False, limit=4000)
         if not raw and verdict not in ("pass", "fail"):
             continue  # not filled in: stays pending
         value: float | str | None = raw or None
@@ -140,7 +153,9 @@ async def run_answers(request: Request, run_id: RunId) -> Response:
         except PitstopError as exc:
             errors.append(f"{step.title}: {exc}")
     if errors:
-        return _run_page(request, _key(request, Role.OPERATOR), p, run_id, errors=errors, status=400)
+        return _run_page(request, caller_key(request, Role.OPERATOR), p, run_id, errors=errors, status=400)
     if not answered:
-        return _run_page(request, _key(request, Role.OPERATOR), p, run_id, errors=["nothing was filled in"], status=400)
-    return _back(f"/runs/{run_id}")
+        return _run_page(
+            request, caller_key(request, Role.OPERATOR), p, run_id, errors=["nothing was filled in"], status=400
+        )
+    return redirect(f"/runs/{run_id}")
