@@ -144,6 +144,11 @@ class Pitstop:
 
 
 def build(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> Pitstop:
+    from pitstop.ml.registry.watch import with_model_monitoring
+
+    # Every part is built from the same settings, the models' checks and rollback rules included;
+    # nothing changes them afterwards.
+    settings = with_model_monitoring(settings)
     clock = clock or SystemClock()
     if db is None:
         db = Database(
@@ -245,22 +250,27 @@ def _build_prognostics(pitstop: Pitstop) -> None:
 
 
 def _build_models(pitstop: Pitstop) -> None:
+    """The model lifecycle: drift through the alert policy, the drift / model_accuracy checks, and the
+    lifecycle job (calendar, drift and accuracy triggers) for models under [models.twins]. Their checks
+    and the model.accuracy -> rollback_model rules are in the settings (`with_model_monitoring`)."""
     from pitstop.ml.registry import ModelLifecycle, ModelRegistry
     from pitstop.ml.registry.serving import ModelServer
-    from pitstop.ml.registry.watch import wire
+    from pitstop.ml.registry.watch import ModelWatch, drift_through_checks
 
+    settings = pitstop.settings.models
     registry = ModelRegistry(pitstop.db, pitstop.clock, data_dir=pitstop.settings.data_dir, incidents=pitstop.incidents)
-    gates = {
-        name: [g.model_dump() for g in cfg.gates]
-        for name, cfg in pitstop.settings.models.twins.items()
-        if cfg.gates is not None
-    }
+    gates = {name: [g.model_dump() for g in cfg.gates] for name, cfg in settings.twins.items() if cfg.gates is not None}
     registry.on_move.append(pitstop.record_model_move)
-    pitstop.models = ModelLifecycle(registry, pitstop.incidents, rules=gates)
+    pitstop.models = ModelLifecycle(
+        registry, pitstop.incidents, rules=gates, report_drift=drift_through_checks(pitstop.health)
+    )
     pitstop.models.server = ModelServer(registry, pitstop.clock, pitstop.metrics.registry)
-    # Drift through the alert policy, the drift / model_accuracy checks, model.accuracy -> rollback_model,
-    # and the lifecycle job (calendar, drift and accuracy triggers) for models under [models.twins].
-    wire(pitstop)
+    watch = ModelWatch(pitstop, settings)
+    # The drift and model_accuracy checks reach the models through the check context. The health
+    # monitor is built first (drift reports go through it), so the watch joins its context here.
+    pitstop.health.context.extra["models"] = watch
+    if settings.schedule and settings.twins:
+        pitstop.scheduler.add("models", timedelta(minutes=settings.interval_minutes), watch.scheduled)
 
 
 def _build_scoring(pitstop: Pitstop) -> None:

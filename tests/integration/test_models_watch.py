@@ -187,6 +187,21 @@ def test_accuracy_below_the_floor_opens_an_incident_and_rollback_model_heals_it(
     pitstop.close()
 
 
+def test_configured_models_add_their_checks_and_rollback_rule_to_a_copy_of_the_settings(
+    db: Database, clock: FrozenClock, tmp_path: Any
+) -> None:
+    settings = Settings(data_dir=tmp_path, models={"twins": {NAME: {"accuracy_floor": 0.6}}})
+    pitstop = build(settings, clock=clock, db=db)
+    assert settings.health.checks == [] and settings.remediation.rules == []  # the settings given stay as they were
+    checks = {(c.check, c.target): c for c in pitstop.settings.health.checks}
+    assert set(checks) == {("drift", NAME), ("model_accuracy", NAME)}
+    assert checks["model_accuracy", NAME].thresholds["relative_accuracy"].warning == 0.6
+    assert [r.match for r in pitstop.settings.remediation.rules] == [f"model.accuracy:{NAME}"]
+    assert pitstop.remediation.settings is pitstop.settings.remediation
+    assert pitstop.health.cfg is pitstop.settings.health
+    pitstop.close()
+
+
 @pytest.mark.parametrize(
     ("gates", "message"),
     [

@@ -129,14 +129,15 @@ class ModelLifecycle:
         incidents: IncidentRegistry,
         *,
         rules: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+        report_drift: Callable[[str, int, DriftReport], bool] | None = None,
     ) -> None:
         self.registry = registry
         self.incidents = incidents
         self.rules = {name: validate(r) for name, r in (rules or {}).items()}
         self.server: ModelServer | None = None
-        # Set by the composition root: a drift result goes through the alert policy like any check
+        # From the composition root: a drift result goes through the alert policy like any check
         # result. Without it, check_drift opens and resolves model.drift:<name> directly.
-        self.report_drift: Callable[[str, int, DriftReport], bool] | None = None
+        self.report_drift = report_drift
 
     def rules_for(self, name: str) -> list[dict[str, Any]]:
         return self.rules.get(name, [dict(r) for r in DEFAULT_RULES])

@@ -1,4 +1,4 @@
-"""Scheduled and triggered retraining, and the wiring of models into health checks and remediation.
+"""Scheduled and triggered retraining, and what configured models add to health checks and remediation.
 
 For every model configured under ``[models.twins.<name>]`` the lifecycle job (every
 ``models.interval_minutes``) looks at three triggers:
@@ -17,6 +17,7 @@ the version's ``trigger``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ import pandas as pd
 
 from pitstop.config.health import CheckSettings, ThresholdSettings
 from pitstop.config.lifecycle import ModelSettings, ModelsSettings
+from pitstop.config.models import Settings
 from pitstop.config.remediation import RuleSettings
 from pitstop.errors import InvalidInput, NotFound, PitstopError
 from pitstop.ml.drift import BAND_RANK, DriftReport
@@ -33,6 +35,7 @@ from pitstop.ml.registry.lifecycle import Accuracy, Mode, RetrainResult, exclude
 
 if TYPE_CHECKING:
     from pitstop.app import Pitstop
+    from pitstop.health.monitor import HealthMonitor
 
 log = logging.getLogger("pitstop.models")
 
@@ -195,29 +198,19 @@ class ModelWatch:
         self.run()
 
 
-def wire(pitstop: Pitstop) -> ModelWatch:
-    """Connect the models to the rest of pitstop (called by the composition root):
+def with_model_monitoring(settings: Settings) -> Settings:
+    """The settings with what ``[models.twins]`` implies, decided before anything is built from them:
 
-    - drift reports go through the alert policy as results of the ``drift`` check;
-    - configured models get the ``drift`` and ``model_accuracy`` checks (unless configured by hand);
-    - ``model.accuracy:<name>`` -> ``rollback_model`` for models with a floor (unless a rule matches);
-    - the lifecycle job, when models are configured and ``models.schedule`` is on.
+    - each monitored model gets the ``drift`` and ``model_accuracy`` checks (unless configured by hand);
+    - ``model.accuracy:<name>`` -> ``rollback_model`` for models with a floor (unless a rule matches).
+
+    A copy when something is added; the settings given are not changed.
     """
     from pitstop.ml.registry.checks import AccuracyCheck, DriftCheck
-    from pitstop.remediation.rules import RemediationRule, RuleBook
+    from pitstop.remediation.rules import RemediationRule
 
-    settings = pitstop.settings
-    watch = ModelWatch(pitstop, settings.models)
-    pitstop.health.context.extra["models"] = watch
-
-    def report_drift(name: str, version: int, report: DriftReport) -> bool:
-        result = DriftCheck(name).judge_report(pitstop.health.context, version, report)
-        pitstop.health.results.save([result])
-        pitstop.health.evaluate([result])
-        return True
-
-    pitstop.models.report_drift = report_drift
     have = {(c.check, c.target) for c in settings.health.checks}
+    checks = list(settings.health.checks)
     rules = list(settings.remediation.rules)
     for name, cfg in settings.models.twins.items():
         if cfg.monitor:
@@ -227,19 +220,29 @@ def wire(pitstop: Pitstop) -> ModelWatch:
                     if check == AccuracyCheck.name and cfg.accuracy_floor is not None:
                         floor = ThresholdSettings(direction="below", warning=cfg.accuracy_floor)
                         thresholds = {"relative_accuracy": floor}
-                    settings.health.checks.append(CheckSettings(check=check, target=name, thresholds=thresholds))
+                    checks.append(CheckSettings(check=check, target=name, thresholds=thresholds))
         key = f"{AccuracyCheck.issue}:{name}"
         wanted = cfg.accuracy_floor is not None and cfg.rollback_below_floor
         if wanted and not any(RemediationRule.of(r).matches(key) for r in rules):
             rules.append(RuleSettings(match=key, action="rollback_model", max_attempts=1, window_s=86400.0))
-    if len(rules) != len(settings.remediation.rules):
-        settings.remediation.rules = rules
-        pitstop.remediation.rules = RuleBook([RemediationRule.of(r) for r in rules])
-        remediation = settings.remediation
-        if remediation.enabled and "remediation" not in pitstop.scheduler.jobs:
-            pitstop.scheduler.add(
-                "remediation", timedelta(seconds=remediation.interval_s), pitstop.remediation.scheduled
-            )
-    if settings.models.schedule and settings.models.twins:
-        pitstop.scheduler.add("models", timedelta(minutes=settings.models.interval_minutes), watch.scheduled)
-    return watch
+    if len(checks) == len(settings.health.checks) and len(rules) == len(settings.remediation.rules):
+        return settings
+    return settings.model_copy(
+        update={
+            "health": settings.health.model_copy(update={"checks": checks}),
+            "remediation": settings.remediation.model_copy(update={"rules": rules}),
+        }
+    )
+
+
+def drift_through_checks(health: HealthMonitor) -> Callable[[str, int, DriftReport], bool]:
+    """The models' drift reports as results of the ``drift`` check: stored, then judged by the alert policy."""
+    from pitstop.ml.registry.checks import DriftCheck
+
+    def report_drift(name: str, version: int, report: DriftReport) -> bool:
+        result = DriftCheck(name).judge_report(health.context, version, report)
+        health.results.save([result])
+        health.evaluate([result])
+        return True
+
+    return report_drift
