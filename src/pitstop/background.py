@@ -110,6 +110,4 @@ class Supervisor:
 
     def states(self) -> dict[str, str]:
         """State of each started thread ("ok" when running), for /ready."""
-        return {
-            f"background:{name}": t.state() for name, t in self.threads.items() if t.state() != "not started"
-        }
+        return {f"background:{name}": t.state() for name, t in self.threads.items() if t.state() != "not started"}

@@ -197,9 +197,7 @@ POISON = [
 ]
 
 
-def test_poison_messages_are_quarantined_and_acked_and_the_rest_is_stored(
-    demo_pitstop: Pitstop, prefix: str
-) -> None:
+def test_poison_messages_are_quarantined_and_acked_and_the_rest_is_stored(demo_pitstop: Pitstop, prefix: str) -> None:
     """Issue 15, items 1 and 2: a value too large for a float or JSON nested 600 deep was retried every
     second and never acked, and 3,000 levels killed the writer thread; the 20 good messages after them
     were never stored and came back after a restart. Now each poison message is quarantined and acked,

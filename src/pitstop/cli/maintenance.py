@@ -314,9 +314,7 @@ def wo_close(
     by: By = "cli",
 ) -> None:
     """Mark done; the condition that opened it is checked again (verified, or back to in progress)."""
-    order = _m(ctx).orders.close(
-        order_id, actor=by, actual_h=hours, parts=part or [], note=note, failure_code=found
-    )
+    order = _m(ctx).orders.close(order_id, actor=by, actual_h=hours, parts=part or [], note=note, failure_code=found)
     out.print(f"work order {order_id}: {order.state.value}")
 
 
