@@ -47,6 +47,7 @@ from pitstop.app import Pitstop, build
 from pitstop.config import Settings
 from pitstop.incidents.models import parse_key
 from pitstop.sim import Scenario, Simulator, assets_of_database
+from pitstop.sim.hvac import HvacModel
 from pitstop.sim.live import LiveSimulation
 from pitstop.sim.publish import DatabasePublisher
 from pitstop.sim.scenario import Fault, FaultKind
@@ -69,7 +70,11 @@ IMPACT_RULES = {
     FaultKind.SERVICE_DOWN: "at once (onset)",
     FaultKind.SENSOR_DRIFT: "the bias past the tolerance (2 % of the sensor's range, 1 unit without a range)",
     FaultKind.SENSOR_FREEZE: "the true value first differs from the frozen one by the tolerance (as drift)",
-    FaultKind.FOULING: "15 % of the coil's UA lost (severity x days / 30)",
+    FaultKind.FOULING: (
+        "15 % of the coil's UA lost (severity x days / 30) and the loss shows: a reading it changes (water"
+        " flow, air or water outlet temperature; noise-free, hourly median) differs from the clean coil's by"
+        " the tolerance; on hot water at part load the valve passes a trickle and a fouled coil changes nothing"
+    ),
 }
 FOULING_IMPACT_LOSS = 0.15
 FOULING_DAYS = 30.0
@@ -145,11 +150,36 @@ def prepare(pitstop: Pitstop, text: str, source: str) -> None:
 # -- ground truth --------------------------------------------------------------------------------
 
 
-def _tolerance(sim: Simulator, fault: Fault) -> float:
-    sensor = sim.sensors[(fault.asset, fault.sensor or "")]
+def _tolerance(sim: Simulator, fault: Fault, name: str | None = None) -> float:
+    sensor = sim.sensors[(fault.asset, name or fault.sensor or "")]
     if sensor.min is None or sensor.max is None:
         return 1.0
     return TOLERANCE_SHARE * (sensor.max - sensor.min)
+
+
+def _fouling_shows(sim: Simulator, fault: Fault, horizon: datetime) -> datetime | None:
+    """The first hour, once FOULING_IMPACT_LOSS of the UA is lost, when the fouled coil moves one of
+    the readings it affects by the tolerance against the same coil clean (both noise-free)."""
+    fouled = sim.models[fault.asset]
+    if not isinstance(fouled, HvacModel):
+        return None
+    clean = HvacModel(fouled.seed, fouled.asset, fouled.site, (), cooling_all_year=fouled.cooling_all_year)
+    begin = fault.start + timedelta(days=FOULING_IMPACT_LOSS / fault.severity * FOULING_DAYS)
+    stop = min(fault.end or horizon + timedelta(days=30), horizon + timedelta(days=30))
+    if begin >= stop:
+        return None
+    t = np.arange(begin.timestamp(), stop.timestamp(), 300.0)
+    k = np.zeros(len(t), dtype=np.int64)
+    a, b = fouled.signals(t, k), clean.signals(t, k)
+    shows = np.zeros(len(t), dtype=bool)
+    _, hour = np.unique((t - t[0]) // 3600, return_inverse=True)
+    for name in sorted(fault.signals):
+        if (fault.asset, name) not in sim.sensors:
+            continue
+        gap = np.abs(np.asarray(a[name][0]) - np.asarray(b[name][0]))
+        hourly = np.array([np.median(gap[hour == h]) for h in range(hour.max() + 1)])
+        shows |= hourly[hour] > _tolerance(sim, fault, name)
+    return _first(t, shows)
 
 
 def _first(t: np.ndarray, hit: np.ndarray) -> datetime | None:
@@ -165,7 +195,7 @@ def impact_time(sim: Simulator, fault: Fault, horizon: datetime) -> datetime | N
     if fault.kind in (FaultKind.VALVE_STUCK, FaultKind.PLC_LINK_DROP, FaultKind.SERVICE_DOWN):
         return onset
     if fault.kind is FaultKind.FOULING:
-        return onset + timedelta(days=FOULING_IMPACT_LOSS / fault.severity * FOULING_DAYS)
+        return _fouling_shows(sim, fault, horizon)
     if fault.kind is FaultKind.SENSOR_DRIFT:
         return onset + timedelta(days=_tolerance(sim, fault) / fault.severity)
     end = min(fault.end or horizon + timedelta(days=30), horizon + timedelta(days=30))

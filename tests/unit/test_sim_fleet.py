@@ -131,6 +131,27 @@ def test_fault_effects_point_the_right_way() -> None:
     assert disk["disk_free_pct"].min() == 0.0  # the disk fills up within days
 
 
+def test_fouling_shows_in_winter_only_on_a_unit_cooling_all_year() -> None:
+    """On hot water at part load the valve passes a trickle and a fouled coil changes no reading;
+    a unit cooling all year (a server room's) runs chilled water through a working coil then too."""
+    winter = datetime(2026, 12, 1, tzinfo=UTC)
+    fouling = Fault(FaultKind.FOULING, "ahu-2", winter, severity=9.0)  # 30 % of the UA lost a day
+    span = (winter + DAY, winter + 2 * DAY)  # 30-60 % lost
+
+    def flow(scenario: Scenario) -> np.ndarray:
+        return wide(Simulator(ASSETS, seed=7, scenario=scenario), "ahu-2", *span)["UCWF"]
+
+    seasonal_clean, seasonal_fouled = flow(Scenario()), flow(Scenario((fouling,)))
+    assert abs(seasonal_fouled.mean() - seasonal_clean.mean()) < 0.01  # m3/h: nothing to see
+    cooling = frozenset({"ahu-2"})
+    clean, fouled = flow(Scenario(cooling_all_year=cooling)), flow(Scenario((fouling,), cooling))
+    assert clean.mean() > 5 * seasonal_clean.mean()  # chilled water through a working coil
+    assert fouled.mean() > 1.2 * clean.mean()  # the valve opens wider for the same cooling
+    # the unit's own setting changes nothing on the others
+    other = wide(Simulator(ASSETS, seed=7, scenario=Scenario(cooling_all_year=cooling)), "ahu-1", *span)
+    assert np.array_equal(other["UCWF"], wide(sim(), "ahu-1", *span)["UCWF"])
+
+
 def test_bearing_wear_grows_to_failure_at_the_known_time() -> None:
     onset, failure = T0 + DAY, T0 + 11 * DAY
     s = sim(Fault(FaultKind.BEARING_WEAR, "pump-1", onset, end=failure))
@@ -169,6 +190,11 @@ def test_bad_scenarios_are_refused() -> None:
         Fault(FaultKind.SENSOR_FREEZE, "ahu-1", T0)
     with pytest.raises(ScenarioError, match="end must come after start"):
         Fault(FaultKind.VALVE_STUCK, "ahu-1", T0, end=T0)
+    with pytest.raises(ScenarioError, match="not a simulated hvac unit"):
+        Simulator(ASSETS, scenario=Scenario(cooling_all_year=frozenset({"pump-1"})))
+    with pytest.raises(ScenarioError, match="must be a list of asset names"):
+        Scenario.parse('cooling_all_year = "ahu-2"', T0)
+    assert Scenario.parse('cooling_all_year = ["ahu-2"]', T0).cooling_all_year == {"ahu-2"}
 
 
 def test_scenario_toml_with_relative_and_absolute_times() -> None:

@@ -125,7 +125,8 @@ class Simulator:
 
     def _model(self, asset: SimAsset, faults: tuple[Fault, ...] = ()) -> Model:
         if asset.type == "hvac":
-            return hvac.HvacModel(self.seed, asset.name, asset.site, faults)
+            cooling = asset.name in self.scenario.cooling_all_year
+            return hvac.HvacModel(self.seed, asset.name, asset.site, faults, cooling_all_year=cooling)
         if asset.type == "monitoring-server":
             return server.ServerModel(self.seed, asset.name, faults)
         return rotating.RotatingModel(self.seed, asset.name, asset.site, asset.type, faults)

@@ -6,6 +6,11 @@ UCWF water flow (the valve), UCAIH air inlet humidity, AMBT ambient temperature,
 Outputs (what the coil makes of them): UCAOT air outlet temperature, UCWOT water outlet
 temperature, UCAF air flow. The outputs are a deterministic function of the inputs plus small
 sensor noise, so a digital twin can learn them.
+
+A unit on seasonal duty runs hot water through its coil when the season turns cold; at those
+part loads the valve passes a trickle and the coil's UA barely matters, so a fouled coil changes
+no reading then (30 % of the UA lost moves the valve by under 0.01 m3/h in March). A unit cooling
+all year (a server room's: warm return air, chilled water in every season) shows fouling then too.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ RHO_CP_AIR = 1.2 * 1006.0 / 3600.0  # W/K per m3/h of air
 RHO_CP_WATER = 1000.0 * 4186.0 / 3600.0  # W/K per m3/h of water
 MIN_FLOW = 0.05  # m3/h through a closed valve
 FOULING_DAYS = 30.0
+SERVER_ROOM_GAIN = 8.0  # K: return air of a unit cooling all year (a server room), above an office's
 
 SIGNALS = ("UCWIT", "UCAIT", "UCWF", "UCAIH", "AMBT", "UCTSP", "UCAOT", "UCWOT", "UCAF")
 
@@ -53,7 +59,9 @@ def dew_point(temp: F64, rh: F64) -> F64:
 
 
 class HvacModel:
-    def __init__(self, seed: int, asset: str, site: str, faults: tuple[Fault, ...]) -> None:
+    def __init__(
+        self, seed: int, asset: str, site: str, faults: tuple[Fault, ...], *, cooling_all_year: bool = False
+    ) -> None:
         rng = np.random.default_rng(noise.key(seed, asset, "coil"))
         self.params = CoilParams(
             ua=float(rng.uniform(2000, 2800)),
@@ -63,6 +71,7 @@ class HvacModel:
             return_air=float(rng.uniform(21, 23)),
         )
         self.seed, self.asset, self.site = seed, asset, site
+        self.cooling_all_year = cooling_all_year
         self.fouling = tuple(f for f in faults if f.kind is FaultKind.FOULING)
         self.stuck = tuple(f for f in faults if f.kind is FaultKind.VALVE_STUCK)
 
@@ -73,9 +82,12 @@ class HvacModel:
         """Everything but the valve: weather, mixed air, water supply, set point, air flow."""
         p = self.params
         ambt = climate.ambient(self.seed, self.site, t)
-        heating = climate.heating_season(t)
+        heating = np.zeros(t.shape, dtype=bool) if self.cooling_all_year else climate.heating_season(t)
         hour = climate.hour_of_day(t)
-        return_air = p.return_air + 0.7 * climate.daytime(t) + 0.6 * noise.smooth(self._key("return"), t, 2 * 3600)
+        gain = SERVER_ROOM_GAIN if self.cooling_all_year else 0.0
+        return_air = (
+            p.return_air + gain + 0.7 * climate.daytime(t) + 0.6 * noise.smooth(self._key("return"), t, 2 * 3600)
+        )
         ucait = (1.0 - p.outdoor_fraction) * return_air + p.outdoor_fraction * ambt
         ucaih = np.clip(
             48.0

@@ -1,5 +1,9 @@
 """Scenarios: which faults happen to which asset, from when. The ground truth of a simulation.
 
+    cooling_all_year = ["ahu-2"]        # units serving rooms with high gains (a server room):
+                                        # chilled water in every season; the others switch to hot
+                                        # water when the season turns cold
+
     [[faults]]
     kind = "bearing_wear"
     asset = "pump-1"
@@ -125,6 +129,7 @@ class Fault:
 @dataclass(frozen=True, slots=True)
 class Scenario:
     faults: tuple[Fault, ...] = ()
+    cooling_all_year: frozenset[str] = frozenset()  # HVAC units on chilled water in every season
 
     def of(self, asset: str) -> tuple[Fault, ...]:
         return tuple(f for f in self.faults if f.asset == asset)
@@ -139,6 +144,9 @@ class Scenario:
 
     def check(self, asset_types: dict[str, str], sensors: dict[str, Iterable[str]]) -> None:
         """Refuse faults on unknown assets or sensors, or on an asset of the wrong type."""
+        for name in sorted(self.cooling_all_year):
+            if asset_types.get(name) != "hvac":
+                raise ScenarioError(f"cooling_all_year: {name!r} is not a simulated hvac unit")
         for f in self.faults:
             if f.asset not in asset_types:
                 raise ScenarioError(f"{f.describe()}: no simulated asset {f.asset!r}")
@@ -170,10 +178,16 @@ class Scenario:
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any], origin: datetime, *, source: str = "scenario") -> Scenario:
-        """A scenario from parsed TOML (or JSON): {"faults": [{kind, asset, start, ...}, ...]}."""
-        extra = set(raw) - {"faults"}
+        """A scenario from parsed TOML (or JSON): {"faults": [{kind, asset, start, ...}, ...],
+        "cooling_all_year": [asset, ...]}."""
+        extra = set(raw) - {"faults", "cooling_all_year"}
         if extra:
-            raise ScenarioError(f"{source}: unknown key(s) {', '.join(sorted(extra))}; a scenario has [[faults]]")
+            raise ScenarioError(
+                f"{source}: unknown key(s) {', '.join(sorted(extra))}; a scenario has [[faults]] and cooling_all_year"
+            )
+        cooling = raw.get("cooling_all_year", [])
+        if not isinstance(cooling, list) or not all(isinstance(a, str) for a in cooling):
+            raise ScenarioError(f"{source}: `cooling_all_year` must be a list of asset names")
         entries = raw.get("faults", [])
         if not isinstance(entries, list):
             raise ScenarioError(f"{source}: `faults` must be a list of tables ([[faults]])")
@@ -183,7 +197,7 @@ class Scenario:
                 faults.append(_fault(entry, origin))
             except ScenarioError as exc:
                 raise ScenarioError(f"{source}: fault {i}: {exc}") from None
-        return cls(tuple(faults))
+        return cls(tuple(faults), frozenset(cooling))
 
 
 _FIELDS = {"kind", "asset", "start", "end", "severity", "sensor"}
