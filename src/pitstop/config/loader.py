@@ -100,7 +100,8 @@ def load_settings(
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "(root)"
         origin = str(path) if file_data else "settings"
-        raise ConfigError(f"{origin}: {key}: {err['msg']}") from None
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{origin}: {key}: {message}") from None
     return Settings.model_validate(loaded.model_dump())
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pitstop.config.health import HealthSettings
 from pitstop.config.lifecycle import ModelsSettings
+from pitstop.config.oncall import OncallSettings
 from pitstop.config.remediation import RemediationSettings
 
 
@@ -173,6 +174,18 @@ class Settings(BaseSettings):
     remediation: RemediationSettings = RemediationSettings()
     prognostics: PrognosticsSettings = PrognosticsSettings()
     models: ModelsSettings = ModelsSettings()
+    oncall: OncallSettings = OncallSettings()
+
+    @model_validator(mode="after")
+    def _oncall_channels(self) -> Settings:
+        channels = self.health.alerts.channels
+        missing = sorted(self.oncall.channel_names() - set(channels))
+        if missing:
+            raise ValueError(f"oncall policies name unknown alert channel(s): {', '.join(missing)}")
+        mail = self.oncall.email_channel
+        if mail is not None and getattr(channels.get(mail), "type", None) != "email":
+            raise ValueError(f"oncall.email_channel {mail!r} is not an email channel of [health.alerts.channels]")
+        return self
 
     def database_url(self) -> str:
         if self.database.url is not None:
