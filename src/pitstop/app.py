@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # heavy (scikit-learn, LightGBM): imported when built, not wh
     from pitstop.ml.registry import ModelLifecycle
     from pitstop.ml.registry.store import AliasMove
     from pitstop.ml.scoring import StreamScorer
+    from pitstop.oncall.escalation import Escalations
 
 HEARTBEAT_JOB = "heartbeat"
 
@@ -58,6 +59,7 @@ class Pitstop:
     ingest: IngestService = field(init=False)
     incidents: IncidentRegistry = field(init=False)
     feed: IncidentFeed = field(init=False)
+    oncall: Escalations = field(init=False)
     health: HealthMonitor = field(init=False)
     backup: BackupService = field(init=False)
     maintenance: Maintenance = field(init=False)
@@ -204,6 +206,7 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     pitstop.health.recommend = pitstop.maintenance.recommendations_hook(pitstop.health.recommend)
     pitstop.backup.records.listeners.append(pitstop.record_backup)
     _build_feed(pitstop)
+    _build_oncall(pitstop)
     _build_remediation(pitstop)
     _build_scoring(pitstop)
     _build_models(pitstop)
@@ -223,6 +226,37 @@ def _build_feed(pitstop: Pitstop) -> None:
     pitstop.feed.subscribe(SUBSCRIBER, IncidentAlerts(health.router, health.mutes, pitstop.assets, pitstop.clock))
     pitstop.feed.subscribe("maintenance-log", pitstop.maintenance.log.record_transitions)
     pitstop.background.append(FeedDelivery(pitstop.feed, pitstop.supervisor))
+
+
+def _build_oncall(pitstop: Pitstop) -> None:
+    """On-call and escalation (`pitstop.oncall`): pages from the incident feed and a scheduled job,
+    through the alert router; acknowledge links signed with the link secret."""
+    from functools import partial
+
+    from pitstop.alerts.incidents import incident_labels
+    from pitstop.oncall.escalation import SUBSCRIBER, Escalations
+    from pitstop.oncall.links import AckLinks, load_secret
+
+    settings = pitstop.settings
+    cfg = settings.oncall
+    secret = cfg.link_secret.get_secret_value() if cfg.link_secret else None
+    links = AckLinks(
+        partial(load_secret, settings.data_dir, secret),
+        cfg.public_url or f"http://{settings.api.host}:{settings.api.port}",
+        timedelta(hours=cfg.link_valid_hours),
+    )
+    pitstop.oncall = Escalations(
+        cfg,
+        db=pitstop.db,
+        clock=pitstop.clock,
+        incidents=pitstop.incidents,
+        router=pitstop.health.router,
+        labels=partial(incident_labels, pitstop.assets),
+        links=links,
+    )
+    pitstop.feed.subscribe(SUBSCRIBER, pitstop.oncall)
+    if cfg.policies:
+        pitstop.scheduler.add("oncall", timedelta(seconds=cfg.every_s), pitstop.oncall.scheduled)
 
 
 def _build_rollups(pitstop: Pitstop) -> None:

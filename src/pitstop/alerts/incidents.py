@@ -60,18 +60,22 @@ class IncidentAlerts:
             self.router.dispatch([decision], now)
 
     def labels(self, t: Transition) -> dict[str, str]:
-        """What routes, silences and windows match on: the key's parts, and the asset's site and
-        type when the target is an asset or one of its sensors (``<asset>/<sensor>``)."""
-        area, condition, target = parse_key(t.key)
-        labels = {"key": t.key, "area": area, "issue": f"{area}.{condition}", "target": target, "source": t.source}
-        asset = self.assets.get_asset(target)
-        if asset is None and "/" in target:
-            asset = self.assets.get_asset(target.split("/", 1)[0])
-        if asset is not None:
-            labels.update(asset=asset.name, site=asset.site, type=asset.type, scope="asset")
-        else:
-            labels["scope"] = "installation"
-        return labels
+        return incident_labels(self.assets, t)
+
+
+def incident_labels(assets: AssetRepo, t: Transition) -> dict[str, str]:
+    """What routes, silences, windows and on-call policies match on: the key's parts, and the
+    asset's site and type when the target is an asset or one of its sensors (``<asset>/<sensor>``)."""
+    area, condition, target = parse_key(t.key)
+    labels = {"key": t.key, "area": area, "issue": f"{area}.{condition}", "target": target, "source": t.source}
+    asset = assets.get_asset(target)
+    if asset is None and "/" in target:
+        asset = assets.get_asset(target.split("/", 1)[0])
+    if asset is not None:
+        labels.update(asset=asset.name, site=asset.site, type=asset.type, scope="asset")
+    else:
+        labels["scope"] = "installation"
+    return labels
 
 
 def _event(t: Transition) -> Event | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 class _Section(BaseModel):
@@ -83,9 +83,18 @@ class EmailChannel(_Section):
 class WebhookChannel(_Section):
     type: Literal["webhook"] = "webhook"
     url: SecretStr = Field(description="secret: Slack webhook URLs carry their token")
-    format: Literal["generic", "slack"] = "generic"
+    format: Literal["generic", "slack", "pagerduty", "opsgenie"] = Field(
+        default="generic", description="generic JSON, Slack, PagerDuty Events v2 or an Opsgenie alert body"
+    )
+    routing_key: SecretStr | None = Field(default=None, description="PagerDuty Events v2 integration key")
     hmac_secret: SecretStr | None = Field(default=None, description="signs the body: X-Pitstop-Signature")
     timeout_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _pagerduty_key(self) -> WebhookChannel:
+        if self.format == "pagerduty" and self.routing_key is None:
+            raise ValueError("a pagerduty webhook needs routing_key (the Events v2 integration key)")
+        return self
 
 
 Channel = Annotated[LogChannel | MqttChannel | EmailChannel | WebhookChannel, Field(discriminator="type")]

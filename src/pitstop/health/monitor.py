@@ -23,6 +23,7 @@ from pitstop.health.store import ResultStore
 from pitstop.incidents import IncidentRegistry
 from pitstop.incidents.policy import SITE_DOWN_MUTES_ASSETS, AlertPolicy, AlertRule, Observation, Phase, Step
 from pitstop.incidents.windows import MuteStore
+from pitstop.oncall.contacts import contact_notifiers
 from pitstop.storage.engine import Database
 from pitstop.storage.repos.assets import AssetRepo
 from pitstop.storage.repos.jobs import JobRepo
@@ -69,7 +70,7 @@ class HealthMonitor:
         )
         self.router = AlertRouter(
             db,
-            build_notifiers(alerts.channels),
+            build_notifiers(alerts.channels) | contact_notifiers(settings.oncall, alerts.channels),
             [
                 Route(tuple(r.channels), dict(r.match), Severity(r.min_severity), tuple(r.group_by))
                 for r in alerts.routes

@@ -288,6 +288,26 @@ feed_cursors = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# One escalation per incident an on-call policy covers: which policy, how many of its steps were
+# sent, when the next one is due (NULL when none is), and why it stopped.
+oncall_escalations = Table(
+    "oncall_escalations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("incident_key", String(500), nullable=False),
+    Column("policy", String(100), nullable=False),
+    Column("fired", Integer, nullable=False, server_default="0"),
+    Column("next_at", UtcDateTime),
+    Column("state", String(20), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("stopped_by", String(200)),
+    Column("last", Text, nullable=False, server_default=""),
+    UniqueConstraint("incident_id"),
+    Index(None, "state", "next_at"),
+)
+
 # -- backup --
 
 # One row per backup, verification, drill, restore or prune: what ran, on which set, how it went,
