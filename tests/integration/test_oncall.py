@@ -29,9 +29,7 @@ def oncall_settings(base: str, **policy: Any) -> dict[str, Any]:
             "ana": {"name": "Ana Silva", "webhook": f"{base}/ana"},
             "ben": {"name": "Ben Okafor", "webhook": f"{base}/ben"},
         },
-        "schedules": {
-            "maintenance": {"rotation": ["ana", "ben"], "start": "2026-01-05", "timezone": "Europe/Lisbon"}
-        },
+        "schedules": {"maintenance": {"rotation": ["ana", "ben"], "start": "2026-01-05", "timezone": "Europe/Lisbon"}},
         "policies": {
             "plant": {
                 "schedule": "maintenance",
@@ -187,3 +185,116 @@ def test_a_declared_emergency_pages_the_on_call_at_once(
     assert [who for who, _ in pages(hook_server)] == ["ana"]
     (esc,) = pitstop.oncall.list()
     assert esc.policy == "plant" and esc.fired == 1
+
+
+def link_of(page: dict[str, Any]) -> str:
+    """The acknowledge link's path (/ack/<token>) in a page's text."""
+    url = str(page["summary"]).rsplit("Acknowledge: ", 1)[1]
+    assert url.startswith("https://pitstop.plant.example/ack/")
+    return url.removeprefix("https://pitstop.plant.example")
+
+
+def test_the_signed_link_in_the_page_acknowledges_and_stops_the_escalation(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    """Issue 17, done when: a critical left unacknowledged escalates to the secondary after the
+    configured delay; an acknowledgement through the signed link stops it."""
+    from fastapi.testclient import TestClient
+
+    from pitstop.api import create_app
+
+    pitstop = plant(db, clock, tmp_path, base_url(hook_server))
+    pitstop.incidents.open_or_update(KEY, severity=Severity.CRITICAL, title="pump-1 vibrates", source="monitoring")
+    pitstop.feed.deliver()
+    clock.advance(timedelta(minutes=15))
+    pitstop.oncall.scheduled(clock.now())
+    (_, ana), (_, ben) = pages(hook_server)
+    client = TestClient(create_app(pitstop))
+    shown = client.get(link_of(ben))
+    assert shown.status_code == 200 and "pump-1 vibrates" in shown.text and "<form method='post'>" in shown.text
+    assert pitstop.incidents.get(KEY).state.value == "open"  # looking at the link changes nothing
+    done = client.post(link_of(ben))
+    assert done.status_code == 200 and "Acknowledged" in done.text
+    incident = pitstop.incidents.get(KEY)
+    assert incident.state.value == "acknowledged"
+    assert pitstop.incidents.timeline(incident.id)[-1].actor == "link:ben"
+    again = client.post(link_of(ana))  # the primary's link, later
+    assert again.status_code == 200 and "Already acknowledged" in again.text
+    pitstop.feed.deliver()
+    clock.advance(timedelta(hours=3))
+    pitstop.oncall.scheduled(clock.now())
+    assert [who for who, _ in pages(hook_server)] == ["ana", "ben"]  # the team was never paged
+    (esc,) = pitstop.oncall.list(active=False)
+    assert (esc.state, esc.stopped_by) == ("acknowledged", "link:ben")
+
+
+def test_forged_expired_and_malformed_links_are_refused_and_change_nothing(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from pitstop.api import create_app
+    from pitstop.oncall.links import AckLinks
+
+    pitstop = plant(db, clock, tmp_path, base_url(hook_server))
+    pitstop.incidents.open_or_update(KEY, severity=Severity.CRITICAL, title="pump-1 vibrates", source="monitoring")
+    other, _ = pitstop.incidents.open_or_update(
+        "asset.anomaly:ahu-1", severity=Severity.CRITICAL, title="ahu-1", source="monitoring"
+    )
+    pitstop.feed.deliver()
+    path = link_of(pages(hook_server)[0][1])
+    incident_id, recipient, expires, signature = path.removeprefix("/ack/").split(".")
+    elsewhere = AckLinks(b"another pitstop's secret, long enough", "https://x", timedelta(hours=1))
+    refused = {
+        f"/ack/{incident_id}.{recipient}.{expires}.{signature[:-1]}{'A' if signature[-1] != 'A' else 'B'}": 403,
+        f"/ack/{other.id}.{recipient}.{expires}.{signature}": 403,  # someone else's incident, same signature
+        f"/ack/{incident_id}.{recipient}.{int(expires) + 86400}.{signature}": 403,  # a longer life
+        f"/ack/{incident_id}.ben.{expires}.{signature}": 403,  # another recipient
+        "/ack/" + elsewhere.token(int(incident_id), "ana", clock.now()): 403,
+        f"/ack/{incident_id}.{recipient}.{expires}": 400,
+        "/ack/0.ana.1.x": 400,
+        "/ack/%00%27%3B--": 400,
+        "/ack/" + "9" * 199: 400,
+        "/ack/" + "9" * 201: 422,
+    }
+    client = TestClient(create_app(pitstop))
+    for bad, status in refused.items():
+        for method in (client.get, client.post):
+            response = method(bad)
+            assert response.status_code == status, (bad, response.text)
+    clock.advance(timedelta(hours=24))  # the link's life
+    expired = client.post(path)
+    assert expired.status_code == 410 and "expired" in expired.text
+    assert {i.state.value for i in pitstop.incidents.list()} == {"open"}
+    assert pitstop.oncall.get(int(incident_id)).state == "active"  # type: ignore[union-attr]
+    pitstop.oncall.scheduled(clock.now())
+    assert "ben" in [who for who, _ in pages(hook_server)]  # the escalation went on
+
+
+def test_a_link_of_a_resolved_incident_acknowledges_nothing(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from pitstop.api import create_app
+
+    pitstop = plant(db, clock, tmp_path, base_url(hook_server))
+    pitstop.incidents.open_or_update(KEY, severity=Severity.CRITICAL, title="pump-1 vibrates", source="monitoring")
+    pitstop.feed.deliver()
+    path = link_of(pages(hook_server)[0][1])
+    pitstop.incidents.resolve(KEY, reason="bearing replaced", actor="ana")
+    newer, _ = pitstop.incidents.open_or_update(
+        KEY, severity=Severity.CRITICAL, title="pump-1 vibrates again", source="monitoring"
+    )
+    response = TestClient(create_app(pitstop)).post(path)
+    assert response.status_code == 409 and "resolved" in response.text
+    assert pitstop.incidents.get(newer.id).state.value == "open"  # the newer incident of the key is untouched

@@ -26,6 +26,7 @@ from pitstop.api.routers import incidents as incident_routes
 from pitstop.api.routers import ingest as ingest_routes
 from pitstop.api.routers import maintenance as maintenance_routes
 from pitstop.api.routers import models as models_routes
+from pitstop.api.routers import oncall as oncall_routes
 from pitstop.api.routers import prognostics as prognostics_routes
 from pitstop.api.routers import remediation as remediation_routes
 from pitstop.app import Pitstop
@@ -178,6 +179,7 @@ def create_app(pitstop: Pitstop, *, run_background: bool = False) -> FastAPI:
     app.include_router(backup_routes.router)
     app.include_router(health_routes.router)
     app.include_router(incident_routes.router)
+    app.include_router(oncall_routes.router)
     app.include_router(ingest_routes.router)
     app.include_router(maintenance_routes.router)
     app.include_router(remediation_routes.router)

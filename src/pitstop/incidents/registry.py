@@ -108,7 +108,10 @@ class IncidentRegistry:
                 return self._get_id(conn, current.id), Change.UPDATED
         raise RuntimeError(f"could not open or update incident {key!r}: concurrent writers kept conflicting")
 
-    def acknowledge(self, key: str, *, actor: str, note: str = "") -> tuple[Incident, Change]:
+    def acknowledge(
+        self, key: str, *, actor: str, note: str = "", incident_id: int | None = None
+    ) -> tuple[Incident, Change]:
+        """`incident_id`: acknowledge only that incident of the key (a link made for it), not a newer one."""
         return self._transition(
             key,
             actor,
@@ -117,6 +120,7 @@ class IncidentRegistry:
             Change.ACKNOWLEDGED,
             {"note": _text("note", note, MAX_TEXT)} if note else {},
             allowed={IncidentState.OPEN},
+            incident_id=incident_id,
         )
 
     def suppress(self, key: str, *, reason: str, actor: str) -> tuple[Incident, Change]:
@@ -183,11 +187,14 @@ class IncidentRegistry:
         detail: dict[str, Any],
         *,
         allowed: set[IncidentState],
+        incident_id: int | None = None,
     ) -> tuple[Incident, Change]:
         parse_key(key)
         now = self.clock.now()
         with self.db.begin() as conn:
             current = _require_active(conn, key)
+            if incident_id is not None and current.id != incident_id:
+                raise NotFound(f"incident {incident_id} of {key[:200]!r} is resolved; a newer one is open")
             if current.state is to:
                 return current, Change.NONE
             if current.state not in allowed:

@@ -37,12 +37,12 @@ from pitstop.alerts.router import AlertRouter
 from pitstop.config.oncall import OncallSettings, PolicySettings, StepSettings
 from pitstop.core.clock import Clock
 from pitstop.core.types import Severity
-from pitstop.errors import NotFound
-from pitstop.incidents import Incident, IncidentRegistry, IncidentState
+from pitstop.errors import InvalidInput, NotFound
+from pitstop.incidents import Change, Incident, IncidentRegistry, IncidentState
 from pitstop.incidents.feed import Transition
 from pitstop.incidents.windows import matches
 from pitstop.oncall.contacts import channels_of
-from pitstop.oncall.links import AckLinks
+from pitstop.oncall.links import AckLinks, AckToken, LinkRefused
 from pitstop.oncall.schedule import Schedule
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import oncall_escalations
@@ -321,6 +321,32 @@ class Escalations:
         if contact is None:
             return []
         return [(contact, channels_of(contact, self.router.notifiers))]
+
+    # -- acknowledge links ----------------------------------------------------------------------
+
+    def check_link(self, token: str) -> tuple[AckToken, Incident]:
+        """The incident a link acknowledges; LinkRefused for a malformed, forged or expired link."""
+        ack = self.links.verify(token, self.clock.now())
+        try:
+            incident = self.incidents.get(ack.incident_id)
+        except NotFound:
+            raise LinkRefused(404, "the incident of this link no longer exists") from None
+        return ack, incident
+
+    def acknowledge_link(self, token: str) -> tuple[Incident, Change]:
+        """Acknowledge through a signed link (as `link:<recipient>`); an incident already acknowledged
+        is not changed; a resolved or suppressed one is refused (409)."""
+        ack, incident = self.check_link(token)
+        if incident.state is IncidentState.ACKNOWLEDGED:
+            return incident, Change.NONE
+        if incident.state is not IncidentState.OPEN:
+            raise LinkRefused(409, f"this incident is {incident.state.value}; there is nothing to acknowledge")
+        try:
+            return self.incidents.acknowledge(
+                incident.key, actor=f"link:{ack.recipient}", note="acknowledged by link", incident_id=incident.id
+            )
+        except (NotFound, InvalidInput) as exc:  # resolved or changed since it was read
+            raise LinkRefused(409, str(exc)) from None
 
     # -- reads ----------------------------------------------------------------------------------
 
