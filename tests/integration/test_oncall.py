@@ -298,3 +298,78 @@ def test_a_link_of_a_resolved_incident_acknowledges_nothing(
     response = TestClient(create_app(pitstop)).post(path)
     assert response.status_code == 409 and "resolved" in response.text
     assert pitstop.incidents.get(newer.id).state.value == "open"  # the newer incident of the key is untouched
+
+
+def test_oncall_api_viewers_read_operators_acknowledge(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from pitstop.api import create_app
+    from pitstop.core.types import Role
+    from tests.conftest import auth
+
+    pitstop = plant(db, clock, tmp_path, base_url(hook_server))
+    viewer = auth(pitstop.keys.create("v", Role.VIEWER, clock.now())[1])
+    operator = auth(pitstop.keys.create("o", Role.OPERATOR, clock.now())[1])
+    incident, _ = pitstop.incidents.open_or_update(
+        KEY, severity=Severity.CRITICAL, title="pump-1 vibrates", source="monitoring"
+    )
+    pitstop.feed.deliver()
+    client = TestClient(create_app(pitstop))
+    assert client.get("/api/oncall/now").status_code == 401
+    now = client.get("/api/oncall/now", headers=viewer).json()
+    assert now["on_call"][0]["primary"] == "ana" and now["on_call"][0]["secondary"] == "ben"
+    assert [e["incident_key"] for e in now["escalations"]] == [KEY]
+    shifts = client.get("/api/oncall/schedules/maintenance?days=15", headers=viewer).json()["shifts"]
+    assert [s["contact"] for s in shifts] == ["ana", "ben", "ana"]  # from Monday 08:00 UTC, 2026-01-05
+    ical = client.get("/api/oncall/schedules/maintenance/ical?days=15", headers=viewer)
+    assert ical.headers["content-type"].startswith("text/calendar") and ical.text.count("BEGIN:VEVENT") == 3
+    contacts = client.get("/api/oncall/contacts", headers=viewer)
+    assert [c["name"] for c in contacts.json()] == ["Ana Silva", "Ben Okafor"] and "/ana" not in contacts.text
+    for bad, status in {
+        "/api/oncall/schedules/weekend": 404,
+        "/api/oncall/schedules/maintenance?days=0": 422,
+        "/api/oncall/schedules/maintenance?days=100000": 422,
+        "/api/oncall/schedules/maintenance?start=yesterday": 422,
+        "/api/oncall/schedules/maintenance?start=2026-01-05T08:00:00": 422,  # no offset
+        "/api/oncall/now?at=0001-01-01T00:00:00Z": 422,
+        "/api/oncall/escalations?state=some": 422,
+    }.items():
+        assert client.get(bad, headers=viewer).status_code == status, bad
+    assert client.post(f"/api/incidents/{incident.id}/ack", json={}, headers=viewer).status_code == 403
+    acked = client.post(f"/api/incidents/{incident.id}/ack", json={"note": "on it"}, headers=operator)
+    assert acked.status_code == 200
+    pitstop.feed.deliver()
+    clock.advance(timedelta(hours=1))
+    pitstop.oncall.scheduled(clock.now())
+    assert [who for who, _ in pages(hook_server)] == ["ana"]
+    stopped = client.get("/api/oncall/escalations?state=all", headers=viewer).json()
+    assert stopped[0]["state"] == "acknowledged" and stopped[0]["stopped_by"].startswith("key:o:")
+
+
+def test_times_at_the_end_of_the_calendar_are_refused_not_500(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from pitstop.api import create_app
+    from pitstop.core.types import Role
+    from tests.conftest import auth
+
+    pitstop = plant(db, clock, tmp_path, base_url(hook_server))
+    viewer = auth(pitstop.keys.create("v", Role.VIEWER, clock.now())[1])
+    client = TestClient(create_app(pitstop))
+    for path in (
+        "/api/oncall/now?at=9998-12-31T00:00:00Z",
+        "/api/oncall/schedules/maintenance?start=9998-12-31T00:00:00Z&days=366",
+        "/api/oncall/schedules/maintenance/ical?start=9998-12-31T00:00:00Z&days=366",
+    ):
+        response = client.get(path, headers=viewer)
+        assert response.status_code == 400 and "1970 and 9000" in response.text, path

@@ -23,10 +23,10 @@ def lisbon(overrides: list[dict[str, str]] | None = None) -> Schedule:
     cfg = ScheduleSettings(
         rotation=["ana", "ben"],
         timezone="Europe/Lisbon",
-        start="2026-03-23",  # type: ignore[arg-type]
+        start="2026-03-23",
         handoff="08:00",
         interval_days=7,
-        overrides=overrides or [],  # type: ignore[arg-type]
+        overrides=overrides or [],
     )
     return Schedule("maintenance", cfg)
 
@@ -63,7 +63,7 @@ def test_daily_rotation_in_new_york_across_the_autumn_change() -> None:
     cfg = ScheduleSettings(
         rotation=["a", "b", "c"],
         timezone="America/New_York",
-        start="2026-10-30",  # type: ignore[arg-type]
+        start="2026-10-30",
         handoff="09:30",
         interval_days=1,
     )
@@ -120,7 +120,7 @@ steps = [{ notify = "primary" }, { notify = "channel:team", after_minutes = 10 }
         (('"channel:team"', '"channel:nobody"'), "oncall policies name unknown alert channel(s): nobody"),
         (('webhook = "http://127.0.0.1:9/ana"', 'phone = "+351910000001"'), "has a phone but [oncall.sms]"),
         (('name = "Ana"', 'name = "Ana"\nemail = "not an address"'), "email 'not an address' is not an address"),
-        (('start = 2026-01-05', 'start = 2026-01-05\nhandoff = "25:00"'), "hand-off time '25:00' is not HH:MM"),
+        (("start = 2026-01-05", 'start = 2026-01-05\nhandoff = "25:00"'), "hand-off time '25:00' is not HH:MM"),
         (('schedule = "maintenance"', 'schedule = "weekend"'), "unknown schedule 'weekend'"),
         (("after_minutes = 10", "after_minutes = -1"), "oncall.policies.plant.steps.1.after_minutes"),
     ],

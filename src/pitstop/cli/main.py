@@ -19,6 +19,7 @@ from pitstop.cli.health import check_command, incidents_app, silence_app, window
 from pitstop.cli.ingest import ingest_command, quarantine_app
 from pitstop.cli.maintenance import register as register_maintenance
 from pitstop.cli.models import drift_app, models_app, score_command
+from pitstop.cli.oncall import oncall_app
 from pitstop.cli.rul import rul_app
 from pitstop.cli.sim import sim_app
 from pitstop.config import Settings, load_settings, masked
@@ -50,6 +51,7 @@ app.command("check")(check_command)
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(silence_app, name="silence")
 app.add_typer(windows_app, name="windows")
+app.add_typer(oncall_app, name="oncall")
 app.add_typer(heal_app, name="heal")
 register_maintenance(app)
 app.add_typer(sim_app, name="sim")

@@ -133,6 +133,8 @@ class Escalations:
 
     def now(self, at: datetime | None = None) -> list[OnCall]:
         at = at or self.clock.now()
+        if not 1970 <= at.year <= 9000:
+            raise InvalidInput("schedules are shown between the years 1970 and 9000")
         out = []
         for name, schedule in self.schedules.items():
             (current, *_) = schedule.shifts(at, at + timedelta(days=400))

@@ -86,6 +86,8 @@ class Schedule:
         """Who is on call over [start, end), overrides applied, as consecutive shifts."""
         if start.tzinfo is None or end.tzinfo is None:
             raise InvalidInput("schedule times need a time zone")
+        if start.year < 1970 or end.year > 9000:
+            raise InvalidInput("schedules are shown between the years 1970 and 9000")
         if not timedelta(0) < end - start <= MAX_SPAN:
             raise InvalidInput(f"a schedule is shown for more than 0 and at most {MAX_SPAN.days} days")
         start, end = start.astimezone(UTC), end.astimezone(UTC)

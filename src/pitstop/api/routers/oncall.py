@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
 from pitstop.api.deps import Instant, PitstopDep, Viewer
+from pitstop.errors import InvalidInput
 from pitstop.incidents import Incident
 from pitstop.oncall.links import LinkRefused
 
@@ -40,6 +41,8 @@ def schedules(pitstop: PitstopDep, _key: Viewer) -> list[dict[str, Any]]:
 
 def _span(pitstop: Any, start: datetime | None, days: int) -> tuple[datetime, datetime]:
     begin = start or pitstop.clock.now()
+    if begin.year > 9000:
+        raise InvalidInput("schedules are shown between the years 1970 and 9000")
     return begin, begin + timedelta(days=days)
 
 
