@@ -1,6 +1,6 @@
 """SMS through a generic HTTP gateway: one JSON POST per message, `{to_field: phone, text_field: text}`.
 
-The text is the alert's text cut to the gateway's `max_chars`. The URL and token are secrets:
+The text is the alert's text cut to the gateway's `max_chars`, keeping a link at its end. The URL and token are secrets:
 errors name the gateway's host only.
 """
 
@@ -25,9 +25,15 @@ class SmsNotifier:
         self.transport = transport
 
     def text(self, alert: Alert) -> str:
+        """The alert's text within `max_chars`; a link that ends it (an acknowledge link) is kept whole."""
         text = alert.text
         limit = self.gateway.max_chars
-        return text if len(text) <= limit else text[: limit - 1] + "…"
+        if len(text) <= limit:
+            return text
+        head, _, last = text.rpartition(" ")
+        if last.startswith(("http://", "https://")) and len(last) <= limit // 2:
+            return head[: limit - len(last) - 2] + "… " + last
+        return text[: limit - 1] + "…"
 
     def body(self, alert: Alert) -> bytes:
         return json.dumps({self.gateway.to_field: self.phone, self.gateway.text_field: self.text(alert)}).encode()
