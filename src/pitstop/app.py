@@ -255,8 +255,8 @@ def _build_oncall(pitstop: Pitstop) -> None:
         links=links,
     )
     pitstop.feed.subscribe(SUBSCRIBER, pitstop.oncall)
-    if cfg.policies:
-        pitstop.scheduler.add("oncall", timedelta(seconds=cfg.every_s), pitstop.oncall.scheduled)
+    # also without policies: escalations started under an earlier configuration are closed
+    pitstop.scheduler.add("oncall", timedelta(seconds=cfg.every_s), pitstop.oncall.scheduled)
 
 
 def _build_rollups(pitstop: Pitstop) -> None:

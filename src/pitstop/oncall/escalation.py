@@ -149,7 +149,7 @@ class Escalations:
                 self._stop(t.incident_id, t.action, t.actor, t.at)
                 continue
             severity = _severity(t)
-            if severity is None:
+            if severity is None or not self.settings.policies:
                 continue
             current = self.get(t.incident_id)
             if current is None:
