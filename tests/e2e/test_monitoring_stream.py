@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from pitstop.app import Pitstop
+from pitstop import demo
+from pitstop.app import Pitstop, build
+from pitstop.config import Settings
 from pitstop.ml.scoring import StreamScorer
 from pitstop.sim import Fault, FaultKind, Scenario, Simulator, assets_of_database
+from pitstop.sim.live import attach
+from pitstop.storage import Database
 from pitstop.storage.repos.readings import ReadingBatch
+from pitstop.testing.clock import FrozenClock
 
 # Summer: the chilled-water valve moves several m3/h. (In a January start the hot-water flows are
 # about 0.2 m3/h, under the flow signal's floor of 0.5 % of its 50 m3/h span, and the stack does
@@ -85,7 +91,7 @@ def test_valve_and_bearing_faults_each_open_one_incident(demo_pitstop: Pitstop) 
     assert stored[0]["explanation"]["top_signals"][0]["signal"] in valve_signals
     again = StreamScorer(demo_pitstop, baseline=timedelta(days=1))
     model = again.model("ahu-1")
-    assert model is not None and model.twin is not None
+    assert model is not None and set(model.twins) == {"", "coil"}  # the loop with its controller, the coil
     assert model.fitted_at == scorer.models["ahu-1"].fitted_at
     assert again.scored_until["ahu-1"] == T0 + timedelta(days=5)
     assert again.run(T0 + timedelta(days=5)) == []
@@ -105,3 +111,23 @@ def test_a_new_set_point_is_not_an_anomaly(demo_pitstop: Pitstop) -> None:
             demo_pitstop, simulator, T0 + timedelta(days=day - 2 if day == 2 else day - 1), T0 + timedelta(days=day)
         )
         assert scorer.run(T0 + timedelta(days=day)) == [], f"day {day}"
+
+
+def test_the_demo_flags_the_fouled_coil_and_not_the_healthy_unit(tmp_path: Path) -> None:
+    """Issue 16: in the demo the healthy ahu-1 was flagged and the fouled ahu-2 was not. ahu-2 now
+    cools a server room all year, so its fouled coil shows in December too, and the coil twin (its
+    outlet temperatures from the flows through it) sees it; the first scoring run catches the
+    three-day history up a day at a time, so the baseline has grown through it."""
+    start = datetime(2026, 12, 7, 16, 0, tzinfo=UTC)
+    pitstop = build(Settings(data_dir=tmp_path), clock=FrozenClock(start), db=Database(f"sqlite:///{tmp_path}/p.db"))
+    try:
+        demo.prepare(pitstop)
+        attach(pitstop)
+        found = {f.asset: f for f in pitstop.scoring.run(start)}
+        assert "ahu-1" not in found
+        assert found["ahu-2"].signals[0].signal.startswith("coil ")  # the coil, not the controller
+        model = pitstop.scoring.models["ahu-1"]
+        assert model.baseline_start is not None
+        assert model.baseline_end - model.baseline_start > timedelta(days=1, hours=12)  # grown while catching up
+    finally:
+        pitstop.close()

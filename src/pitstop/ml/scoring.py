@@ -3,16 +3,17 @@
 One detection stack for every asset, configured by asset type and sensor ranges, never per
 data set:
 
-1. **Expected values.** An asset type with a loop twin (`pitstop.ml.twins.LOOPS`, HVAC: what
-   the valve and the coil should do given the conditions and the set point) is judged on the
-   twin's residuals, measured minus predicted: a colder day or a new set point moves the
-   prediction with the readings, a stuck valve or a fouled coil does not. Other assets are
-   judged on their signals themselves.
+1. **Expected values.** An asset type with loop twins (`pitstop.ml.twins.LOOPS`; HVAC: what
+   the controller should drive the valve and fan to given the conditions and the set point, and
+   what the coil should make of the water and air going through it) is judged on the twins'
+   residuals, measured minus predicted: a colder day or a new set point moves the predictions
+   with the readings, a stuck valve or a fouled coil does not. Other assets are judged on their
+   signals themselves.
 2. **Persistence.** Each residual is smoothed by a rolling median over ``window`` (15 min): a
    row scores high only when most of the quarter hour before it does, so spikes and single bad
    readings never alarm, whatever the sampling rate.
 3. **Per-signal scale.** A robust z-score per signal against the baseline's smoothed residuals
-   (out-of-fold for the twin: blocked folds in time, so the scale is what the twin does on data
+   (out-of-fold for the twins: blocked folds in time, so the scale is what the twin does on data
    it did not see), never below half a percent of the sensor's span (`SPAN_SHARE`): a change
    smaller than that is not one a technician would act on.
 4. **Self-calibrated cut-off.** Peaks over threshold (`PotThreshold`, tail no heavier than
@@ -32,7 +33,7 @@ The settings (window, span share, margin, growth) were chosen on simulated plant
 ``bench/scenarios/all-faults.toml``, 30 days) and measured on others (seeds 4-6; bench/README,
 "Plant scorecard").
 
-State survives restarts: each asset's fitted baseline (detector, threshold, loop twin) is a JSON
+State survives restarts: each asset's fitted baseline (detector, threshold, loop twins) is a JSON
 file under ``<data_dir>/scoring/``, recorded in ``scorer_baselines`` with the sensors and the fit
 window it was fitted on and how far the stream has been scored. It is refitted only when the
 asset's sensors change, when the baseline length asked for changes, when it was stored by an
@@ -59,14 +60,14 @@ from pitstop.ml.detectors import RobustZScoreDetector
 from pitstop.ml.detectors.base import Detector
 from pitstop.ml.explanations import Contribution, explain
 from pitstop.ml.thresholds import PotThreshold, Threshold
-from pitstop.ml.twins import Twin
+from pitstop.ml.twins import LOOPS, Twin, loop_labels
 from pitstop.storage.schema import findings, readings, scorer_baselines
 
 if TYPE_CHECKING:
     from pitstop.app import Pitstop
 
-STATE_FORMAT = 2  # 2: smoothed residual z-scores and a peaks-over-threshold cut-off
-TWIN_MIN_ROWS = 200  # a loop twin is fitted only on a baseline at least this long
+STATE_FORMAT = 3  # 2: smoothed residual z-scores and a peaks-over-threshold cut-off; 3: one twin per loop
+TWIN_MIN_ROWS = 200  # loop twins are fitted only on a baseline at least this long
 TWIN_FOLDS = 3  # blocked folds in time for the twin's out-of-fold residuals
 SPAN_SHARE = 0.005  # a deviation under this share of a sensor's span never scores high
 WEEK_S = 7 * 86_400.0
@@ -139,20 +140,33 @@ class ScoringStatus:
 
 @dataclass
 class AssetModel:
-    signals: list[str]  # what is scored: the twin's outputs, or the asset's own signals
+    signals: list[str]  # what is scored: the twins' outputs, or the asset's own signals
     detector: Detector
     threshold: Threshold
     baseline_end: datetime
-    twin: Twin | None = None
+    twins: dict[str, Twin] = field(default_factory=dict)  # by loop name (`pitstop.ml.twins.LOOPS`)
     baseline_start: datetime | None = None
     sensors: str = ""  # `sensors_key` when fitted
     fitted_at: datetime | None = None
 
     def residuals(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """What is scored, row by row: measured minus the twin's prediction, or the signals."""
-        if self.twin is None:
+        """What is scored, row by row: measured minus the twins' predictions, or the signals."""
+        if not self.twins:
             return frame[self.signals]
-        return frame[self.signals] - self.twin.predict(frame)[self.signals]
+        parts = []
+        for name, twin in self.twins.items():
+            outputs = list(twin.outputs)
+            part = frame[outputs] - twin.predict(frame)[outputs]
+            part.columns = loop_labels(name, outputs)
+            parts.append(part)
+        return pd.concat(parts, axis=1)[self.signals]
+
+    @property
+    def columns(self) -> set[str]:
+        """The readings scoring needs."""
+        if not self.twins:
+            return set(self.signals)
+        return {column for twin in self.twins.values() for column in (*twin.inputs, *twin.outputs)}
 
 
 def asset_frame(
@@ -336,15 +350,24 @@ class StreamScorer:
             if s.min_value is not None and s.max_value is not None
         }
         row = self.pitstop.assets.get_asset(asset)
-        twin = Twin.loop_for_asset_type(row.type, n_estimators=self.twin_trees) if row is not None else None
-        if twin is not None and (
-            len(reference) < TWIN_MIN_ROWS or not {*twin.inputs, *twin.outputs} <= set(reference.columns)
-        ):
-            twin = None
-        if twin is not None:
-            signals = list(twin.outputs)
-            residuals = self._out_of_fold(twin, reference)
-            twin.fit(reference)
+        loops = LOOPS.get(row.type, ()) if row is not None else ()
+        needed = {column for loop in loops for column in (*loop.inputs, *loop.outputs)}
+        twins: dict[str, Twin] = {}
+        if len(reference) >= TWIN_MIN_ROWS and needed <= set(reference.columns):
+            twins = {loop.name: Twin.for_loop(loop, n_estimators=self.twin_trees) for loop in loops}
+        sensor_of: dict[str, str] = {}  # each scored signal's sensor (a loop residual's output)
+        if twins:
+            signals = [label for loop in loops for label in loop.labels()]
+            sensor_of = {
+                label: output for loop in loops for label, output in zip(loop.labels(), loop.outputs, strict=True)
+            }
+            parts = []
+            for name, twin in twins.items():
+                part = self._out_of_fold(twin, reference)
+                part.columns = loop_labels(name, list(part.columns))
+                parts.append(part)
+                twin.fit(reference)
+            residuals = pd.concat(parts, axis=1)
         else:
             # a signal constant while learning is scored only if its span says how much a change is
             signals = [c for c in reference.columns if reference[c].std() > 1e-9 or spans.get(c, 0.0) > 0]
@@ -353,7 +376,7 @@ class StreamScorer:
         smooth = smooth[smooth.index >= smooth.index[0] + self.window]  # whole windows only
         if len(smooth) < 2:
             smooth = self._smooth(residuals)
-        floor = [SPAN_SHARE * spans.get(c, 0.0) for c in signals]
+        floor = [SPAN_SHARE * spans.get(sensor_of.get(c, c), 0.0) for c in signals]
         detector = RobustZScoreDetector(floor=floor).fit(smooth.to_numpy())
         steps = pd.Series(reference.index).diff().dropna()
         period_s = pd.Timedelta(steps.median()).total_seconds() if len(steps) else 60.0
@@ -365,7 +388,7 @@ class StreamScorer:
             detector,
             threshold,
             reference.index[-1].to_pydatetime(),
-            twin,
+            twins,
             reference.index[0].to_pydatetime(),
         )
 
@@ -391,10 +414,9 @@ class StreamScorer:
         directory.mkdir(parents=True, exist_ok=True)
         stamp = model.baseline_end.strftime("%Y%m%dT%H%M%S")
         path = directory / f"{hashlib.sha256(asset.encode()).hexdigest()[:16]}-{stamp}.json"
-        twin_path = None
-        if model.twin is not None:
-            twin_path = path.with_suffix(".twin.json")
-            model.twin.save(twin_path, metadata={"asset": asset, "role": "loop twin of the scoring baseline"})
+        twin_paths = {name: path.with_suffix(f".twin{i}.json") for i, name in enumerate(model.twins)}
+        for name, twin in model.twins.items():
+            twin.save(twin_paths[name], metadata={"asset": asset, "role": "loop twin of the scoring baseline"})
         state = {
             "format": STATE_FORMAT,
             "kind": "pitstop.scoring-baseline",
@@ -404,7 +426,7 @@ class StreamScorer:
             "baseline_end": model.baseline_end.isoformat(),
             "detector": _dump(model.detector),
             "threshold": _dump(model.threshold),
-            "twin": twin_path.name if twin_path is not None else None,
+            "twins": {name: twin_path.name for name, twin_path in twin_paths.items()},
         }
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
@@ -430,13 +452,13 @@ class StreamScorer:
             state = json.loads(path.read_text())
             if state.get("kind") != "pitstop.scoring-baseline" or state.get("format") != STATE_FORMAT:
                 return None
-            twin = Twin.load(path.parent / state["twin"]) if state.get("twin") else None
+            twins = {name: Twin.load(path.parent / file) for name, file in state["twins"].items()}
             return AssetModel(
                 list(state["signals"]),
                 _restore(state["detector"]),
                 _restore(state["threshold"]),
                 datetime.fromisoformat(state["baseline_end"]),
-                twin,
+                twins,
                 datetime.fromisoformat(state["baseline_start"]),
             )
         except (OSError, ValueError, KeyError, TypeError):
@@ -450,11 +472,12 @@ class StreamScorer:
         start = max(since, model.baseline_end) if since is not None else model.baseline_end
         # the window before `start` too, so the first new row is smoothed over a whole window
         frame = asset_frame(self.pitstop, asset, start - self.window, until)
-        needed = set(model.signals) | (set(model.twin.inputs) if model.twin is not None else set())
+        needed = model.columns
         if frame.empty or not needed <= set(frame.columns):
             return None
         smooth = self._smooth(model.residuals(frame))
-        smooth = smooth[smooth.index > start]
+        # `until` is exclusive: a row at one run's end is the next run's first
+        smooth = smooth[(smooth.index >= start) & (smooth.index > model.baseline_end)]
         if smooth.empty:
             return None
         X = smooth.to_numpy()
@@ -472,7 +495,7 @@ class StreamScorer:
             float(scores.max()),
             model.threshold.cutoff_,
             explain(model.detector, X[flagged], model.signals),
-            "twin residuals" if model.twin is not None else "deviation from baseline",
+            "twin residuals" if model.twins else "deviation from baseline",
         )
 
     def report(self, finding: Finding) -> None:
@@ -545,18 +568,29 @@ class StreamScorer:
             conn.execute(update(scorer_baselines).where(scorer_baselines.c.asset == asset).values(scored_until=now))
 
     def run(self, now: datetime) -> list[Finding]:
-        """Score every asset's readings since the last run, up to ``now``; report findings."""
+        """Score every asset's readings since the last run, up to ``now``; report findings.
+
+        A long gap (the first start on a history, a restart after downtime) is caught up a
+        ``grow_every`` at a time, so the baseline grows through it as it would have live instead
+        of one young baseline judging days it never grew into."""
         found = []
         for asset in self.pitstop.assets.list_assets():
-            if self.model(asset.name) is None:  # also restores how far the stream was scored
+            model = self.model(asset.name)  # also restores how far the stream was scored
+            if model is None:
                 continue
-            finding = self.score_asset(asset.name, self.scored_until.get(asset.name), now)
-            self._mark(asset.name, now)
-            if finding is not None:
-                self.report(finding)
-                found.append(finding)
-            else:
-                self._clear(asset.name, now)
+            since = self.scored_until.get(asset.name, model.baseline_end)
+            while True:
+                until = min(since + self.grow_every, now)
+                finding = self.score_asset(asset.name, since, until)
+                self._mark(asset.name, until)
+                if finding is not None:
+                    self.report(finding)
+                    found.append(finding)
+                else:
+                    self._clear(asset.name, now)
+                if until >= now or self.model(asset.name) is None:
+                    break
+                since = until
         return found
 
     def _clear(self, asset: str, now: datetime) -> None:

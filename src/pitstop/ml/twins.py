@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -50,15 +50,50 @@ HVAC_DERIVED: tuple[str, ...] = (
 )
 ASSET_TYPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {"hvac": (HVAC_INPUTS, HVAC_OUTPUTS)}
 DERIVED: dict[str, tuple[str, ...]] = {"hvac": HVAC_DERIVED}
-# The loop twin: the asset with its controller. It predicts what the controller drives (the
-# valve: UCWF) as well as the outputs from the conditions and the set point alone, so that a valve
-# that stops following its controller shows as residuals on UCWF, UCWOT and UCAOT. The stream
-# scorer explains findings with it (`pitstop.ml.scoring`).
-LOOPS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+
+
+class Loop(NamedTuple):
+    """One loop twin: ``outputs`` predicted from ``inputs`` (and ``derived`` features of them).
+    ``name`` tells its residuals from another loop's residuals of the same outputs ("" for none)."""
+
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    derived: tuple[str, ...]
+
+    def labels(self) -> list[str]:
+        """The names of this loop's residuals: its outputs, after the loop's name if it has one."""
+        return loop_labels(self.name, self.outputs)
+
+
+def loop_labels(name: str, outputs: Sequence[str]) -> list[str]:
+    return [f"{name} {output}" if name else output for output in outputs]
+
+
+# The loop twins of an asset type; the stream scorer (`pitstop.ml.scoring`) scores their residuals
+# and explains findings with them. For HVAC:
+# - The loop (the unit with its controller): what the valve and fan are driven to (UCWF, UCAF) and
+#   where that leaves the air and water (UCAOT, UCWOT), from the conditions and the set point
+#   alone: a valve that stops following its controller shows on UCWF and on an air temperature
+#   that misses its set point.
+# - The coil: its outlet temperatures from what goes through it (inlet temperatures, humidity,
+#   the measured water and air flows), without the set point: heat exchange does not depend on
+#   what the controller wants, and the valve's hunting is in the measured flow, not in the
+#   residual, so a fouled coil or a drifting inlet sensor shows here, small as it is.
+LOOPS: dict[str, tuple[Loop, ...]] = {
     "hvac": (
-        ("UCWIT", "UCAIT", "UCAIH", "AMBT", "UCTSP"),
-        ("UCWF", "UCAOT", "UCWOT", "UCAF"),
-        ("UCTSP-UCAIT", "|UCTSP-UCAIT|", "UCWIT-UCAIT"),
+        Loop(
+            "",
+            ("UCWIT", "UCAIT", "UCAIH", "AMBT", "UCTSP"),
+            ("UCWF", "UCAOT", "UCWOT", "UCAF"),
+            ("UCTSP-UCAIT", "|UCTSP-UCAIT|", "UCWIT-UCAIT"),
+        ),
+        Loop(
+            "coil",
+            ("UCWIT", "UCAIT", "UCAIH", "UCWF", "UCAF"),
+            ("UCAOT", "UCWOT"),
+            ("UCWIT-UCAIT", "log(UCWF)", "UCWF*(UCWIT-UCAIT)", "UCAF*(UCWIT-UCAIT)"),
+        ),
     )
 }
 FORMAT_VERSION = 2  # 2: derived features and the ridge base; format 1 (neither) still loads
@@ -280,12 +315,9 @@ class Twin(Estimator):
         return cls(inputs=inputs, outputs=outputs, **params)
 
     @classmethod
-    def loop_for_asset_type(cls, asset_type: str, **params: Any) -> Twin | None:
-        """The loop twin of ``asset_type`` (see `LOOPS`), or None when the type has none."""
-        if asset_type not in LOOPS:
-            return None
-        inputs, outputs, derived = LOOPS[asset_type]
-        return cls(inputs=inputs, outputs=outputs, derived=derived, **params)
+    def for_loop(cls, loop: Loop, **params: Any) -> Twin:
+        """The twin of one loop (see `LOOPS`)."""
+        return cls(inputs=loop.inputs, outputs=loop.outputs, derived=loop.derived, **params)
 
     @property
     def features(self) -> Derived:
