@@ -187,6 +187,34 @@ def test_a_declared_emergency_pages_the_on_call_at_once(
     assert esc.policy == "plant" and esc.fired == 1
 
 
+def test_a_rise_to_emergency_pages_the_next_step_now_and_once(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    """A critical under way that rises to emergency sends its next step at once; handed over again
+    (the feed's cursor lost in a crash), neither the opening nor the rise pages anyone again."""
+    from sqlalchemy import update
+
+    from pitstop.storage.schema import feed_cursors
+
+    pitstop = plant(db, clock, tmp_path, base_url(hook_server))
+    pitstop.incidents.open_or_update(KEY, severity=Severity.CRITICAL, title="pump-1 vibrates", source="monitoring")
+    pitstop.feed.deliver()
+    clock.advance(timedelta(minutes=2))
+    pitstop.incidents.open_or_update(KEY, severity=Severity.EMERGENCY, title="pump-1 seized", source="monitoring")
+    pitstop.feed.deliver()
+    assert [who for who, _ in pages(hook_server)] == ["ana", "ben"]  # not 15 minutes later
+    with db.begin() as conn:
+        conn.execute(update(feed_cursors).values(last_event_id=0))
+    assert pitstop.feed.deliver() > 0
+    assert [who for who, _ in pages(hook_server)] == ["ana", "ben"]
+    clock.advance(timedelta(minutes=10))
+    pitstop.oncall.scheduled(clock.now())
+    assert [who for who, _ in pages(hook_server)] == ["ana", "ben", "team"]  # the policy's own pace again
+
+
 def link_of(page: dict[str, Any]) -> str:
     """The acknowledge link's path (/ack/<token>) in a page's text."""
     url = str(page["summary"]).rsplit("Acknowledge: ", 1)[1]

@@ -1,7 +1,8 @@
 """Emergency response: an incident of severity emergency, a runbook with timed steps, a timeline, a review.
 
 `declare` opens (or raises to emergency) the incident, opens its work order and starts the
-runbook run; the runbook's steps carry `within` limits from the start of the run, and a step
+runbook run (the maintenance log's `emergency` entry comes from the incident feed, like every
+incident's); the runbook's steps carry `within` limits from the start of the run, and a step
 done later is marked overtime. `timeline` merges the incident's transitions, the runbook steps
 and the maintenance log entries; `review` records the post-incident review with lessons learned.
 """
@@ -15,7 +16,6 @@ from pitstop.core.types import Severity
 from pitstop.errors import InvalidInput, NotFound
 from pitstop.incidents import Incident, IncidentRegistry
 from pitstop.maintenance.kb import KnowledgeBase, Lesson
-from pitstop.maintenance.log import MaintenanceLog
 from pitstop.maintenance.runs import ProcedureRunner, Run
 from pitstop.maintenance.workorders import WorkOrder, WorkOrderService
 
@@ -36,13 +36,11 @@ class EmergencyResponse:
         runner: ProcedureRunner,
         orders: WorkOrderService,
         kb: KnowledgeBase,
-        log: MaintenanceLog,
     ) -> None:
         self.incidents = incidents
         self.runner = runner
         self.orders = orders
         self.kb = kb
-        self.log = log
 
     def declare(
         self, key: str, title: str, *, actor: str, runbook: str = DEFAULT_RUNBOOK, asset: str = ""
@@ -63,16 +61,6 @@ class EmergencyResponse:
             actor=actor,
         )
         run = self.runner.start(runbook, actor=actor, asset=asset, incident_key=key)
-        self.log.append(
-            "emergency",
-            f"emergency declared: {incident.title}"[:500],
-            actor=actor,
-            asset=asset,
-            issues=incident.detail or "",
-            actions=f"runbook {runbook} v{run.version} started (run {run.id}); work order {order.id}",
-            result="declared",
-            ref=f"incident:{incident.id}",
-        )
         return Emergency(incident, order, run)
 
     def timeline(self, key: str) -> list[dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 People (procedure runs, work orders) and pitstop (remediations, model promotions, backups) write
 here through `append`; every incident's life (opened, severity changed, acknowledged, suppressed,
-resolved) comes from the incident feed (`record_transitions`). Rows are never updated or deleted;
+resolved) comes from the incident feed (`record_transitions`); an emergency's declaration is
+that subscriber's entry of kind `emergency`. Rows are never updated or deleted;
 a correction is another entry.
 """
 
@@ -19,6 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Row, insert, select
 
 from pitstop.core.clock import Clock
+from pitstop.core.types import Severity
 from pitstop.errors import InvalidInput
 from pitstop.incidents.feed import Transition
 from pitstop.maintenance.common import dumps, param, site_of, text
@@ -161,9 +163,11 @@ class MaintenanceLog:
                 asset = target if conn.execute(select(assets.c.id).where(assets.c.name == target)).first() else ""
                 what = _LOGGED.get(t.action, f"severity {t.severity.value}")
                 reason = str(t.detail.get("reason") or t.detail.get("note") or "")
+                # an emergency (declared, or an incident risen to one) is the log's `emergency` entry
+                emergency = t.severity is Severity.EMERGENCY and (t.action == "opened" or "severity" in t.detail)
                 self.append_in(
                     conn,
-                    "incident",
+                    "emergency" if emergency else "incident",
                     f"{t.key} {what}: {t.title}"[:500],
                     actor=t.actor or "pitstop",
                     at=t.at,

@@ -58,7 +58,7 @@ class Maintenance:
         )
         self.planner = Planner(db, clock, self.orders, self.capacities, assets)
         self.kb = KnowledgeBase(db, clock, data_dir / "kb")
-        self.emergency = EmergencyResponse(incidents, self.runner, self.orders, self.kb, self.log)
+        self.emergency = EmergencyResponse(incidents, self.runner, self.orders, self.kb)
         self.orders.register_verifier("incident", self.incident_cleared)
         self.orders.register_verifier("emergency", self.incident_cleared)
         self.orders.register_verifier("remediation", self.incident_cleared)

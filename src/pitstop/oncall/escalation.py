@@ -154,7 +154,7 @@ class Escalations:
             current = self.get(t.incident_id)
             if current is None:
                 self._start(t, severity)
-            elif current.state == ACTIVE and severity is Severity.EMERGENCY:
+            elif current.state == ACTIVE and severity is Severity.EMERGENCY and _hurries(t, current):
                 with self.db.begin() as conn:
                     conn.execute(
                         update(oncall_escalations)
@@ -375,6 +375,13 @@ def _severity(t: Transition) -> Severity | None:
         except ValueError:
             return None
     return None
+
+
+def _hurries(t: Transition, esc: Escalation) -> bool:
+    """Whether a rise to emergency still has to bring the escalation's next step forward: not the
+    opening that started it, and not a rise handed over again after a step went out (after a crash,
+    the feed hands transitions over again; they must not page anyone a second time)."""
+    return t.action == "updated" and t.at > esc.updated_at
 
 
 def _escalation(row: Row[Any]) -> Escalation:
