@@ -65,6 +65,24 @@ class AssetRow:
     location: str
 
 
+_PARENT = assets.alias("parent")
+# built once: the statement is immutable (`where` makes a new one) and cached compiled
+_ASSETS = (
+    select(
+        assets.c.id,
+        assets.c.name,
+        sites.c.name.label("site"),
+        _PARENT.c.name.label("parent"),
+        assets.c.type,
+        assets.c.criticality,
+        assets.c.location,
+    )
+    .join(sites, sites.c.id == assets.c.site_id)
+    .outerjoin(_PARENT, _PARENT.c.id == assets.c.parent_id)
+    .order_by(sites.c.name, assets.c.name)
+)
+
+
 class AssetRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -72,28 +90,20 @@ class AssetRepo:
     # -- reads ------------------------------------------------------------------------------
 
     def list_assets(self, site: str | None = None) -> list[AssetRow]:
-        parent = assets.alias("parent")
-        query = (
-            select(
-                assets.c.id,
-                assets.c.name,
-                sites.c.name.label("site"),
-                parent.c.name.label("parent"),
-                assets.c.type,
-                assets.c.criticality,
-                assets.c.location,
-            )
-            .join(sites, sites.c.id == assets.c.site_id)
-            .outerjoin(parent, parent.c.id == assets.c.parent_id)
-            .order_by(sites.c.name, assets.c.name)
-        )
+        query = _ASSETS
         if site is not None:
             query = query.where(sites.c.name == site)
         with self.db.connect() as conn:
             return [AssetRow(**row._mapping) for row in conn.execute(query)]
 
     def get_asset(self, name: str) -> AssetRow | None:
-        return next((a for a in self.list_assets() if a.name == name), None)
+        """One asset by its (unique) name: a lookup of one row, not a read of the whole inventory
+        (the alert service labels every incident transition with it)."""
+        if "\x00" in name:  # PostgreSQL refuses NUL in text; no asset is named so
+            return None
+        with self.db.connect() as conn:
+            row = conn.execute(_ASSETS.where(assets.c.name == name)).first()
+        return AssetRow(**row._mapping) if row is not None else None
 
     def list_sites(self) -> list[tuple[str, str]]:
         with self.db.connect() as conn:
