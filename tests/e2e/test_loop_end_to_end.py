@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -391,6 +392,10 @@ CHILD = textwrap.dedent(
 
     settings, url, when, at = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     pitstop = build(Settings(**settings), clock=FrozenClock(datetime.fromisoformat(at)), db=Database(url))
+    if when == "check-before-dispatch":
+        # a check's incident: killed after the health round committed it, before the router sent it
+        pitstop.health.router.dispatch = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+        pitstop.health.run_round()
     pitstop.maintenance.emergency.declare("emergency.declared:plant", "fire alarm in hall A", actor="shift-lead")
     if when == "after-send":
         # killed once the alert went out and its delivery was recorded, before the feed's cursor moved
@@ -448,4 +453,39 @@ def test_a_process_killed_between_commit_and_notification_notifies_once_after_re
         assert len(hook_posts(hook_server, "ops")) == 1
         (entry,) = log_entries(restarted, key)
         assert "fire alarm in hall A" in entry
+    restarted.close()
+
+
+def test_a_process_killed_between_a_checks_incident_and_its_notification_notifies_once_after_restart(
+    pg: Database,
+    pg_url: str,
+    tmp_path: Path,
+    broker: Subscriber,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    """Incidents of checks (a link down here; model drift above) are notified by the health policy,
+    whose state is stored after its notifications: killed in between, the restarted process's next
+    round of checks sends the notification, once."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = plant_settings(tmp_path, broker.prefix, f"http://127.0.0.1:{hook_server.server_address[1]}")
+    settings["oncall"] = {}
+    settings["health"]["checks"] = [{"check": "tcp", "target": f"127.0.0.1:{port}", "site": "plant", "scope": "site"}]
+    key = f"link.down:127.0.0.1:{port}"
+    run_child(settings, pg_url, "check-before-dispatch", T0)
+    clock = FrozenClock(T0 + timedelta(minutes=1))
+    restarted = build(Settings(**settings), clock=clock, db=pg)
+    (incident,) = restarted.incidents.list()
+    assert incident.key == key and incident.state is IncidentState.OPEN  # committed before the kill
+    assert notifications(restarted, key) == [] and broker.messages(0, key) == []
+    for _ in range(2):  # the scheduler's health rounds after the restart: sent by the first, not again
+        restarted.health.run_round()
+        restarted.feed.deliver()
+        assert notifications(restarted, key) == [("plant-mqtt", "firing", "sent")]
+        ((topic, message),) = broker.messages(1, key)
+        assert topic == f"{broker.prefix}/alerts/critical" and message["alerts"][0]["event"] == "firing"
+        assert log_entries(restarted, key) == [f"incident: {key} opened: {incident.title}"]
+        clock.advance(timedelta(minutes=1))
+    assert len(restarted.incidents.list()) == 1
     restarted.close()
