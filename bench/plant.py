@@ -65,17 +65,24 @@ IMPACT_RULES = {
     FaultKind.BEARING_WEAR: "the failure time (the fault's end)",
     FaultKind.DISK_FILL: "the simulator's disk_free (noise-free) first below 10 %",
     FaultKind.CAMERA_LATENCY: "the median of the simulated latency over 5 minutes first above 500 ms",
-    FaultKind.VALVE_STUCK: "at once (onset)",
+    FaultKind.VALVE_STUCK: (
+        "when it shows: the first hour a reading it changes (water flow, air or water outlet temperature;"
+        " noise-free, hourly median) differs from the same unit's with a working valve by the tolerance; a"
+        " valve stuck where the controller would have left it changes nothing"
+    ),
     FaultKind.PLC_LINK_DROP: "at once (onset)",
     FaultKind.SERVICE_DOWN: "at once (onset)",
     FaultKind.SENSOR_DRIFT: "the bias past the tolerance (2 % of the sensor's range, 1 unit without a range)",
     FaultKind.SENSOR_FREEZE: "the true value first differs from the frozen one by the tolerance (as drift)",
     FaultKind.FOULING: (
-        "15 % of the coil's UA lost (severity x days / 30) and the loss shows: a reading it changes (water"
-        " flow, air or water outlet temperature; noise-free, hourly median) differs from the clean coil's by"
-        " the tolerance; on hot water at part load the valve passes a trickle and a fouled coil changes nothing"
+        "15 % of the coil's UA lost (severity x days / 30) and the loss shows, as for a stuck valve: on hot"
+        " water at part load the valve passes a trickle and a fouled coil changes nothing"
     ),
 }
+# A fault counts as found before its impact when it is found at the latest at the first step that
+# could see the impact: a step at time T looks at the readings before T (LiveSimulation.advance),
+# so an impact at once (a dropped link) can be seen no sooner than the step after it.
+# `detected_before_impact_ratio_strict` compares with the impact itself.
 FOULING_IMPACT_LOSS = 0.15
 FOULING_DAYS = 30.0
 DISK_IMPACT_PCT = 10.0
@@ -157,20 +164,20 @@ def _tolerance(sim: Simulator, fault: Fault, name: str | None = None) -> float:
     return TOLERANCE_SHARE * (sensor.max - sensor.min)
 
 
-def _fouling_shows(sim: Simulator, fault: Fault, horizon: datetime) -> datetime | None:
-    """The first hour, once FOULING_IMPACT_LOSS of the UA is lost, when the fouled coil moves one of
-    the readings it affects by the tolerance against the same coil clean (both noise-free)."""
-    fouled = sim.models[fault.asset]
-    if not isinstance(fouled, HvacModel):
+def _hvac_fault_shows(sim: Simulator, fault: Fault, begin: datetime, horizon: datetime) -> datetime | None:
+    """The first hour from `begin` when the fault (fouling, a stuck valve) moves one of the readings
+    it affects by the tolerance against the same unit without it (both noise-free)."""
+    faulty = sim.models[fault.asset]
+    if not isinstance(faulty, HvacModel):
         return None
-    clean = HvacModel(fouled.seed, fouled.asset, fouled.site, (), cooling_all_year=fouled.cooling_all_year)
-    begin = fault.start + timedelta(days=FOULING_IMPACT_LOSS / fault.severity * FOULING_DAYS)
+    others = tuple(f for f in sim.scenario.of(fault.asset) if f is not fault)
+    healthy = HvacModel(faulty.seed, faulty.asset, faulty.site, others, cooling_all_year=faulty.cooling_all_year)
     stop = min(fault.end or horizon + timedelta(days=30), horizon + timedelta(days=30))
     if begin >= stop:
         return None
     t = np.arange(begin.timestamp(), stop.timestamp(), 300.0)
     k = np.zeros(len(t), dtype=np.int64)
-    a, b = fouled.signals(t, k), clean.signals(t, k)
+    a, b = faulty.signals(t, k), healthy.signals(t, k)
     shows = np.zeros(len(t), dtype=bool)
     _, hour = np.unique((t - t[0]) // 3600, return_inverse=True)
     for name in sorted(fault.signals):
@@ -192,10 +199,13 @@ def impact_time(sim: Simulator, fault: Fault, horizon: datetime) -> datetime | N
     onset = fault.start
     if fault.kind is FaultKind.BEARING_WEAR:
         return fault.failure_time
-    if fault.kind in (FaultKind.VALVE_STUCK, FaultKind.PLC_LINK_DROP, FaultKind.SERVICE_DOWN):
+    if fault.kind in (FaultKind.PLC_LINK_DROP, FaultKind.SERVICE_DOWN):
         return onset
+    if fault.kind is FaultKind.VALVE_STUCK:
+        return _hvac_fault_shows(sim, fault, onset, horizon)
     if fault.kind is FaultKind.FOULING:
-        return _fouling_shows(sim, fault, horizon)
+        lost = onset + timedelta(days=FOULING_IMPACT_LOSS / fault.severity * FOULING_DAYS)
+        return _hvac_fault_shows(sim, fault, lost, horizon)
     if fault.kind is FaultKind.SENSOR_DRIFT:
         return onset + timedelta(days=_tolerance(sim, fault) / fault.severity)
     end = min(fault.end or horizon + timedelta(days=30), horizon + timedelta(days=30))
@@ -241,7 +251,13 @@ def _iso(at: datetime | None) -> str | None:
     return None if at is None else at.isoformat(timespec="seconds")
 
 
-def score(pitstop: Pitstop, sim: Simulator, start: datetime, end: datetime) -> dict[str, Any]:
+def first_look(at: datetime, start: datetime, step: timedelta) -> datetime:
+    """The first step that sees a reading at `at`: steps fall on start + n * step and see the
+    readings before them."""
+    return start + step * ((at - start) // step + 1)
+
+
+def score(pitstop: Pitstop, sim: Simulator, start: datetime, end: datetime, step: timedelta) -> dict[str, Any]:
     assets = set(sim.assets)
     incidents = pitstop.incidents.list(limit=1_000_000)
     opened = []
@@ -258,7 +274,7 @@ def score(pitstop: Pitstop, sim: Simulator, start: datetime, end: datetime) -> d
                 return True
         return False
 
-    rows, judged, hits = [], 0, 0
+    rows, judged, hits, strict_hits = [], 0, 0, 0
     for f in faults:
         impact = impact_time(sim, f, end)
         stop = end if f.end is None or f.kind is FaultKind.BEARING_WEAR else min(end, f.end + END_GRACE)
@@ -276,18 +292,20 @@ def score(pitstop: Pitstop, sim: Simulator, start: datetime, end: datetime) -> d
         ]
         before = None
         if detected is not None and impact is not None:
-            before = detected <= impact
+            before = detected <= first_look(impact, start, step)
         elif detected is None and impact is not None and impact <= end:
             before = False
         if before is not None:
             judged += 1
             hits += int(before)
+            strict_hits += int(before and detected is not None and impact is not None and detected <= impact)
         rows.append(
             {
                 "kind": f.kind.value,
                 "asset": f.asset if f.sensor is None else f"{f.asset}/{f.sensor}",
                 "onset": _iso(f.start),
                 "impact": _iso(impact),
+                "impact_first_seen": None if impact is None else _iso(first_look(impact, start, step)),
                 "detected_at": _iso(detected),
                 "by": first.key if first else None,
                 "delay_h": None if detected is None else round((detected - f.start).total_seconds() / 3600, 2),
@@ -330,6 +348,7 @@ def score(pitstop: Pitstop, sim: Simulator, start: datetime, end: datetime) -> d
     return {
         "faults": rows,
         "detected_before_impact_ratio": None if judged == 0 else round(hits / judged, 3),
+        "detected_before_impact_ratio_strict": None if judged == 0 else round(strict_hits / judged, 3),
         # any incident during the fault, before or after its impact (an at-once fault can only be
         # found after it, at the next step at best)
         "detected_ratio": None if not rows else round(sum(r["detected_at"] is not None for r in rows) / len(rows), 3),
@@ -455,7 +474,7 @@ def main() -> None:
                 pitstop.feed.deliver()
                 job_s["feed.deliver"] = job_s.get("feed.deliver", 0.0) + time.perf_counter() - t0
                 steps += 1
-            result = score(pitstop, sim, start, end)
+            result = score(pitstop, sim, start, end, step)
             runs = pitstop.jobs.recent(limit=1_000_000)
             failures = sorted({f"{r.job}: {r.error}" for r in runs if r.outcome == "failed"})
         finally:
