@@ -452,7 +452,8 @@ def main() -> None:
                 setattr(pitstop.scoring, name, value)
             scenario = Scenario.load(args.scenario, start)
             sim = Simulator(assets_of_database(pitstop.assets), seed=args.seed, scenario=scenario)
-            live = LiveSimulation(sim, DatabasePublisher(pitstop, sim), start)
+            publisher = DatabasePublisher(sim, assets=pitstop.assets, readings=pitstop.readings, ingest=pitstop.ingest)
+            live = LiveSimulation(sim, publisher, start)
             steps = 0
             at = end if args.score_only else start
             job_s: dict[str, float] = {}

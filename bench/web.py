@@ -73,7 +73,15 @@ def prepare(data_dir: Path, days: float) -> dict[str, object]:
     pitstop = build(Settings(data_dir=data_dir))
     demo.prepare(pitstop)
     start = time.perf_counter()
-    _, stored = attach(pitstop, history=timedelta(days=days))
+    _, stored = attach(
+        clock=pitstop.clock,
+        data_dir=pitstop.settings.data_dir,
+        assets=pitstop.assets,
+        readings=pitstop.readings,
+        ingest=pitstop.ingest,
+        scheduler=pitstop.scheduler,
+        history=timedelta(days=days),
+    )
     fill_s = time.perf_counter() - start
     start = time.perf_counter()
     trained = demo.train_models(pitstop)

@@ -33,7 +33,9 @@ from pitstop.storage.repos.readings import ReadingRepo
 
 if TYPE_CHECKING:  # heavy (scikit-learn, LightGBM): imported when built, not when the CLI starts
     from pitstop.ml.registry import ModelLifecycle
+    from pitstop.ml.registry.data import ModelData
     from pitstop.ml.registry.store import AliasMove
+    from pitstop.ml.registry.watch import ModelWatch
     from pitstop.ml.scoring import StreamScorer
     from pitstop.oncall.escalation import Escalations
 
@@ -65,6 +67,8 @@ class Pitstop:
     maintenance: Maintenance = field(init=False)
     remediation: RemediationEngine = field(init=False)
     models: ModelLifecycle = field(init=False)
+    model_data: ModelData = field(init=False)
+    model_watch: ModelWatch = field(init=False)
     scoring: StreamScorer = field(init=False)
     prognostics: Prognostics = field(init=False)
 
@@ -288,6 +292,7 @@ def _build_models(pitstop: Pitstop) -> None:
     lifecycle job (calendar, drift and accuracy triggers) for models under [models.twins]. Their checks
     and the model.accuracy -> rollback_model rules are in the settings (`with_model_monitoring`)."""
     from pitstop.ml.registry import ModelLifecycle, ModelRegistry
+    from pitstop.ml.registry.data import ModelData
     from pitstop.ml.registry.serving import ModelServer
     from pitstop.ml.registry.watch import ModelWatch, drift_through_checks
 
@@ -299,7 +304,9 @@ def _build_models(pitstop: Pitstop) -> None:
         registry, pitstop.incidents, rules=gates, report_drift=drift_through_checks(pitstop.health)
     )
     pitstop.models.server = ModelServer(registry, pitstop.clock, pitstop.metrics.registry)
-    watch = ModelWatch(pitstop, settings)
+    pitstop.model_data = ModelData(pitstop.db, pitstop.clock, pitstop.assets, pitstop.readings, pitstop.incidents)
+    watch = ModelWatch(settings, lifecycle=pitstop.models, data=pitstop.model_data, clock=pitstop.clock)
+    pitstop.model_watch = watch
     # The drift and model_accuracy checks reach the models through the check context. The health
     # monitor is built first (drift reports go through it), so the watch joins its context here.
     pitstop.health.context.extra["models"] = watch
@@ -311,7 +318,14 @@ def _build_scoring(pitstop: Pitstop) -> None:
     """Stream scoring: every minute, each asset's new readings against its baseline; findings open incidents."""
     from pitstop.ml.scoring import StreamScorer
 
-    pitstop.scoring = StreamScorer(pitstop)
+    pitstop.scoring = StreamScorer(
+        db=pitstop.db,
+        clock=pitstop.clock,
+        assets=pitstop.assets,
+        readings=pitstop.readings,
+        incidents=pitstop.incidents,
+        data_dir=pitstop.settings.data_dir,
+    )
 
     def score(now: datetime) -> None:
         pitstop.scoring.run(now)

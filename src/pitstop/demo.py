@@ -32,7 +32,14 @@ def simulate(pitstop: Pitstop) -> int:
     readings were added."""
     from pitstop.sim.live import attach
 
-    _, stored = attach(pitstop)
+    _, stored = attach(
+        clock=pitstop.clock,
+        data_dir=pitstop.settings.data_dir,
+        assets=pitstop.assets,
+        readings=pitstop.readings,
+        ingest=pitstop.ingest,
+        scheduler=pitstop.scheduler,
+    )
     pitstop.prognostics.run()
     return stored
 
@@ -47,14 +54,13 @@ def train_models(pitstop: Pitstop, *, trees: int = 40) -> list[str]:
     roll back. Nothing happens when the model already has versions or there is too little history.
     Returns what was done, one line each."""
     from pitstop.ml.registry import Mode
-    from pitstop.ml.registry.data import faulty_periods, model_frame
 
     if pitstop.models.registry.versions(DEMO_MODEL):
         return []
-    frame = model_frame(pitstop, DEMO_MODEL)
+    frame = pitstop.model_data.frame(DEMO_MODEL)
     if len(frame) < 400:
         return []
-    excluded = faulty_periods(pitstop, DEMO_MODEL)
+    excluded = pitstop.model_data.faulty_periods(DEMO_MODEL)
     done = []
     for part, mode in ((frame.iloc[: len(frame) // 2], Mode.MANAGED), (frame, Mode.MANUAL)):
         result = pitstop.models.retrain(

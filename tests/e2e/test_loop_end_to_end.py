@@ -39,7 +39,6 @@ from pitstop.app import Pitstop, build
 from pitstop.config import Settings
 from pitstop.core.types import Severity
 from pitstop.incidents import IncidentState
-from pitstop.ml.registry.data import model_frame
 from pitstop.sim import Fault, FaultKind, Scenario, Simulator, assets_of_database
 from pitstop.storage import Database
 from pitstop.storage.repos.readings import ReadingBatch
@@ -329,7 +328,7 @@ def test_every_finding_reaches_its_channel_and_the_log_once_and_a_critical_escal
     # 3. Model drift: a coil twin trained on winter readings, judged by the drift check on summer's.
     store_coil(pitstop, coil_frame("2026-01-05", 20, seed=3))
     clock.set(datetime(2026, 3, 25, tzinfo=UTC))
-    pitstop.models.retrain(TWIN, model_frame(pitstop, TWIN), trigger="initial", params={"n_estimators": 30})
+    pitstop.models.retrain(TWIN, pitstop.model_data.frame(TWIN), trigger="initial", params={"n_estimators": 30})
     store_coil(pitstop, coil_frame("2026-06-01", 20, seed=3))
     clock.set(datetime(2026, 6, 21, tzinfo=UTC))
     pitstop.health.run_round()

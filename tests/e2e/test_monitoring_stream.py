@@ -26,6 +26,18 @@ from pitstop.testing.clock import FrozenClock
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
 
 
+def _scorer(pitstop: Pitstop, **settings: Any) -> StreamScorer:
+    return StreamScorer(
+        db=pitstop.db,
+        clock=pitstop.clock,
+        assets=pitstop.assets,
+        readings=pitstop.readings,
+        incidents=pitstop.incidents,
+        data_dir=pitstop.settings.data_dir,
+        **settings,
+    )
+
+
 def _backfill(pitstop: Pitstop, simulator: Simulator, start: datetime, end: datetime) -> None:
     index = pitstop.assets.sensor_index()
     for batch in simulator.chunks(start, end):
@@ -46,7 +58,7 @@ def test_valve_and_bearing_faults_each_open_one_incident(demo_pitstop: Pitstop) 
     bearing = Fault(FaultKind.BEARING_WEAR, "pump-1", T0 + timedelta(days=2), end=T0 + timedelta(days=8))
     assets = [a for a in assets_of_database(demo_pitstop.assets) if a.type in ("hvac", "pump", "fan")]
     simulator = Simulator(assets, seed=4, scenario=Scenario((valve, bearing)))
-    scorer = StreamScorer(demo_pitstop, baseline=timedelta(days=1))
+    scorer = _scorer(demo_pitstop, baseline=timedelta(days=1))
 
     _backfill(demo_pitstop, simulator, T0, T0 + timedelta(days=2))
     assert scorer.run(T0 + timedelta(days=2)) == []  # healthy fleet: nothing to report
@@ -89,7 +101,7 @@ def test_valve_and_bearing_faults_each_open_one_incident(demo_pitstop: Pitstop) 
     stored = demo_pitstop.scoring.findings("ahu-1")
     assert len(stored) == 1 and stored[0]["incident_key"] == "asset.anomaly:ahu-1"
     assert stored[0]["explanation"]["top_signals"][0]["signal"] in valve_signals
-    again = StreamScorer(demo_pitstop, baseline=timedelta(days=1))
+    again = _scorer(demo_pitstop, baseline=timedelta(days=1))
     model = again.model("ahu-1")
     assert model is not None and set(model.twins) == {"", "coil"}  # the loop with its controller, the coil
     assert model.fitted_at == scorer.models["ahu-1"].fitted_at
@@ -105,7 +117,7 @@ def test_a_new_set_point_is_not_an_anomaly(demo_pitstop: Pitstop) -> None:
     than raise `asset.anomaly`. It does not yet: the loop twin extrapolates UCWF badly there."""
     assets = [a for a in assets_of_database(demo_pitstop.assets) if a.name == "ahu-2"]
     simulator = Simulator(assets, seed=4)
-    scorer = StreamScorer(demo_pitstop, baseline=timedelta(days=1))
+    scorer = _scorer(demo_pitstop, baseline=timedelta(days=1))
     for day in (2, 3, 4):
         _backfill(
             demo_pitstop, simulator, T0 + timedelta(days=day - 2 if day == 2 else day - 1), T0 + timedelta(days=day)
@@ -122,7 +134,14 @@ def test_the_demo_flags_the_fouled_coil_and_not_the_healthy_unit(tmp_path: Path)
     pitstop = build(Settings(data_dir=tmp_path), clock=FrozenClock(start), db=Database(f"sqlite:///{tmp_path}/p.db"))
     try:
         demo.prepare(pitstop)
-        attach(pitstop)
+        attach(
+            clock=pitstop.clock,
+            data_dir=pitstop.settings.data_dir,
+            assets=pitstop.assets,
+            readings=pitstop.readings,
+            ingest=pitstop.ingest,
+            scheduler=pitstop.scheduler,
+        )
         found = {f.asset: f for f in pitstop.scoring.run(start)}
         assert "ahu-1" not in found
         assert found["ahu-2"].signals[0].signal.startswith("coil ")  # the coil, not the controller

@@ -2,7 +2,7 @@
 
 The real path: the fleet simulator writes the demo plant's air-handling units into storage (minute
 readings, no faults), the model is trained the way the product trains it (`models.retrain` on
-`model_frame`, as `pitstop models retrain` and the demo do), five more minutes arrive, and the
+`ModelData.frame`, as `pitstop models retrain` and the demo do), five more minutes arrive, and the
 health round runs the drift check through the alert policy.
 """
 
@@ -17,7 +17,6 @@ from pitstop import inventory
 from pitstop.app import Pitstop, build
 from pitstop.config import Settings
 from pitstop.core.types import Status
-from pitstop.ml.registry.data import faulty_periods, model_frame
 from pitstop.sim.fleet import Simulator, assets_of_database
 from pitstop.sim.publish import DatabasePublisher
 from pitstop.storage import Database
@@ -36,7 +35,7 @@ def simulated_plant(db: Database, tmp_path: Path, days: float, seed: int) -> tup
     inventory.apply(pitstop.db, inventory.read_file(DEMO_INVENTORY), actor="test", now=clock.now())
     hvac = [a for a in assets_of_database(pitstop.assets) if a.type == "hvac"]
     sim = Simulator(hvac, seed=seed)
-    publisher = DatabasePublisher(pitstop, sim)
+    publisher = DatabasePublisher(sim, assets=pitstop.assets, readings=pitstop.readings, ingest=pitstop.ingest)
     for batch in sim.chunks(START, end):
         publisher.publish(batch)
     return pitstop, clock, sim
@@ -45,7 +44,8 @@ def simulated_plant(db: Database, tmp_path: Path, days: float, seed: int) -> tup
 def five_more_minutes(pitstop: Pitstop, clock: FrozenClock, sim: Simulator) -> None:
     before = clock.now()
     clock.advance(timedelta(minutes=5))
-    DatabasePublisher(pitstop, sim).publish(sim.batch(before, clock.now()))
+    publisher = DatabasePublisher(sim, assets=pitstop.assets, readings=pitstop.readings, ingest=pitstop.ingest)
+    publisher.publish(sim.batch(before, clock.now()))
 
 
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
@@ -71,10 +71,10 @@ def test_a_fresh_model_on_its_own_distribution_raises_no_drift(
     db: Database, tmp_path: Path, days: float, share: float, seed: int
 ) -> None:
     pitstop, clock, sim = simulated_plant(db, tmp_path, days, seed)
-    frame = model_frame(pitstop, NAME)
+    frame = pitstop.model_data.frame(NAME)
     part = frame.iloc[: int(len(frame) * share)]  # the demo trains its champion on the first half
     result = pitstop.models.retrain(
-        NAME, part, trigger="test", excluded=faulty_periods(pitstop, NAME), params={"n_estimators": 30}
+        NAME, part, trigger="test", excluded=pitstop.model_data.faulty_periods(NAME), params={"n_estimators": 30}
     )
     assert result.promoted
     five_more_minutes(pitstop, clock, sim)
@@ -83,6 +83,6 @@ def test_a_fresh_model_on_its_own_distribution_raises_no_drift(
     (drift,) = [r for r in outcome.results if r.check == "drift"]
     assert drift.status is Status.HEALTHY, drift.summary
     assert pitstop.incidents.active(f"model.drift:{NAME}") is None
-    report = pitstop.models.drift(NAME, model_frame(pitstop, NAME, since=clock.now() - timedelta(days=7)))
+    report = pitstop.models.drift(NAME, pitstop.model_data.frame(NAME, since=clock.now() - timedelta(days=7)))
     assert report.band in ("stable", "monitor"), report.as_dict()
     pitstop.close()

@@ -18,7 +18,6 @@ from pitstop.app import Pitstop, build
 from pitstop.config import Settings
 from pitstop.core.types import Severity
 from pitstop.incidents.windows import MuteStore, Window
-from pitstop.ml.registry.data import model_frame
 from pitstop.ml.registry.watch import ModelWatch
 from pitstop.storage import Database
 from pitstop.storage.repos.readings import ReadingBatch
@@ -74,7 +73,7 @@ def test_calendar_rule_retrains_with_the_configured_gates_and_records_why(
     assert [r["rule"] for r in pitstop.models.rules_for(NAME)] == ["min", "size_mb"]
     store_both(pitstop, WINTER, 20)
     clock.set(WINTER + timedelta(days=20))
-    pitstop.models.retrain(NAME, model_frame(pitstop, NAME), trigger="initial", params={"n_estimators": 30})
+    pitstop.models.retrain(NAME, pitstop.model_data.frame(NAME), trigger="initial", params={"n_estimators": 30})
     w = watch(pitstop)
 
     clock.advance(timedelta(days=29))
@@ -105,7 +104,7 @@ def test_drift_trigger_in_manual_mode_leaves_a_challenger_and_keeps_excluded_per
     pitstop = plant(db, clock, tmp_path, models, health={"default_checks": False})
     store_both(pitstop, WINTER, 20)
     clock.set(WINTER + timedelta(days=20))
-    pitstop.models.retrain(NAME, model_frame(pitstop, NAME), trigger="initial", params={"n_estimators": 30})
+    pitstop.models.retrain(NAME, pitstop.model_data.frame(NAME), trigger="initial", params={"n_estimators": 30})
     store_both(pitstop, SUMMER, 20)
     # A maintenance window on ahu-1 and a fault on ahu-2: both periods stay out of training.
     window = Window(
@@ -163,8 +162,8 @@ def test_accuracy_below_the_floor_opens_an_incident_and_rollback_model_heals_it(
     store_both(pitstop, SUMMER, 20)
     clock.set(SUMMER + timedelta(days=20))
     registry = pitstop.models.registry
-    summer = model_frame(pitstop, NAME, since=SUMMER)
-    everything = model_frame(pitstop, NAME)
+    summer = pitstop.model_data.frame(NAME, since=SUMMER)
+    everything = pitstop.model_data.frame(NAME)
     winter = everything[everything.index < SUMMER]
     pitstop.models.retrain(NAME, summer, trigger="initial", params={"n_estimators": 40}, rules=[])
     # A version trained on winter readings only is promoted (no gates): good on its hold-out, poor now.

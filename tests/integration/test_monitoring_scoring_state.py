@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,18 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DEMO = Path(__file__).resolve().parents[2] / "src" / "pitstop" / "data" / "demo-inventory.toml"
 
 
+def _scorer(pitstop: Pitstop, **settings: Any) -> StreamScorer:
+    return StreamScorer(
+        db=pitstop.db,
+        clock=pitstop.clock,
+        assets=pitstop.assets,
+        readings=pitstop.readings,
+        incidents=pitstop.incidents,
+        data_dir=pitstop.settings.data_dir,
+        **settings,
+    )
+
+
 def _backfill(pitstop: Pitstop, types: tuple[str, ...], start: datetime, end: datetime) -> None:
     simulator = Simulator([a for a in assets_of_database(pitstop.assets) if a.type in types], seed=2)
     index = pitstop.assets.sensor_index()
@@ -27,24 +40,24 @@ def _backfill(pitstop: Pitstop, types: tuple[str, ...], start: datetime, end: da
 
 def test_baselines_persist_and_refit_only_when_stale_or_sensors_change(demo_pitstop: Pitstop) -> None:
     _backfill(demo_pitstop, ("hvac",), T0, T0 + timedelta(hours=30))
-    first = StreamScorer(demo_pitstop, baseline=timedelta(hours=24), refit_after=timedelta(days=7))
+    first = _scorer(demo_pitstop, baseline=timedelta(hours=24), refit_after=timedelta(days=7))
     model = first.model("ahu-2")
     assert model is not None and model.twins and model.fitted_at is not None
     first.run(T0 + timedelta(hours=30))
 
     # A new scorer (a restart) reuses the stored baseline and where the stream was scored.
-    second = StreamScorer(demo_pitstop, baseline=timedelta(hours=24), refit_after=timedelta(days=7))
+    second = _scorer(demo_pitstop, baseline=timedelta(hours=24), refit_after=timedelta(days=7))
     again = second.model("ahu-2")
     assert again is not None and again.fitted_at == model.fitted_at
     assert second.scored_until["ahu-2"] == T0 + timedelta(hours=30)
     assert again.twins
 
     # A different baseline length is a different fit.
-    other = StreamScorer(demo_pitstop, baseline=timedelta(hours=12)).model("ahu-2")
+    other = _scorer(demo_pitstop, baseline=timedelta(hours=12)).model("ahu-2")
     assert other is not None and other.baseline_end < model.baseline_end
 
     # Stale: refitted on the latest baseline window of scored readings.
-    fresh = StreamScorer(demo_pitstop, baseline=timedelta(hours=24), refit_after=timedelta(days=7))
+    fresh = _scorer(demo_pitstop, baseline=timedelta(hours=24), refit_after=timedelta(days=7))
     demo_pitstop.clock.advance(timedelta(days=8))  # type: ignore[attr-defined]
     refitted = fresh.model("ahu-2")
     assert refitted is not None and refitted.fitted_at != model.fitted_at
@@ -54,17 +67,17 @@ def test_baselines_persist_and_refit_only_when_stale_or_sensors_change(demo_pits
     ahu = next(a for a in spec.assets if a.name == "ahu-2")
     ahu.sensors.append(inventory.SensorSpec(name="UCFAN", unit="%", period_s=60))
     inventory.apply(demo_pitstop.db, spec, actor="test", now=demo_pitstop.clock.now())
-    changed = StreamScorer(demo_pitstop, baseline=timedelta(hours=24))
+    changed = _scorer(demo_pitstop, baseline=timedelta(hours=24))
     assert changed.model("ahu-2") is None  # the new sensor has no readings yet: nothing to fit on
     assert "ahu-2" not in changed.scored_until
 
 
 def test_scores_of_a_restored_baseline_equal_the_fitted_ones(demo_pitstop: Pitstop) -> None:
     _backfill(demo_pitstop, ("hvac",), T0, T0 + timedelta(hours=30))
-    fitted = StreamScorer(demo_pitstop, baseline=timedelta(hours=24)).model("ahu-1")
-    restored = StreamScorer(demo_pitstop, baseline=timedelta(hours=24)).model("ahu-1")
+    fitted = _scorer(demo_pitstop, baseline=timedelta(hours=24)).model("ahu-1")
+    restored = _scorer(demo_pitstop, baseline=timedelta(hours=24)).model("ahu-1")
     assert fitted is not None and restored is not None and fitted is not restored
-    frame = asset_frame(demo_pitstop, "ahu-1", T0 + timedelta(hours=24))
+    frame = asset_frame(demo_pitstop.assets, demo_pitstop.readings, "ahu-1", T0 + timedelta(hours=24))
     X = fitted.residuals(frame).to_numpy()
     np.testing.assert_allclose(restored.residuals(frame).to_numpy(), X)
     np.testing.assert_allclose(restored.detector.score(X), fitted.detector.score(X))
@@ -83,7 +96,7 @@ def test_an_anomaly_incident_resolves_after_an_hour_without_findings(demo_pitsto
     from pitstop.ml.scoring import Finding
 
     _backfill(demo_pitstop, ("hvac",), T0, T0 + timedelta(hours=30))
-    scorer = StreamScorer(demo_pitstop, baseline=timedelta(hours=24))
+    scorer = _scorer(demo_pitstop, baseline=timedelta(hours=24))
     scorer.run(T0 + timedelta(hours=30))
     start, end = T0 + timedelta(hours=29), T0 + timedelta(hours=29, minutes=30)
     scorer.report(Finding("ahu-1", start, end, 12, 60, 9.0, 3.0, [Contribution("UCWF", 1.0)]))
@@ -100,7 +113,7 @@ def test_an_anomaly_incident_resolves_after_an_hour_without_findings(demo_pitsto
 def test_an_asset_is_learning_until_its_baseline_is_complete(demo_pitstop: Pitstop) -> None:
     """Issue 16, item 1: a warm-up state that says "learning" instead of alarming. Before a
     day of readings the scorer raises nothing and says when scoring starts; then it scores."""
-    scorer = StreamScorer(demo_pitstop, baseline=timedelta(hours=24))
+    scorer = _scorer(demo_pitstop, baseline=timedelta(hours=24))
     assert scorer.status("ahu-1").state == "waiting"
 
     _backfill(demo_pitstop, ("hvac",), T0, T0 + timedelta(hours=12))
@@ -118,7 +131,7 @@ def test_an_asset_is_learning_until_its_baseline_is_complete(demo_pitstop: Pitst
     assert scoring.baseline_start == T0 and scoring.baseline_end is not None
     assert T0 + timedelta(hours=23) < scoring.baseline_end < T0 + timedelta(hours=24)
     # a restarted scorer reads the same from the stored baseline, still without fitting
-    restarted = StreamScorer(demo_pitstop, baseline=timedelta(hours=24)).status("ahu-1")
+    restarted = _scorer(demo_pitstop, baseline=timedelta(hours=24)).status("ahu-1")
     assert restarted.state == "scoring" and restarted.baseline_end == scoring.baseline_end
 
 
@@ -129,7 +142,7 @@ def test_the_baseline_grows_each_day_without_what_was_flagged_then_stays(demo_pi
     from pitstop.ml.explanations import Contribution
     from pitstop.ml.scoring import Finding
 
-    scorer = StreamScorer(demo_pitstop, baseline=timedelta(hours=24), grow_for=timedelta(hours=48))
+    scorer = _scorer(demo_pitstop, baseline=timedelta(hours=24), grow_for=timedelta(hours=48))
     _backfill(demo_pitstop, ("hvac",), T0, T0 + timedelta(hours=30))
     scorer.run(T0 + timedelta(hours=30))
     first = scorer.models["ahu-2"]
@@ -151,7 +164,7 @@ def test_the_baseline_grows_each_day_without_what_was_flagged_then_stays(demo_pi
     _backfill(demo_pitstop, ("hvac",), T0 + timedelta(hours=50), T0 + timedelta(hours=80))
     scorer.run(T0 + timedelta(hours=80))
     assert scorer.model("ahu-2") is grown
-    restarted = StreamScorer(demo_pitstop, baseline=timedelta(hours=24), grow_for=timedelta(hours=48)).model("ahu-2")
+    restarted = _scorer(demo_pitstop, baseline=timedelta(hours=24), grow_for=timedelta(hours=48)).model("ahu-2")
     assert restarted is not None and restarted.baseline_end == grown.baseline_end
 
 
@@ -161,7 +174,7 @@ def test_a_baseline_does_not_grow_on_what_was_flagged(demo_pitstop: Pitstop) -> 
     from pitstop.ml.explanations import Contribution
     from pitstop.ml.scoring import Finding
 
-    scorer = StreamScorer(demo_pitstop, baseline=timedelta(hours=24))
+    scorer = _scorer(demo_pitstop, baseline=timedelta(hours=24))
     _backfill(demo_pitstop, ("hvac",), T0, T0 + timedelta(hours=50))
     scorer.run(T0 + timedelta(hours=24, minutes=30))
     first = scorer.models["ahu-2"]

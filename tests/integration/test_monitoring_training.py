@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from typer.testing import CliRunner
 
 from pitstop.app import Pitstop
 from pitstop.ml.base import InvalidInputError
-from pitstop.ml.training import train_twin
+from pitstop.ml.training import TwinReport, train_twin
 from pitstop.ml.twins import Twin
 from pitstop.sim import Simulator, assets_of_database
 from pitstop.storage.repos.readings import ReadingBatch
@@ -22,9 +23,20 @@ def _backfill_hvac(pitstop: Pitstop, days: int = 2) -> None:
     pitstop.readings.write(ReadingBatch.of(ids, batch.ts_us, batch.value))
 
 
+def _train(pitstop: Pitstop, asset_type: str, **kwargs: Any) -> TwinReport:
+    return train_twin(
+        asset_type,
+        assets=pitstop.assets,
+        readings=pitstop.readings,
+        clock=pitstop.clock,
+        data_dir=pitstop.settings.data_dir,
+        **kwargs,
+    )
+
+
 def test_train_twin_from_stored_readings(demo_pitstop: Pitstop) -> None:
     _backfill_hvac(demo_pitstop)
-    report = train_twin(demo_pitstop, "hvac", n_estimators=60)
+    report = _train(demo_pitstop, "hvac", n_estimators=60)
     assert report.assets == ["ahu-1", "ahu-2"]
     assert set(report.metrics) == {"UCAOT", "UCWOT", "UCAF"}
     assert report.test_rows > 0 and report.train_rows > 3 * report.test_rows
@@ -34,9 +46,9 @@ def test_train_twin_from_stored_readings(demo_pitstop: Pitstop) -> None:
 
 def test_train_twin_refuses_unknown_types_and_empty_data(demo_pitstop: Pitstop) -> None:
     with pytest.raises(InvalidInputError, match="no twin for asset type"):
-        train_twin(demo_pitstop, "toaster")
+        _train(demo_pitstop, "toaster")
     with pytest.raises(InvalidInputError, match="not enough readings"):
-        train_twin(demo_pitstop, "hvac")
+        _train(demo_pitstop, "hvac")
 
 
 def test_models_train_command(demo_pitstop: Pitstop, monkeypatch: pytest.MonkeyPatch) -> None:

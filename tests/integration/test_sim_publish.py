@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -17,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pitstop import inventory
 from pitstop.app import Pitstop
 from pitstop.sim import Simulator, assets_of_database, assets_of_inventory
-from pitstop.sim.live import JOB, attach
+from pitstop.sim.live import JOB, LiveSimulation, attach
 from pitstop.sim.publish import DatabasePublisher, HttpPublisher, MqttPublisher, run
 from pitstop.testing.clock import FrozenClock
 from pitstop.testing.services import MQTT_HOST, MQTT_PORT, port_open, unavailable
@@ -26,11 +27,27 @@ from tests.conftest import DEMO_INVENTORY
 HOUR = timedelta(hours=1)
 
 
+def _publisher(pitstop: Pitstop, simulator: Simulator) -> DatabasePublisher:
+    return DatabasePublisher(simulator, assets=pitstop.assets, readings=pitstop.readings, ingest=pitstop.ingest)
+
+
+def _attach(pitstop: Pitstop, **options: Any) -> tuple[LiveSimulation, int]:
+    return attach(
+        clock=pitstop.clock,
+        data_dir=pitstop.settings.data_dir,
+        assets=pitstop.assets,
+        readings=pitstop.readings,
+        ingest=pitstop.ingest,
+        scheduler=pitstop.scheduler,
+        **options,
+    )
+
+
 def test_backfill_stores_the_expected_count_once(demo_pitstop: Pitstop) -> None:
     simulator = Simulator(assets_of_database(demo_pitstop.assets), seed=7)
     end = demo_pitstop.clock.now()
     start = end - timedelta(days=1)
-    publisher = DatabasePublisher(demo_pitstop, simulator)
+    publisher = _publisher(demo_pitstop, simulator)
     taken = sum(publisher.publish(b) for b in simulator.chunks(start, end, timedelta(hours=6)))
     assert taken == simulator.count(start, end) == 96_480
     assert demo_pitstop.readings.count() == 96_480
@@ -50,7 +67,7 @@ def test_runner_paces_simulated_time_by_the_clock(demo_pitstop: Pitstop) -> None
     ticks: list[int] = []
     summary = run(
         simulator,
-        DatabasePublisher(demo_pitstop, simulator),
+        _publisher(demo_pitstop, simulator),
         clock=clock,
         start=start,
         duration=HOUR,
@@ -65,7 +82,7 @@ def test_runner_paces_simulated_time_by_the_clock(demo_pitstop: Pitstop) -> None
 def test_demo_backfills_then_keeps_publishing(demo_pitstop: Pitstop) -> None:
     clock = demo_pitstop.clock
     assert isinstance(clock, FrozenClock)
-    live, stored = attach(demo_pitstop, history=timedelta(hours=6))
+    live, stored = _attach(demo_pitstop, history=timedelta(hours=6))
     assert stored == live.simulator.count(clock.now() - timedelta(hours=6), clock.now()) > 0
     assert live.simulator.failure_time("pump-1") is not None
     assert JOB in demo_pitstop.scheduler.jobs
@@ -77,7 +94,7 @@ def test_demo_backfills_then_keeps_publishing(demo_pitstop: Pitstop) -> None:
     # a restart fills only the gap, from the same seed and scenario
     demo_pitstop.scheduler.jobs.pop(JOB)
     clock.advance(timedelta(minutes=5))
-    again, gap = attach(demo_pitstop, seed=99, history=timedelta(hours=6))
+    again, gap = _attach(demo_pitstop, seed=99, history=timedelta(hours=6))
     assert again.simulator.seed == 7 and 0 < gap <= again.simulator.count(
         clock.now() - timedelta(minutes=6), clock.now()
     )

@@ -30,7 +30,15 @@ def train_command(
     """Train on the earliest rows of every asset of the type; print hold-out R², MAPE, MAE per output."""
     pitstop = ctx.obj.pitstop()
     try:
-        report = train_twin(pitstop, asset_type, holdout=holdout, n_estimators=trees)
+        report = train_twin(
+            asset_type,
+            assets=pitstop.assets,
+            readings=pitstop.readings,
+            clock=pitstop.clock,
+            data_dir=pitstop.settings.data_dir,
+            holdout=holdout,
+            n_estimators=trees,
+        )
     finally:
         pitstop.close()
     out.print_json(json.dumps(report.as_dict()))
@@ -57,7 +65,15 @@ def score_command(
                 raise ConfigError(f"--since {since!r} is not an ISO time") from None
             if start.tzinfo is None:
                 raise ConfigError("--since needs a UTC offset, e.g. 2026-01-01T00:00+00:00")
-        scorer = StreamScorer(pitstop, baseline=timedelta(hours=baseline_hours))
+        scorer = StreamScorer(
+            db=pitstop.db,
+            clock=pitstop.clock,
+            assets=pitstop.assets,
+            readings=pitstop.readings,
+            incidents=pitstop.incidents,
+            data_dir=pitstop.settings.data_dir,
+            baseline=timedelta(hours=baseline_hours),
+        )
         finding = scorer.score_asset(asset, start)
         if finding is not None:
             scorer.report(finding)
@@ -162,18 +178,17 @@ def retrain_command(
 ) -> None:
     """Train a candidate on stored readings (known-faulty periods left out), gate it, promote if managed."""
     from pitstop.ml.registry import Mode
-    from pitstop.ml.registry.data import faulty_periods, model_frame
 
     pitstop = ctx.obj.pitstop()
     try:
         result = pitstop.models.retrain(
             name,
-            model_frame(pitstop, name),
+            pitstop.model_data.frame(name),
             mode=Mode.MANUAL if manual else Mode.MANAGED,
             trigger=trigger,
             actor=_actor(actor),
             holdout=holdout,
-            excluded=faulty_periods(pitstop, name),
+            excluded=pitstop.model_data.faulty_periods(name),
             params={"n_estimators": trees},
         )
     finally:
@@ -190,9 +205,7 @@ def watch_command(
     """Run the lifecycle job once: calendar, drift and accuracy triggers of [models.twins.*]; retrain when due."""
     pitstop = ctx.obj.pitstop()
     try:
-        from pitstop.ml.registry.watch import ModelWatch
-
-        watch = ModelWatch(pitstop, pitstop.settings.models)
+        watch = pitstop.model_watch
         names = [name] if name is not None else list(watch.models)
         if not names:
             raise NotFound("no model is configured under [models.twins.<name>] in pitstop.toml")
@@ -213,9 +226,7 @@ def accuracy_command(
     """The champion's live accuracy: hold-out MAE over MAE on the latest readings, per output."""
     pitstop = ctx.obj.pitstop()
     try:
-        from pitstop.ml.registry.watch import ModelWatch
-
-        acc = ModelWatch(pitstop, pitstop.settings.models).accuracy(name)
+        acc = pitstop.model_watch.accuracy(name)
         if acc is None:
             raise NotFound(f"model {name!r}: no recent readings or no hold-out metrics")
         result = acc.as_dict()
@@ -237,14 +248,13 @@ def drift_report_command(
     """PSI and KS per input against the champion's reference, residual drift against its hold-out residuals;
     writes JSON and HTML; drift at warn or critical opens model.drift:<name> through the alert policy."""
     from pitstop.ml.drift.report import write
-    from pitstop.ml.registry.data import model_frame
 
     pitstop = ctx.obj.pitstop()
     try:
         version = pitstop.models.registry.alias(name, "champion")
         if version is None:
             raise NotFound(f"model {name!r} has no champion")
-        frame = model_frame(pitstop, name)
+        frame = pitstop.model_data.frame(name)
         if frame.empty:
             raise NotFound(f"no readings for model {name!r}")
         current = frame[frame.index > frame.index.max() - timedelta(days=days)]

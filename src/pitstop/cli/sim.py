@@ -99,7 +99,7 @@ def run_command(
     target: Publisher
     if publish is Target.DB:
         assert pitstop is not None
-        target = DatabasePublisher(pitstop, simulator)
+        target = DatabasePublisher(simulator, assets=pitstop.assets, readings=pitstop.readings, ingest=pitstop.ingest)
     elif publish is Target.MQTT:
         mqtt = getattr(settings, "mqtt", None)
         target = MqttPublisher(
@@ -144,7 +144,7 @@ def backfill_command(
     end = pitstop.clock.now()
     start = end - timedelta(days=days)
     simulator = _simulator(pitstop, None, seed, scenario, start)
-    publisher = DatabasePublisher(pitstop, simulator)
+    publisher = DatabasePublisher(simulator, assets=pitstop.assets, readings=pitstop.readings, ingest=pitstop.ingest)
     began = time.perf_counter()
     taken = sum(publisher.publish(batch) for batch in simulator.chunks(start, end))
     index = pitstop.assets.sensor_index()

@@ -65,7 +65,11 @@ from pitstop.ml.twins import LOOPS, Twin, loop_labels
 from pitstop.storage.schema import findings, readings, scorer_baselines
 
 if TYPE_CHECKING:
-    from pitstop.app import Pitstop
+    from pitstop.core.clock import Clock
+    from pitstop.incidents import IncidentRegistry
+    from pitstop.storage.engine import Database
+    from pitstop.storage.repos.assets import AssetRepo
+    from pitstop.storage.repos.readings import ReadingRepo
 
 STATE_FORMAT = 4  # 2: residual z-scores, a peaks-over-threshold cut-off; 3: one twin per loop; 4: per excursion
 TWIN_MIN_ROWS = 200  # loop twins are fitted only on a baseline at least this long
@@ -171,14 +175,12 @@ class AssetModel:
 
 
 def asset_frame(
-    pitstop: Pitstop, asset: str, start: datetime | None = None, end: datetime | None = None
+    assets: AssetRepo, readings: ReadingRepo, asset: str, start: datetime | None = None, end: datetime | None = None
 ) -> pd.DataFrame:
     """Every sensor of an asset in [start, end) as columns, on the timestamps all of them share."""
     start_us = to_epoch_us(start) if start is not None else None
     end_us = to_epoch_us(end) if end is not None else None
-    parts = [
-        pitstop.readings.window(s.id, start_us, end_us)["value"].rename(s.name) for s in pitstop.assets.sensors(asset)
-    ]
+    parts = [readings.window(s.id, start_us, end_us)["value"].rename(s.name) for s in assets.sensors(asset)]
     if not parts:
         return pd.DataFrame()
     return pd.concat(parts, axis=1, join="inner").dropna().sort_index()
@@ -212,16 +214,25 @@ def _restore(data: dict[str, Any]) -> Any:
     return estimator
 
 
-def sensors_key(pitstop: Pitstop, asset: str) -> str:
+def sensors_key(assets: AssetRepo, asset: str) -> str:
     """A fingerprint of the asset's sensors (ids and names): it changes when a sensor is added,
     removed or renamed."""
-    names = sorted((s.id, s.name) for s in pitstop.assets.sensors(asset))
+    names = sorted((s.id, s.name) for s in assets.sensors(asset))
     return hashlib.sha256(json.dumps(names).encode()).hexdigest()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StreamScorer:
-    pitstop: Pitstop
+    """Scores each asset's new readings against its baseline (module docstring). It reads the
+    inventory and the readings, keeps its state in the database and under ``<data_dir>/scoring/``,
+    and opens and resolves ``asset.anomaly:<asset>`` through the incident registry."""
+
+    db: Database
+    clock: Clock
+    assets: AssetRepo
+    readings: ReadingRepo
+    incidents: IncidentRegistry
+    data_dir: Path
     baseline: timedelta = timedelta(hours=24)
     window: timedelta = timedelta(minutes=15)
     false_per_week: float = 0.05
@@ -242,20 +253,20 @@ class StreamScorer:
 
     # -- baselines -------------------------------------------------------------------------------
     def _dir(self) -> Path:
-        return Path(self.pitstop.settings.data_dir) / "scoring"
+        return Path(self.data_dir) / "scoring"
 
     def model(self, asset: str) -> AssetModel | None:
         """The asset's model: in memory, else the stored baseline if still valid, else fitted on
         the asset's first ``baseline`` of readings once they exist (and stored). While the
         baseline is younger than ``grow_for`` it is refitted each ``grow_every`` of scored
         readings on all of them but the findings' evidence (`_grown`)."""
-        key = sensors_key(self.pitstop, asset)
+        key = sensors_key(self.assets, asset)
         known = self.models.get(asset)
         current = known is not None and known.sensors == key and not self._stale(known.fitted_at)
         if known is not None and current and not self._due(asset, known):
             return known
         self.models.pop(asset, None)
-        with self.pitstop.db.connect() as conn:
+        with self.db.connect() as conn:
             row = conn.execute(select(scorer_baselines).where(scorer_baselines.c.asset == asset)).first()
         model: AssetModel | None = None
         window: pd.DataFrame | None = None
@@ -271,12 +282,14 @@ class StreamScorer:
                         window, model = grown, None
                     # else: mostly flagged since; keep the baseline, try again a `grow_every` later
             elif row.scored_until is not None:
-                window = asset_frame(self.pitstop, asset, row.scored_until - self.baseline, row.scored_until)
+                window = asset_frame(
+                    self.assets, self.readings, asset, row.scored_until - self.baseline, row.scored_until
+                )
         else:
             self.scored_until.pop(asset, None)
         if model is None:
             if window is None or window.empty:
-                frame = asset_frame(self.pitstop, asset)
+                frame = asset_frame(self.assets, self.readings, asset)
                 if frame.empty or frame.index[-1] - frame.index[0] < self.baseline:
                     return None
                 window = frame[frame.index < frame.index[0] + self.baseline]
@@ -302,8 +315,8 @@ class StreamScorer:
         """Every reading from ``start`` to where the stream was scored (at most ``grow_for``),
         without the findings' evidence windows: what was flagged never becomes normal."""
         until = min(self.scored_until[asset], start + self.grow_for)
-        frame = asset_frame(self.pitstop, asset, start, until)
-        with self.pitstop.db.connect() as conn:
+        frame = asset_frame(self.assets, self.readings, asset, start, until)
+        with self.db.connect() as conn:
             flagged = conn.execute(
                 select(findings.c.start_at, findings.c.end_at).where(
                     findings.c.asset == asset, findings.c.end_at >= start
@@ -323,13 +336,13 @@ class StreamScorer:
             return ScoringStatus(
                 asset, "scoring", known.baseline_start, known.baseline_end, cutoff, start + self.grow_for
             )
-        with self.pitstop.db.connect() as conn:
+        with self.db.connect() as conn:
             row = conn.execute(select(scorer_baselines).where(scorer_baselines.c.asset == asset)).first()
-            ids = [s.id for s in self.pitstop.assets.sensors(asset)]
+            ids = [s.id for s in self.assets.sensors(asset)]
             firsts = [
                 conn.execute(select(func.min(readings.c.ts)).where(readings.c.sensor_id == i)).scalar() for i in ids
             ]
-        if row is not None and row.sensors == sensors_key(self.pitstop, asset):
+        if row is not None and row.sensors == sensors_key(self.assets, asset):
             return ScoringStatus(asset, "scoring", row.fit_start, row.fit_end, None, row.fit_start + self.grow_for)
         if not firsts or any(f is None for f in firsts):
             return ScoringStatus(asset, "waiting")
@@ -339,7 +352,7 @@ class StreamScorer:
     def _stale(self, fitted_at: datetime | None) -> bool:
         if self.refit_after is None or fitted_at is None:
             return False
-        return self.pitstop.clock.now() - fitted_at > self.refit_after
+        return self.clock.now() - fitted_at > self.refit_after
 
     def _smooth(self, residuals: pd.DataFrame) -> pd.DataFrame:
         return residuals.rolling(self.window).median()
@@ -347,10 +360,10 @@ class StreamScorer:
     def _fit(self, asset: str, reference: pd.DataFrame) -> AssetModel:
         spans = {
             s.name: s.max_value - s.min_value
-            for s in self.pitstop.assets.sensors(asset)
+            for s in self.assets.sensors(asset)
             if s.min_value is not None and s.max_value is not None
         }
-        row = self.pitstop.assets.get_asset(asset)
+        row = self.assets.get_asset(asset)
         loops = LOOPS.get(row.type, ()) if row is not None else ()
         needed = {column for loop in loops for column in (*loop.inputs, *loop.outputs)}
         twins: dict[str, Twin] = {}
@@ -434,7 +447,7 @@ class StreamScorer:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
         tmp.replace(path)
-        now = self.pitstop.clock.now()
+        now = self.clock.now()
         values = {
             "sensors": key,
             "window_s": self.baseline.total_seconds(),
@@ -445,7 +458,7 @@ class StreamScorer:
             "scored_until": self.scored_until.get(asset),
         }
         model.sensors, model.fitted_at = key, now
-        with self.pitstop.db.begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(delete(scorer_baselines).where(scorer_baselines.c.asset == asset))
             conn.execute(insert(scorer_baselines).values(asset=asset, **values))
 
@@ -474,7 +487,7 @@ class StreamScorer:
             return None
         start = max(since, model.baseline_end) if since is not None else model.baseline_end
         # the window before `start` too, so the first new row is smoothed over a whole window
-        frame = asset_frame(self.pitstop, asset, start - self.window, until)
+        frame = asset_frame(self.assets, self.readings, asset, start - self.window, until)
         needed = model.columns
         if frame.empty or not needed <= set(frame.columns):
             return None
@@ -505,7 +518,7 @@ class StreamScorer:
         """Open or update ``asset.anomaly:<asset>`` and store the finding (once per evidence window)."""
         top = finding.signals[0].signal if finding.signals else "?"
         key = f"asset.anomaly:{finding.asset}"
-        self.pitstop.incidents.open_or_update(
+        self.incidents.open_or_update(
             key,
             severity=Severity.WARNING,
             title=f"{finding.asset} behaves abnormally; look at {top} first",
@@ -527,9 +540,9 @@ class StreamScorer:
                 }
             ),
             "incident_key": key,
-            "created_at": self.pitstop.clock.now(),
+            "created_at": self.clock.now(),
         }
-        with self.pitstop.db.begin() as conn:
+        with self.db.begin() as conn:
             known = conn.execute(
                 select(findings.c.id).where(
                     findings.c.asset == finding.asset,
@@ -546,7 +559,7 @@ class StreamScorer:
         if since is not None:
             query = query.where(findings.c.end_at >= since)
         query = query.order_by(findings.c.start_at.desc(), findings.c.id.desc()).limit(max(1, limit))
-        with self.pitstop.db.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(query).all()
         return [
             {
@@ -567,7 +580,7 @@ class StreamScorer:
 
     def _mark(self, asset: str, now: datetime) -> None:
         self.scored_until[asset] = now
-        with self.pitstop.db.begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(update(scorer_baselines).where(scorer_baselines.c.asset == asset).values(scored_until=now))
 
     def run(self, now: datetime) -> list[Finding]:
@@ -577,7 +590,7 @@ class StreamScorer:
         ``grow_every`` at a time, so the baseline grows through it as it would have live instead
         of one young baseline judging days it never grew into."""
         found = []
-        for asset in self.pitstop.assets.list_assets():
+        for asset in self.assets.list_assets():
             model = self.model(asset.name)  # also restores how far the stream was scored
             if model is None:
                 continue
@@ -599,10 +612,10 @@ class StreamScorer:
     def _clear(self, asset: str, now: datetime) -> None:
         """Resolve the asset's anomaly incident once no finding has ended within ``clear_after``."""
         key = f"asset.anomaly:{asset}"
-        if self.pitstop.incidents.active(key) is None:
+        if self.incidents.active(key) is None:
             return
-        with self.pitstop.db.connect() as conn:
+        with self.db.connect() as conn:
             last = conn.execute(select(func.max(findings.c.end_at)).where(findings.c.asset == asset)).scalar()
         if last is None or now - last >= self.clear_after:
             quiet = f"no anomaly in the readings since {last.isoformat(timespec='minutes')}" if last else "no anomaly"
-            self.pitstop.incidents.resolve(key, reason=quiet, actor="monitoring")
+            self.incidents.resolve(key, reason=quiet, actor="monitoring")

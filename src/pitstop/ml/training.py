@@ -12,7 +12,9 @@ from pitstop.ml.base import InvalidInputError
 from pitstop.ml.twins import ASSET_TYPES, Twin, time_split
 
 if TYPE_CHECKING:
-    from pitstop.app import Pitstop
+    from pitstop.core.clock import Clock
+    from pitstop.storage.repos.assets import AssetRepo
+    from pitstop.storage.repos.readings import ReadingRepo
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,32 +37,41 @@ class TwinReport:
         }
 
 
-def asset_frame(pitstop: Pitstop, asset: str, columns: tuple[str, ...]) -> pd.DataFrame:
+def asset_frame(assets: AssetRepo, readings: ReadingRepo, asset: str, columns: tuple[str, ...]) -> pd.DataFrame:
     """One asset's readings as a wide frame (one column per sensor), rows where all are present."""
-    sensors = {s.name: s.id for s in pitstop.assets.sensors(asset)}
+    sensors = {s.name: s.id for s in assets.sensors(asset)}
     missing = [c for c in columns if c not in sensors]
     if missing:
         raise InvalidInputError(f"asset {asset!r} has no sensors {missing}")
-    parts = [pitstop.readings.window(sensors[c])["value"].rename(c) for c in columns]
+    parts = [readings.window(sensors[c])["value"].rename(c) for c in columns]
     return pd.concat(parts, axis=1, join="inner").dropna()
 
 
-def twin_path(pitstop: Pitstop, asset_type: str) -> Path:
-    return Path(pitstop.settings.data_dir) / "models" / f"{asset_type}-twin.json"
+def twin_path(data_dir: Path, asset_type: str) -> Path:
+    return Path(data_dir) / "models" / f"{asset_type}-twin.json"
 
 
-def train_twin(pitstop: Pitstop, asset_type: str, *, holdout: float = 0.2, n_estimators: int = 300) -> TwinReport:
+def train_twin(
+    asset_type: str,
+    *,
+    assets: AssetRepo,
+    readings: ReadingRepo,
+    clock: Clock,
+    data_dir: Path,
+    holdout: float = 0.2,
+    n_estimators: int = 300,
+) -> TwinReport:
     """Fit the twin of ``asset_type`` on every asset of that type (the earliest rows of each),
     evaluate it on the latest ``holdout`` share of each asset's rows, and save it."""
     if asset_type not in ASSET_TYPES:
         raise InvalidInputError(f"no twin for asset type {asset_type!r}; known: {sorted(ASSET_TYPES)}")
     inputs, outputs = ASSET_TYPES[asset_type]
-    assets = [a.name for a in pitstop.assets.list_assets() if a.type == asset_type]
-    if not assets:
+    names = [a.name for a in assets.list_assets() if a.type == asset_type]
+    if not names:
         raise InvalidInputError(f"no asset of type {asset_type!r} in the inventory")
     trains, tests = [], []
-    for asset in assets:
-        train, test = time_split(asset_frame(pitstop, asset, inputs + outputs), holdout)
+    for asset in names:
+        train, test = time_split(asset_frame(assets, readings, asset, inputs + outputs), holdout)
         trains.append(train)
         tests.append(test)
     train_all, test_all = pd.concat(trains), pd.concat(tests)
@@ -70,14 +81,14 @@ def train_twin(pitstop: Pitstop, asset_type: str, *, holdout: float = 0.2, n_est
         )
     twin = Twin.for_asset_type(asset_type, n_estimators=n_estimators).fit(train_all)
     metrics = {name: m.as_dict() for name, m in twin.evaluate(test_all).items()}
-    path = twin_path(pitstop, asset_type)
+    path = twin_path(data_dir, asset_type)
     twin.save(
         path,
         metadata={
-            "assets": assets,
+            "assets": names,
             "holdout": holdout,
-            "trained_at": pitstop.clock.now().isoformat(),
+            "trained_at": clock.now().isoformat(),
             "holdout_metrics": metrics,
         },
     )
-    return TwinReport(asset_type, assets, len(train_all), len(test_all), metrics, path)
+    return TwinReport(asset_type, names, len(train_all), len(test_all), metrics, path)

@@ -20,7 +20,9 @@ from pitstop.errors import ScenarioError
 from pitstop.sim.fleet import Batch, Simulator
 
 if TYPE_CHECKING:
-    from pitstop.app import Pitstop
+    from pitstop.ingest.service import IngestService
+    from pitstop.storage.repos.assets import AssetRepo
+    from pitstop.storage.repos.readings import ReadingRepo
 
 HTTP_BATCH = 1000
 SOURCE = "sim"
@@ -43,12 +45,20 @@ def iso_times(ts_us: npt.NDArray[np.int64]) -> npt.NDArray[np.str_]:
 
 
 class DatabasePublisher:
-    """Through pitstop's ingest when it has one (validation, quarantine, spool), else straight into
+    """Through pitstop's ingest when given one (validation, quarantine, spool), else straight into
     the readings table: the simulator's readings are valid by construction."""
 
-    def __init__(self, pitstop: Pitstop, simulator: Simulator) -> None:
-        self.pitstop = pitstop
-        index = {(s.asset, s.name): s.id for s in pitstop.assets.sensors()}
+    def __init__(
+        self,
+        simulator: Simulator,
+        *,
+        assets: AssetRepo,
+        readings: ReadingRepo,
+        ingest: IngestService | None = None,
+    ) -> None:
+        self.readings = readings
+        self.ingest = ingest
+        index = {(s.asset, s.name): s.id for s in assets.sensors()}
         missing = [f"{a}/{s}" for a, s in simulator.keys if (a, s) not in index]
         if missing:
             raise ScenarioError(f"sensors not in the database inventory: {', '.join(missing[:5])}")
@@ -76,14 +86,13 @@ class DatabasePublisher:
     def publish(self, batch: Batch) -> int:
         if len(batch) == 0:
             return 0
-        ingest = getattr(self.pitstop, "ingest", None)
-        if ingest is not None:
-            result = ingest.ingest(self.frame(batch), SOURCE)
+        if self.ingest is not None:
+            result = self.ingest.ingest(self.frame(batch), SOURCE)
             self.quarantined += result.quarantined
             return int(result.stored + result.duplicates + result.spooled)
         from pitstop.storage.repos.readings import ReadingBatch
 
-        written = self.pitstop.readings.write(ReadingBatch.of(self.sensor_ids[batch.key], batch.ts_us, batch.value))
+        written = self.readings.write(ReadingBatch.of(self.sensor_ids[batch.key], batch.ts_us, batch.value))
         return written.stored + written.duplicates
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ policy, incidents and remediation like any other check. Registered on import of
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pitstop.core.types import Status
 from pitstop.errors import PitstopError
@@ -17,11 +17,20 @@ from pitstop.ml.drift import MIN_CURRENT_ROWS, DriftReport
 from pitstop.ml.drift.psi import MIN_EFFECTIVE_ROWS
 
 if TYPE_CHECKING:
-    from pitstop.ml.registry.watch import ModelWatch
+    from pitstop.ml.registry.lifecycle import Accuracy
 
 
-def _watch(ctx: CheckContext) -> ModelWatch | None:
-    return ctx.extra.get("models")
+class ModelMonitor(Protocol):
+    """What the checks ask of the models (`pitstop.ml.registry.watch.ModelWatch` answers)."""
+
+    def drift(self, name: str) -> tuple[int, DriftReport]: ...
+
+    def accuracy(self, name: str) -> Accuracy | None: ...
+
+
+def _watch(ctx: CheckContext) -> ModelMonitor | None:
+    watch: ModelMonitor | None = ctx.extra.get("models")
+    return watch
 
 
 class DriftCheck(Check):

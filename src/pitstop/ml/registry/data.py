@@ -3,6 +3,7 @@ and maintenance windows."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -17,62 +18,76 @@ from pitstop.ml.training import asset_frame
 from pitstop.ml.twins import ASSET_TYPES
 
 if TYPE_CHECKING:
-    from pitstop.app import Pitstop
+    from pitstop.core.clock import Clock
+    from pitstop.incidents import IncidentRegistry
+    from pitstop.storage.engine import Database
+    from pitstop.storage.repos.assets import AssetRepo
+    from pitstop.storage.repos.readings import ReadingRepo
 
 
-def model_frame(pitstop: Pitstop, name: str, *, since: datetime | None = None) -> pd.DataFrame:
-    """Every asset of the model's type, inputs and outputs side by side, time-ordered."""
-    asset_type = asset_type_of(name)
-    inputs, outputs = ASSET_TYPES[asset_type]
-    assets = [a.name for a in pitstop.assets.list_assets() if a.type == asset_type]
-    if not assets:
-        raise InvalidInput(f"no asset of type {asset_type!r} in the inventory")
-    if since is None:
-        return pd.concat([asset_frame(pitstop, a, inputs + outputs) for a in assets]).sort_index()
-    return pd.concat([_recent_frame(pitstop, a, inputs + outputs, since) for a in assets]).sort_index()
+@dataclass(frozen=True, slots=True)
+class ModelData:
+    """A model's data from storage: its asset type's readings (the inventory and the readings), the
+    periods to keep out of training (the incident registry, the maintenance windows in the database)
+    and the clock that says what "recent" means."""
 
+    db: Database
+    clock: Clock
+    assets: AssetRepo
+    readings: ReadingRepo
+    incidents: IncidentRegistry
 
-def _recent_frame(pitstop: Pitstop, asset: str, columns: tuple[str, ...], since: datetime) -> pd.DataFrame:
-    """Like `asset_frame`, reading only rows from ``since`` on (the drift and accuracy windows)."""
-    sensors = {s.name: s.id for s in pitstop.assets.sensors(asset)}
-    missing = [c for c in columns if c not in sensors]
-    if missing:
-        raise InvalidInput(f"asset {asset!r} has no sensors {missing}")
-    start_us = to_epoch_us(since)
-    parts = [pitstop.readings.window(sensors[c], start_us)["value"].rename(c) for c in columns]
-    return pd.concat(parts, axis=1, join="inner").dropna()
+    def frame(self, name: str, *, since: datetime | None = None) -> pd.DataFrame:
+        """Every asset of the model's type, inputs and outputs side by side, time-ordered."""
+        asset_type = asset_type_of(name)
+        inputs, outputs = ASSET_TYPES[asset_type]
+        assets = [a.name for a in self.assets.list_assets() if a.type == asset_type]
+        if not assets:
+            raise InvalidInput(f"no asset of type {asset_type!r} in the inventory")
+        if since is None:
+            parts = [asset_frame(self.assets, self.readings, a, inputs + outputs) for a in assets]
+        else:
+            parts = [self._recent_frame(a, inputs + outputs, since) for a in assets]
+        return pd.concat(parts).sort_index()
 
+    def _recent_frame(self, asset: str, columns: tuple[str, ...], since: datetime) -> pd.DataFrame:
+        """Like `asset_frame`, reading only rows from ``since`` on (the drift and accuracy windows)."""
+        sensors = {s.name: s.id for s in self.assets.sensors(asset)}
+        missing = [c for c in columns if c not in sensors]
+        if missing:
+            raise InvalidInput(f"asset {asset!r} has no sensors {missing}")
+        start_us = to_epoch_us(since)
+        parts = [self.readings.window(sensors[c], start_us)["value"].rename(c) for c in columns]
+        return pd.concat(parts, axis=1, join="inner").dropna()
 
-def faulty_periods(pitstop: Pitstop, name: str) -> list[Period]:
-    """Periods when an asset of the model's type had an incident open (asset.* keys): kept out of training."""
-    asset_type = asset_type_of(name)
-    assets = {a.name for a in pitstop.assets.list_assets() if a.type == asset_type}
-    now = pitstop.clock.now()
-    periods = []
-    for incident in pitstop.incidents.list(area="asset", limit=10_000):
-        if incident.target in assets:
-            end = incident.resolved_at if incident.state is IncidentState.RESOLVED else None
-            periods.append((incident.opened_at, end or now + timedelta(seconds=1)))
-    return periods
+    def faulty_periods(self, name: str) -> list[Period]:
+        """Periods when an asset of the model's type had an incident open (asset.* keys): kept out of training."""
+        asset_type = asset_type_of(name)
+        assets = {a.name for a in self.assets.list_assets() if a.type == asset_type}
+        now = self.clock.now()
+        periods = []
+        for incident in self.incidents.list(area="asset", limit=10_000):
+            if incident.target in assets:
+                end = incident.resolved_at if incident.state is IncidentState.RESOLVED else None
+                periods.append((incident.opened_at, end or now + timedelta(seconds=1)))
+        return periods
 
+    def maintenance_periods(self, name: str, start: datetime, end: datetime) -> list[Period]:
+        """Occurrences within [start, end) of maintenance windows that cover an asset of the model's type
+        (a window without matchers covers everything): readings taken then are kept out of training."""
+        asset_type = asset_type_of(name)
+        labels = [{"asset": a.name, "site": a.site, "type": a.type} for a in self.assets.list_assets()]
+        labels = [item for item in labels if item["type"] == asset_type]
+        periods: list[Period] = []
+        for window in MuteStore(self.db).windows():
+            if any(matches(window.matchers, item) for item in labels):
+                periods.extend(window.occurrences(start, end))
+        return sorted(periods)
 
-def maintenance_periods(pitstop: Pitstop, name: str, start: datetime, end: datetime) -> list[Period]:
-    """Occurrences within [start, end) of maintenance windows that cover an asset of the model's type
-    (a window without matchers covers everything): readings taken then are kept out of training."""
-    asset_type = asset_type_of(name)
-    labels = [{"asset": a.name, "site": a.site, "type": a.type} for a in pitstop.assets.list_assets()]
-    labels = [item for item in labels if item["type"] == asset_type]
-    periods: list[Period] = []
-    for window in MuteStore(pitstop.db).windows():
-        if any(matches(window.matchers, item) for item in labels):
-            periods.extend(window.occurrences(start, end))
-    return sorted(periods)
-
-
-def excluded_periods(pitstop: Pitstop, name: str, frame: pd.DataFrame) -> list[Period]:
-    """Known-faulty periods and maintenance windows over the frame's time span."""
-    periods = faulty_periods(pitstop, name)
-    if not frame.empty:
-        start, end = frame.index.min().to_pydatetime(), frame.index.max().to_pydatetime()
-        periods += maintenance_periods(pitstop, name, start, end + timedelta(seconds=1))
-    return periods
+    def excluded_periods(self, name: str, frame: pd.DataFrame) -> list[Period]:
+        """Known-faulty periods and maintenance windows over the frame's time span."""
+        periods = self.faulty_periods(name)
+        if not frame.empty:
+            start, end = frame.index.min().to_pydatetime(), frame.index.max().to_pydatetime()
+            periods += self.maintenance_periods(name, start, end + timedelta(seconds=1))
+        return periods

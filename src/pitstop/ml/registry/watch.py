@@ -30,11 +30,11 @@ from pitstop.config.models import Settings
 from pitstop.config.remediation import RuleSettings
 from pitstop.errors import InvalidInput, NotFound, PitstopError
 from pitstop.ml.drift import BAND_RANK, DriftReport
-from pitstop.ml.registry.data import excluded_periods, model_frame
-from pitstop.ml.registry.lifecycle import Accuracy, Mode, RetrainResult, exclude
+from pitstop.ml.registry.data import ModelData
+from pitstop.ml.registry.lifecycle import Accuracy, Mode, ModelLifecycle, RetrainResult, exclude
 
 if TYPE_CHECKING:
-    from pitstop.app import Pitstop
+    from pitstop.core.clock import Clock
     from pitstop.health.monitor import HealthMonitor
 
 log = logging.getLogger("pitstop.models")
@@ -70,9 +70,11 @@ class Look:
 class ModelWatch:
     """The lifecycle job over configured models; also serves the drift and model_accuracy checks."""
 
-    def __init__(self, pitstop: Pitstop, settings: ModelsSettings) -> None:
-        self.pitstop = pitstop
+    def __init__(self, settings: ModelsSettings, *, lifecycle: ModelLifecycle, data: ModelData, clock: Clock) -> None:
         self.settings = settings
+        self.lifecycle = lifecycle
+        self.data = data
+        self.clock = clock
 
     @property
     def models(self) -> dict[str, ModelSettings]:
@@ -84,28 +86,28 @@ class ModelWatch:
     # -- data -----------------------------------------------------------------------------------
     def recent(self, name: str, span: timedelta) -> pd.DataFrame:
         """The model's readings of the latest ``span`` (by the clock), without excluded periods."""
-        frame = model_frame(self.pitstop, name, since=self.pitstop.clock.now() - span)
-        return exclude(frame, excluded_periods(self.pitstop, name, frame))
+        frame = self.data.frame(name, since=self.clock.now() - span)
+        return exclude(frame, self.data.excluded_periods(name, frame))
 
     def drift(self, name: str) -> tuple[int, DriftReport]:
-        version = self.pitstop.models.champion(name)
+        version = self.lifecycle.champion(name)
         current = self.recent(name, timedelta(days=self.settings.drift_window_days))
         if len(current) < 2:
             raise InvalidInput(f"model {name}: no readings in the last {self.settings.drift_window_days:g} days")
-        return version, self.pitstop.models.drift(name, current, version=version)
+        return version, self.lifecycle.drift(name, current, version=version)
 
     def accuracy(self, name: str) -> Accuracy | None:
         recent = self.recent(name, timedelta(hours=self.settings.accuracy_window_hours))
-        return self.pitstop.models.live_accuracy(name, recent)
+        return self.lifecycle.live_accuracy(name, recent)
 
     # -- triggers -------------------------------------------------------------------------------
     def triggers(self, name: str) -> list[Trigger]:
         cfg = self.config(name).retrain
-        registry = self.pitstop.models.registry
+        registry = self.lifecycle.registry
         champion = registry.alias(name, "champion")
         if champion is None:
             return []
-        now = self.pitstop.clock.now()
+        now = self.clock.now()
         found: list[Trigger] = []
         if cfg.every_days is not None:
             age = now - registry.get(name, champion).created_at
@@ -162,23 +164,23 @@ class ModelWatch:
         triggers = self.triggers(name)
         if not triggers:
             return Look(name, [])
-        registry = self.pitstop.models.registry
+        registry = self.lifecycle.registry
         versions = registry.versions(name)
-        now = self.pitstop.clock.now()
+        now = self.clock.now()
         if versions and now - versions[-1].created_at < timedelta(hours=cfg.retrain.min_interval_hours):
             since = (now - versions[-1].created_at).total_seconds() / 3600
             return Look(name, triggers, f"v{versions[-1].version} registered {since:.1f} h ago")
-        frame = model_frame(self.pitstop, name)
+        frame = self.data.frame(name)
         if cfg.retrain.window_days is not None:
             frame = frame[frame.index >= now - timedelta(days=cfg.retrain.window_days)]
-        result = self.pitstop.models.retrain(
+        result = self.lifecycle.retrain(
             name,
             frame,
             mode=Mode(cfg.mode),
             trigger="; ".join(str(t) for t in triggers),
             actor="scheduler:models",
             holdout=cfg.retrain.holdout,
-            excluded=excluded_periods(self.pitstop, name, frame),
+            excluded=self.data.excluded_periods(name, frame),
             params={"n_estimators": cfg.retrain.trees},
         )
         return Look(name, triggers, result=result)
