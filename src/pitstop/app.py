@@ -304,7 +304,13 @@ def _build_models(pitstop: Pitstop) -> None:
         registry, pitstop.incidents, rules=gates, report_drift=drift_through_checks(pitstop.health)
     )
     pitstop.models.server = ModelServer(registry, pitstop.clock, pitstop.metrics.registry)
-    pitstop.model_data = ModelData(pitstop.db, pitstop.clock, pitstop.assets, pitstop.readings, pitstop.incidents)
+    pitstop.model_data = ModelData(
+        db=pitstop.db,
+        clock=pitstop.clock,
+        assets=pitstop.assets,
+        readings=pitstop.readings,
+        incidents=pitstop.incidents,
+    )
     watch = ModelWatch(settings, lifecycle=pitstop.models, data=pitstop.model_data, clock=pitstop.clock)
     pitstop.model_watch = watch
     # The drift and model_accuracy checks reach the models through the check context. The health
