@@ -303,7 +303,7 @@ def _build_models(pitstop: Pitstop) -> None:
     pitstop.models = ModelLifecycle(
         registry, pitstop.incidents, rules=gates, report_drift=drift_through_checks(pitstop.health)
     )
-    pitstop.models.server = ModelServer(registry, pitstop.clock, pitstop.metrics.registry)
+    pitstop.models.server = ModelServer(registry, pitstop.clock, pitstop.metrics.registry, sensors=pitstop.assets)
     pitstop.model_data = ModelData(
         db=pitstop.db,
         clock=pitstop.clock,

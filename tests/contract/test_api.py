@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from pitstop import __version__
 from pitstop.api import create_app
 from pitstop.api.deps import Operator
 from pitstop.app import Pitstop
@@ -10,7 +11,9 @@ from tests.conftest import auth
 
 
 def test_liveness_and_readiness(client: TestClient) -> None:
-    assert client.get("/health").json() == {"status": "ok"}
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["models"] == [] and health["models_error"] is None
+    assert health["version"] == __version__
     ready = client.get("/ready")
     assert ready.status_code == 200
     assert ready.json() == {"ready": True, "checks": {"database": "ok", "migrations": "ok", "ingest": "ok"}}

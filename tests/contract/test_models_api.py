@@ -42,3 +42,45 @@ def test_predict_serves_the_champion_and_follows_rollback(
     assert 'pitstop_model_predict_seconds_count{model="hvac-twin",version="1"}' in metrics
     history = client.get(f"/api/models/{NAME}/history", headers=headers).json()
     assert [m["to"] for m in history["moves"] if m["alias"] == "champion"] == [1, 2, 1]
+
+
+def test_predict_takes_named_inputs_and_marks_extrapolation(
+    demo_pitstop: Pitstop, client: TestClient, keys: dict[Role, str]
+) -> None:
+    """Issue 18: the guide's smoke test sends named fields; UCWF 10 m3/h where training saw under
+    0.3 gave a coil outlet far above any sensor's range, and nothing said so."""
+    frame = coil_frame("2026-03-01", 6)
+    models = demo_pitstop.models
+    models.retrain(NAME, frame, params={"n_estimators": 20})
+    models.registry.promote(NAME, 1, actor="test", reason="reviewed")
+    headers = auth(keys[Role.VIEWER])
+    inputs = ["UCWIT", "UCAIT", "UCWF", "UCAIH", "AMBT", "UCTSP"]
+    row = {c: float(frame[c].iloc[0]) for c in inputs}
+
+    positional = client.post(f"/predict/{NAME}", json={"rows": [[row[c] for c in inputs]]}, headers=headers).json()
+    named = client.post(f"/predict/{NAME}", json={"rows": [row]}, headers=headers).json()
+    bare = client.post(f"/predict/{NAME}", json=row, headers=headers).json()
+    assert named["predictions"] == positional["predictions"] == bare["predictions"]
+    assert positional["out_of_range"] == []  # a row from training: nothing to mark
+
+    absurd = client.post(f"/predict/{NAME}", json={**row, "UCWF": 10.0}, headers=headers).json()
+    marks = {(m["kind"], m["name"]): m for m in absurd["out_of_range"]}
+    seen = marks[("input", "UCWF")]
+    assert seen["value"] == 10.0 and seen["range"][1] < 1.0 and "training" in seen["why"]
+    outlet = marks[("output", "UCAOT")]
+    assert outlet["range"] == [-10.0, 60.0]  # the inventory's sensor range
+    assert not -10.0 <= outlet["value"] <= 60.0
+    assert all(m["row"] == 0 for m in absurd["out_of_range"])
+
+    missing = client.post(f"/predict/{NAME}", json={k: v for k, v in row.items() if k != "UCWF"}, headers=headers)
+    assert missing.status_code == 400 and "UCWF" in missing.text
+    typo = client.post(f"/predict/{NAME}", json={**row, "UCWFF": 1.0}, headers=headers)
+    assert typo.status_code == 400 and "UCWFF" in typo.text
+    mixed = client.post(f"/predict/{NAME}", json={"rows": [row, list(row.values())]}, headers=headers)
+    assert mixed.status_code in (400, 422)
+
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["version"]
+    served = {m["name"]: m for m in health["models"]}
+    assert served[NAME]["champion"] == 1 and served[NAME]["state"] == "loaded"
+    assert served[NAME]["runtime"] in ("onnxruntime", "lightgbm") and served[NAME]["type"] == "LightGBM twin"

@@ -27,8 +27,24 @@ ModelName = Annotated[str, Path(min_length=1, max_length=200, pattern=_NAME)]
 PREDICT_ROUTE = "/predict/{model}"
 
 
+Positional = Annotated[list[list[float]], Field(min_length=1, max_length=10_000)]
+Named = Annotated[list[dict[str, float]], Field(min_length=1, max_length=10_000)]
+NamedRow = Annotated[dict[str, float], Field(min_length=1, max_length=1_000)]
+
+
 class PredictIn(BaseModel):
-    rows: Annotated[list[list[float]], Field(min_length=1, max_length=10_000)]
+    """Rows of inputs: lists in the order of the model's inputs, or objects of named inputs."""
+
+    rows: Positional | Named
+
+
+class OutOfRange(BaseModel):
+    row: int
+    name: str
+    kind: str  # "input" (outside the range seen in training) or "output" (outside the sensor's range)
+    value: float
+    range: list[float]
+    why: str
 
 
 class PredictOut(BaseModel):
@@ -37,10 +53,14 @@ class PredictOut(BaseModel):
     path: str
     outputs: list[str]
     predictions: list[list[float]]
+    out_of_range: list[OutOfRange]
 
 
 @router.post(PREDICT_ROUTE, summary="Predict with the model's champion")
-async def predict(model: ModelName, body: PredictIn, request: Request, _key: Viewer) -> PredictOut:
+async def predict(model: ModelName, body: PredictIn | NamedRow, request: Request, _key: Viewer) -> PredictOut:
+    """The body is `{"rows": [[...], ...]}` (inputs in the model's order), `{"rows": [{"UCWIT": ...},
+    ...]}`, or one row of named inputs, `{"UCWIT": 7.0, ...}`. `out_of_range` marks inputs outside
+    what the model saw in training and outputs outside the sensor's range: extrapolations."""
     # A prediction changes nothing: it is counted in /metrics, not written to the audit log (that was
     # a database write and a thread-pool hop per prediction, about 0.2 ms plus the hop on SQLite here).
     request.state.audited = True
@@ -49,7 +69,8 @@ async def predict(model: ModelName, body: PredictIn, request: Request, _key: Vie
     server = pitstop.models.server
     if server is None:
         raise NotFound("model serving is not set up")
-    return PredictOut(**server.predict(model, body.rows))
+    rows = [body] if isinstance(body, dict) else body.rows
+    return PredictOut(**server.predict(model, rows))
 
 
 @router.get("/api/models", summary="Registered model versions")

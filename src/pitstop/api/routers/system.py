@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 
+from pitstop import __version__
 from pitstop.api.deps import Admin, PitstopDep, Viewer
 from pitstop.errors import PitstopError
 
@@ -36,9 +39,37 @@ class AuditOut(BaseModel):
     detail: dict[str, object]
 
 
-@router.get("/health", tags=["system"], summary="Liveness: the process answers")
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+class ServedModel(BaseModel):
+    name: str
+    type: str
+    champion: int
+    state: str  # "loaded", or not yet: models load on their first prediction
+    serving_version: int | None  # differs from champion while a corrupt champion is stood in for
+    runtime: str | None  # "onnxruntime" or "lightgbm"
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    models: list[ServedModel]
+    models_error: str | None = None
+
+
+@router.get("/health", tags=["system"], summary="Liveness: the process answers; pitstop's version and served models")
+def health(pitstop: PitstopDep) -> Health:
+    """Always 200 while the process answers (`/ready` is the readiness gate): a database that
+    cannot list the models gives `models_error`, not a failed liveness probe."""
+    server = pitstop.models.server
+    models: list[dict[str, Any]] = []
+    error = None
+    if server is not None:
+        try:
+            models = server.status()
+        except PitstopError as exc:
+            error = str(exc)
+        except SQLAlchemyError as exc:
+            error = f"the database did not answer: {type(exc).__name__}"
+    return Health(status="ok", version=__version__, models=[ServedModel(**m) for m in models], models_error=error)
 
 
 @router.get("/ready", tags=["system"], summary="Readiness: database reachable and schema current")

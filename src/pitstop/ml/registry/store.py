@@ -89,6 +89,13 @@ class AliasMove:
         }
 
 
+def _span(values: pd.Series) -> list[float] | None:
+    """[min, max] of the finite values, or None when there are none."""
+    finite = values.to_numpy(dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return [float(finite.min()), float(finite.max())] if len(finite) else None
+
+
 def feature_hash(schema: list[dict[str, str]]) -> str:
     return hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
 
@@ -157,6 +164,8 @@ class ModelRegistry:
             "metrics": metrics,
             "trigger": trigger,
             "probe": {"inputs": probe.tolist(), "outputs": twin.predict_array(probe).tolist()},
+            # what the twin has seen: serving marks inputs outside it
+            "ranges": {c: _span(train[c]) for c in (*twin.inputs, *twin.outputs) if c in train},
         }
         twin.save(path, metadata={"name": name, "version": version})
         size, digest = path.stat().st_size, sha256_of(path)
@@ -188,6 +197,12 @@ class ModelRegistry:
         if row is None:
             raise NotFound(f"no version {version} of model {name!r}")
         return _version(row)
+
+    def names(self) -> list[str]:
+        """Every model with a registered version."""
+        with self.db.connect() as conn:
+            query = select(model_versions.c.name).distinct().order_by(model_versions.c.name)
+            return list(conn.execute(query).scalars())
 
     def versions(self, name: str | None = None) -> list[ModelVersion]:
         query = select(model_versions).order_by(model_versions.c.name, model_versions.c.version)
