@@ -16,7 +16,9 @@ def test_demo_serves_health_and_ready(tmp_path: Path) -> None:
     args = ["demo", "--port", str(port), "--data-dir", str(tmp_path / "d")]
     with running_pitstop(args, port=port, cwd=tmp_path, timeout_s=60) as server:
         assert httpx.get(f"{server.url}/ready").status_code == 200
-        assert httpx.get(f"{server.url}/health").json() == {"status": "ok"}
+        health = httpx.get(f"{server.url}/health").json()
+        assert health["status"] == "ok" and health["version"]
+        assert [m["name"] for m in health["models"]] == ["hvac-twin"]  # the demo's champion, v1
         docs = httpx.get(f"{server.url}/docs")
         assert docs.status_code == 200
     output = "".join(server.output)

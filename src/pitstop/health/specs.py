@@ -16,7 +16,7 @@ from pitstop.errors import ConfigError
 from pitstop.health.base import Check, Threshold, checks
 from pitstop.storage.repos.assets import AssetRow, SensorInfo
 
-DEFAULT_CHECKS = ("cpu", "memory", "disk", "database", "heartbeat", "freshness", "limits", "frozen")
+DEFAULT_CHECKS = ("cpu", "memory", "disk", "database", "heartbeat", "freshness", "limits", "frozen", "setpoint")
 
 
 class Profile(BaseModel):

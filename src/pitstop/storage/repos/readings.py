@@ -177,6 +177,15 @@ class ReadingRepo:
         with self.db.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
 
+    def highest(self, sensor_id: int, start_us: int, end_us: int) -> float | None:
+        """The highest reading of one sensor in [start, end], or None without readings there."""
+        query = select(func.max(readings.c.value)).where(
+            readings.c.sensor_id == sensor_id, readings.c.ts >= start_us, readings.c.ts <= end_us
+        )
+        with self.db.connect() as conn:
+            value = conn.execute(query).scalar()
+        return None if value is None else float(value)
+
     def count(self, sensor_id: int | None = None) -> int:
         query = select(func.count()).select_from(readings)
         if sensor_id is not None:

@@ -1,0 +1,123 @@
+"""The `setpoint` check on simulated air-handling units: a valve stuck where the controller left it
+is found within hours of the load moving, while healthy units (including one cooling near its
+coil's capacity) stay quiet; assets without a coil loop are not judged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pitstop import inventory
+from pitstop.app import Pitstop, build
+from pitstop.config import Settings
+from pitstop.core.types import Status
+from pitstop.health.base import CheckContext
+from pitstop.health.checks.control import SetpointCheck
+from pitstop.sim import Scenario, Simulator, assets_of_database
+from pitstop.sim.live import LiveSimulation
+from pitstop.sim.publish import DatabasePublisher
+from pitstop.storage import Database
+from pitstop.testing.clock import FrozenClock
+
+COIL = """
+  { name = "UCWIT", unit = "degC", min = 0, max = 40, period_s = 60 },
+  { name = "UCAIT", unit = "degC", min = -30, max = 50, period_s = 60 },
+  { name = "UCWF", unit = "m3/h", min = 0, max = 50, period_s = 60 },
+  { name = "UCAIH", unit = "%", min = 0, max = 100, period_s = 60 },
+  { name = "AMBT", unit = "degC", min = -30, max = 50, period_s = 60 },
+  { name = "UCTSP", unit = "degC", min = 10, max = 30, period_s = 60 },
+  { name = "UCAOT", unit = "degC", min = -10, max = 60, period_s = 60 },
+  { name = "UCWOT", unit = "degC", min = 0, max = 60, period_s = 60 },
+  { name = "UCAF", unit = "m3/h", min = 0, max = 20000, period_s = 60 },
+"""
+PLANT = f"""
+[[sites]]
+name = "north-plant"
+
+[[assets]]
+name = "ahu-1"
+site = "north-plant"
+type = "hvac"
+sensors = [{COIL}]
+
+[[assets]]
+name = "ahu-2"
+site = "north-plant"
+type = "hvac"
+sensors = [{COIL}]
+
+[[assets]]
+name = "pump-1"
+site = "north-plant"
+type = "pump"
+sensors = [{{ name = "vib_rms", unit = "mm/s", min = 0, max = 100, period_s = 10 }}]
+"""
+STUCK = """
+cooling_all_year = ["ahu-2"]
+
+[[faults]]
+kind = "valve_stuck"
+asset = "ahu-1"
+start = "+1d"
+end = "+2d"
+"""
+
+
+def simulated(tmp_path: Path, start: datetime, days: float, seed: int) -> Pitstop:
+    clock = FrozenClock(start)
+    db = Database(f"sqlite:///{tmp_path / 'p.db'}")
+    db.upgrade()
+    pitstop = build(Settings(data_dir=tmp_path), clock=clock, db=db)
+    inventory.apply(pitstop.db, inventory.parse(PLANT, "plant.toml", "toml"), actor="test", now=start)
+    sim = Simulator(assets_of_database(pitstop.assets), seed=seed, scenario=Scenario.parse(STUCK, start))
+    LiveSimulation(sim, DatabasePublisher(sim, assets=pitstop.assets, readings=pitstop.readings), start).advance(
+        start + timedelta(days=days)
+    )
+    return pitstop
+
+
+def at(pitstop: Pitstop, when: datetime) -> CheckContext:
+    return CheckContext(clock=FrozenClock(when), db=pitstop.db, readings=pitstop.readings, assets=pitstop.assets)
+
+
+def statuses(pitstop: Pitstop, asset: str, hours: range, start: datetime) -> dict[int, Status]:
+    check = SetpointCheck(asset)
+    return {hour: check.run(at(pitstop, start + timedelta(hours=hour))).status for hour in hours}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_stuck_valve_is_found_and_healthy_units_stay_quiet(tmp_path: Path, seed: int) -> None:
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    pitstop = simulated(tmp_path, start, 2.0, seed)
+    try:
+        healthy_day = statuses(pitstop, "ahu-1", range(1, 24), start)
+        assert set(healthy_day.values()) == {Status.HEALTHY}
+        # the valve sticks at 24 h; on these seeds the supply air leaves its set point within 6 h
+        stuck = statuses(pitstop, "ahu-1", range(25, 33), start)
+        assert Status.WARNING in stuck.values(), stuck
+        first = min(h for h, s in stuck.items() if s is Status.WARNING)
+        assert first <= 31
+        # the server-room unit cools all day, some of it near the coil's capacity: never off
+        assert set(statuses(pitstop, "ahu-2", range(1, 48, 2), start).values()) == {Status.HEALTHY}
+        ctx = at(pitstop, start + timedelta(hours=30))
+        result = SetpointCheck("ahu-1").run(ctx)
+        assert "UCAOT" in result.summary and result.observed["judged"] > 20
+        pump = SetpointCheck("pump-1").run(ctx)
+        assert pump.status is Status.HEALTHY and "no coil loop" in pump.summary
+        late = at(pitstop, start + timedelta(days=5))  # no reading in the window: not judged
+        assert SetpointCheck("ahu-1").run(late).status is Status.UNKNOWN
+    finally:
+        pitstop.close()
+
+
+def test_setpoint_parameters_are_checked() -> None:
+    with pytest.raises(ValueError, match="tolerance"):
+        SetpointCheck("ahu-1", params={"tolerance": -1})
+    with pytest.raises(ValueError, match="full_share"):
+        SetpointCheck("ahu-1", params={"full_share": 1.5})
+    with pytest.raises(ValueError, match="unknown"):
+        SetpointCheck("ahu-1", params={"tolerence": 1})
+    renamed = SetpointCheck("ahu-1", params={"measured": "SAT", "setpoint": "SAT_SP"})
+    assert renamed.sensors["measured"] == "SAT" and renamed.sensors["actuator"] == "UCWF"
