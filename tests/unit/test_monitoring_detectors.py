@@ -117,31 +117,6 @@ def test_pot_threshold_extrapolates_the_tail_to_the_risk_asked_for() -> None:
         PotThreshold(risk=0.5).fit(scores)
 
 
-def test_pot_threshold_counts_excursions_not_rows_when_scores_come_in_runs() -> None:
-    """A smoothed score exceeds for many rows in a row, and each run is one alarm. Asked for a risk
-    per excursion (``cluster_gap``), the cut-off gives about that many excursions on fresh data;
-    counted per row it gives several times fewer than asked: too deaf by the run length."""
-    from pitstop.ml.thresholds import PotThreshold
-
-    def smoothed(n: int, seed: int) -> np.ndarray:
-        raw = np.random.default_rng(seed).exponential(size=n + 15)
-        return np.lib.stride_tricks.sliding_window_view(raw, 15).max(axis=1)[:n]
-
-    def excursions(scores: np.ndarray, cutoff: float) -> int:
-        over = np.flatnonzero(scores > cutoff)
-        return 0 if len(over) == 0 else 1 + int(np.count_nonzero(np.diff(over) >= 15))
-
-    train, fresh = smoothed(200_000, 1), smoothed(2_000_000, 2)
-    risk = 2e-5
-    asked = risk * len(fresh)  # 40 excursions
-    per_run = PotThreshold(risk=risk, cluster_gap=15).fit(train)
-    assert 0.05 < per_run.extremal_index_ < 0.2  # runs of about 15 rows
-    assert asked / 2 <= excursions(fresh, per_run.cutoff_) <= asked * 2
-    per_row = PotThreshold(risk=risk).fit(train)
-    assert per_row.extremal_index_ == 1.0
-    assert excursions(fresh, per_row.cutoff_) < asked / 4
-
-
 def test_robust_z_floor_keeps_a_quiet_signal_from_scoring_high_on_small_changes() -> None:
     """A signal that hardly moved while the detector learned (noise 0.001) would score a change
     of 0.1 as 100 sigma; with a floor of 0.5 (half a percent of a 0-100 span) it scores 0.2."""

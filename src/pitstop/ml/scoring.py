@@ -18,9 +18,10 @@ data set:
    smaller than that is not one a technician would act on.
 4. **Self-calibrated cut-off.** Peaks over threshold (`PotThreshold`, tail no heavier than
    exponential) on the baseline's scores, at the risk that gives ``false_per_week`` false alarms
-   per asset-week at the asset's sampling period, counted as excursions (exceedances less than a
-   window apart are one alarm), times ``margin`` for operating states the baseline did not hold
-   (wider while the baseline is young: `StreamScorer._margin`).
+   per asset-week at the asset's sampling period, times ``margin`` for operating states the
+   baseline did not hold (wider while the baseline is young: `StreamScorer._margin`). The risk is
+   per scored row, so a run of flagged rows counts as many: counting excursions instead (runs
+   declustering) was measured and rejected (bench/README, "Plant scorecard").
 5. **A baseline that grows.** The first baseline is the asset's first ``baseline`` (24 h) of
    readings; each further day scored, it is refitted on everything so far but the findings'
    evidence, until it spans ``grow_for`` (7 days): a week's weather, loads and set points.
@@ -71,7 +72,7 @@ if TYPE_CHECKING:
     from pitstop.storage.repos.assets import AssetRepo
     from pitstop.storage.repos.readings import ReadingRepo
 
-STATE_FORMAT = 4  # 2: residual z-scores, a peaks-over-threshold cut-off; 3: one twin per loop; 4: per excursion
+STATE_FORMAT = 3  # 2: smoothed residual z-scores and a peaks-over-threshold cut-off; 3: one twin per loop
 TWIN_MIN_ROWS = 200  # loop twins are fitted only on a baseline at least this long
 TWIN_FOLDS = 3  # blocked folds in time for the twin's out-of-fold residuals
 SPAN_SHARE = 0.005  # a deviation under this share of a sensor's span never scores high
@@ -395,9 +396,7 @@ class StreamScorer:
         steps = pd.Series(reference.index).diff().dropna()
         period_s = pd.Timedelta(steps.median()).total_seconds() if len(steps) else 60.0
         risk = min(max(self.false_per_week * period_s / WEEK_S, 1e-9), 0.01)
-        # a smoothed score exceeds for about a window's rows at a time: count excursions, not rows
-        gap = max(1, round(self.window.total_seconds() / max(period_s, 1e-9)))
-        threshold = PotThreshold(risk=risk, margin=self._margin(reference), max_shape=0.0, cluster_gap=gap)
+        threshold = PotThreshold(risk=risk, margin=self._margin(reference), max_shape=0.0)
         threshold = threshold.fit(detector.score(smooth.to_numpy()))
         return AssetModel(
             signals,

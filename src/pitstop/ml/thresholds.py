@@ -108,13 +108,6 @@ class PotThreshold(Threshold):
     cut-off out of reach. With fewer than ``min_peaks`` exceedances the highest score stands in
     for the fit.
 
-    Smoothed scores exceed in runs: one excursion is many rows over the threshold, but one alarm.
-    With ``cluster_gap`` > 0, exceedances less than that many scores apart count as one excursion
-    (runs declustering), and ``risk`` is the chance of an excursion *starting* at a score: the
-    tail level is that of the peaks-over-threshold fit at ``risk`` over the extremal index (the
-    share of exceedances that start an excursion), the textbook return level of a dependent
-    series. ``risk`` = alarms per week × period / week then means alarms, not flagged rows.
-
     Examples
     --------
     >>> import numpy as np
@@ -133,14 +126,12 @@ class PotThreshold(Threshold):
         init_q: float = 0.98,
         min_peaks: int = 10,
         max_shape: float | None = None,
-        cluster_gap: int = 0,
     ) -> None:
         self.risk = risk
         self.margin = margin
         self.init_q = init_q
         self.min_peaks = min_peaks
         self.max_shape = max_shape
-        self.cluster_gap = cluster_gap
 
     def fit(self, scores: npt.ArrayLike, /) -> Self:
         from scipy import stats  # imported on use: scipy.stats takes a while to load
@@ -149,12 +140,8 @@ class PotThreshold(Threshold):
             raise ValueError(f"risk must be in (0, {1.0 - self.init_q:g}): rarer than the initial quantile")
         s = _finite(scores)
         start = float(np.quantile(s, self.init_q))
-        above = np.flatnonzero(s > start)
-        peaks = s[above] - start
+        peaks = s[s > start] - start
         self.peaks_ = len(peaks)
-        # the extremal index: excursions (runs of exceedances closer than cluster_gap) per exceedance
-        excursions = 1 + int(np.count_nonzero(np.diff(above) >= self.cluster_gap)) if len(above) else 0
-        self.extremal_index_ = excursions / len(above) if self.cluster_gap > 0 and len(above) else 1.0
         if len(peaks) < self.min_peaks or float(peaks.std()) == 0.0:
             self.shape_, self.scale_ = 0.0, 0.0
             cutoff = float(s.max())
@@ -164,7 +151,7 @@ class PotThreshold(Threshold):
                 shape = self.max_shape
                 scale = float(stats.genpareto.fit(peaks, f0=shape, floc=0.0)[2])
             self.shape_, self.scale_ = float(shape), float(scale)
-            ratio = min(self.risk * len(s) / (len(peaks) * self.extremal_index_), 1.0)
+            ratio = self.risk * len(s) / len(peaks)
             if abs(shape) < 1e-6:
                 cutoff = start - scale * float(np.log(ratio))
             else:
