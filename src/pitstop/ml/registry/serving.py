@@ -166,15 +166,13 @@ class ModelServer:
         if self.sensors is None:
             return {}
         asset_type = name.removesuffix("-twin")
+        of_type = {asset.name for asset in self.sensors.list_assets() if asset.type == asset_type}
         spans: dict[str, tuple[float, float]] = {}
-        for asset in self.sensors.list_assets():
-            if asset.type != asset_type:
+        for sensor in self.sensors.sensors():
+            if sensor.asset not in of_type or sensor.min_value is None or sensor.max_value is None:
                 continue
-            for sensor in self.sensors.sensors(asset.name):
-                if sensor.min_value is None or sensor.max_value is None:
-                    continue
-                low, high = spans.get(sensor.name, (sensor.min_value, sensor.max_value))
-                spans[sensor.name] = (min(low, sensor.min_value), max(high, sensor.max_value))
+            low, high = spans.get(sensor.name, (sensor.min_value, sensor.max_value))
+            spans[sensor.name] = (min(low, sensor.min_value), max(high, sensor.max_value))
         return spans
 
     def predict(self, name: str, rows: Sequence[Row]) -> dict[str, Any]:
@@ -200,7 +198,10 @@ class ModelServer:
 
     @staticmethod
     def _matrix(rows: Sequence[Row], inputs: tuple[str, ...]) -> npt.NDArray[np.float64]:
-        if rows and all(isinstance(row, dict) for row in rows):
+        matrix: Sequence[Any] = rows
+        if rows and isinstance(rows[0], dict):  # named inputs: put them in the model's order
+            if not all(isinstance(row, dict) for row in rows):
+                raise InvalidInput("rows must be all lists or all objects of named inputs, not both")
             named = [row for row in rows if isinstance(row, dict)]
             for i, row in enumerate(named):
                 missing = [c for c in inputs if c not in row]
@@ -208,13 +209,9 @@ class ModelServer:
                 if missing or unknown:
                     raise InvalidInput(f"row {i}: missing {missing}, unknown {unknown}; the model takes {list(inputs)}")
             matrix = [[row[c] for c in inputs] for row in named]
-        elif any(isinstance(row, dict) for row in rows):
-            raise InvalidInput("rows must be all lists or all objects of named inputs, not both")
-        else:
-            matrix = [list(row) for row in rows if not isinstance(row, dict)]
         try:
             X = np.asarray(matrix, dtype=np.float64)
-        except ValueError:
+        except (TypeError, ValueError):  # ragged rows, or an object among lists
             X = np.empty((0, 0))
         if X.ndim != 2 or X.shape[1] != len(inputs) or len(X) == 0 or not np.isfinite(X).all():
             raise InvalidInput(f"rows must be finite numbers, {len(inputs)} per row: {list(inputs)}")
