@@ -16,7 +16,18 @@ from pitstop.errors import ConfigError
 from pitstop.health.base import Check, Threshold, checks
 from pitstop.storage.repos.assets import AssetRow, SensorInfo
 
-DEFAULT_CHECKS = ("cpu", "memory", "disk", "database", "heartbeat", "freshness", "limits", "frozen", "setpoint")
+DEFAULT_CHECKS = (
+    "cpu",
+    "memory",
+    "disk",
+    "database",
+    "heartbeat",
+    "freshness",
+    "limits",
+    "frozen",
+    "setpoint",
+    "heat_balance",
+)
 
 
 class Profile(BaseModel):
@@ -201,6 +212,9 @@ def _sensor_targets(
 BUILTIN_RULES: dict[str, AlertRuleSettings] = {
     "cpu.high": AlertRuleSettings(for_s=300, clear_for_s=120),
     "memory.high": AlertRuleSettings(for_s=300, clear_for_s=120),
+    # A sensor that reads right again now and then is not repaired: the coil in balance for a
+    # whole window of the check first.
+    "loop.heat_balance": AlertRuleSettings(clear_for_s=4 * 3600),
 }
 
 

@@ -1,6 +1,9 @@
-"""The `setpoint` check on simulated air-handling units: a valve stuck where the controller left it
-is found within hours of the load moving, while healthy units (including one cooling near its
-coil's capacity) stay quiet; assets without a coil loop are not judged."""
+"""The control-loop checks on simulated air-handling units.
+
+`setpoint`: a valve stuck where the controller left it is found within hours of the load moving,
+while healthy units (including one cooling near its coil's capacity) stay quiet.
+`heat_balance`: a drifting water inlet sensor is found before its error passes 0.8 K, while the
+healthy unit stays quiet and the cooling one is not judged. Assets without a coil are not judged."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from pitstop.app import Pitstop, build
 from pitstop.config import Settings
 from pitstop.core.types import Status
 from pitstop.health.base import CheckContext
-from pitstop.health.checks.control import SetpointCheck
+from pitstop.health.checks.control import HeatBalanceCheck, SetpointCheck
 from pitstop.sim import Scenario, Simulator, assets_of_database
 from pitstop.sim.live import LiveSimulation
 from pitstop.sim.publish import DatabasePublisher
@@ -65,13 +68,25 @@ end = "+2d"
 """
 
 
-def simulated(tmp_path: Path, start: datetime, days: float, seed: int) -> Pitstop:
+DRIFT = """
+cooling_all_year = ["ahu-2"]
+
+[[faults]]
+kind = "sensor_drift"
+asset = "ahu-1"
+sensor = "UCWIT"
+start = "+3d"
+severity = 0.5
+"""
+
+
+def simulated(tmp_path: Path, start: datetime, days: float, seed: int, scenario: str = STUCK) -> Pitstop:
     clock = FrozenClock(start)
     db = Database(f"sqlite:///{tmp_path / 'p.db'}")
     db.upgrade()
     pitstop = build(Settings(data_dir=tmp_path), clock=clock, db=db)
     inventory.apply(pitstop.db, inventory.parse(PLANT, "plant.toml", "toml"), actor="test", now=start)
-    sim = Simulator(assets_of_database(pitstop.assets), seed=seed, scenario=Scenario.parse(STUCK, start))
+    sim = Simulator(assets_of_database(pitstop.assets), seed=seed, scenario=Scenario.parse(scenario, start))
     LiveSimulation(sim, DatabasePublisher(sim, assets=pitstop.assets, readings=pitstop.readings), start).advance(
         start + timedelta(days=days)
     )
@@ -121,3 +136,39 @@ def test_setpoint_parameters_are_checked() -> None:
         SetpointCheck("ahu-1", params={"tolerence": 1})
     renamed = SetpointCheck("ahu-1", params={"measured": "SAT", "setpoint": "SAT_SP"})
     assert renamed.sensors["measured"] == "SAT" and renamed.sensors["actuator"] == "UCWF"
+
+
+def test_a_drifting_water_sensor_breaks_the_heat_balance(tmp_path: Path) -> None:
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    pitstop = simulated(tmp_path, start, 5.0, 3, DRIFT)
+    try:
+        check = HeatBalanceCheck("ahu-1")  # one instance, as the monitor keeps it between rounds
+        results = {hour: check.run(at(pitstop, start + timedelta(hours=hour))) for hour in range(2, 120, 2)}
+        assert "learning" in results[12].summary
+        healthy = {h: r for h, r in results.items() if h <= 72}
+        assert {r.status for r in healthy.values()} == {Status.HEALTHY}, [r.summary for r in healthy.values()]
+        assert max(abs(r.observed.get("offset", 0.0)) for r in healthy.values()) < 0.3
+        # the reading drifts 0.5 K a day from hour 72: found before it is 0.8 K off (hour 110)
+        found = [h for h, r in results.items() if r.status is Status.WARNING]
+        assert found and 72 < found[0] < 110, found
+        late = results[found[0]]
+        assert late.observed["offset"] > late.observed["limit"] > 0 and "sensor" in late.summary
+        # a fresh instance reads the week back from the database and agrees
+        again = HeatBalanceCheck("ahu-1").run(at(pitstop, start + timedelta(hours=found[0])))
+        assert again.observed == late.observed
+        ctx = at(pitstop, start + timedelta(hours=100))
+        cooling = HeatBalanceCheck("ahu-2").run(ctx)  # chilled water all year: condensation, not judged
+        assert cooling.status is Status.HEALTHY and "not judged" in cooling.summary
+        pump = HeatBalanceCheck("pump-1").run(ctx)
+        assert pump.status is Status.HEALTHY and "no water coil" in pump.summary
+    finally:
+        pitstop.close()
+
+
+def test_heat_balance_parameters_are_checked() -> None:
+    with pytest.raises(ValueError, match="tolerance"):
+        HeatBalanceCheck("ahu-1", params={"tolerance": 0})
+    with pytest.raises(ValueError, match="unknown"):
+        HeatBalanceCheck("ahu-1", params={"window": 3600})
+    renamed = HeatBalanceCheck("ahu-1", params={"water_in": "CHWST", "window_s": 7200})
+    assert renamed.sensors["water_in"] == "CHWST" and renamed.window_us == 7200 * 10**6
