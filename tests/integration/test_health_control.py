@@ -3,7 +3,9 @@
 `setpoint`: a valve stuck where the controller left it is found within hours of the load moving,
 while healthy units (including one cooling near its coil's capacity) stay quiet.
 `heat_balance`: a drifting water inlet sensor is found before its error passes 0.8 K, while the
-healthy unit stays quiet and the cooling one is not judged. Assets without a coil are not judged."""
+healthy unit stays quiet and the cooling one is not judged.
+`coil_ua`: a cooling coil that fouls is found before it has lost 15 % of its UA; a clean one stays
+quiet; a heating coil at a trickle is not judged. Assets without a coil are not judged."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from pitstop.app import Pitstop, build
 from pitstop.config import Settings
 from pitstop.core.types import Status
 from pitstop.health.base import CheckContext
-from pitstop.health.checks.control import HeatBalanceCheck, SetpointCheck
+from pitstop.health.checks.control import CoilUaCheck, HeatBalanceCheck, SetpointCheck
 from pitstop.sim import Scenario, Simulator, assets_of_database
 from pitstop.sim.live import LiveSimulation
 from pitstop.sim.publish import DatabasePublisher
@@ -77,6 +79,17 @@ asset = "ahu-1"
 sensor = "UCWIT"
 start = "+3d"
 severity = 0.5
+"""
+
+
+FOULING = """
+cooling_all_year = ["ahu-1", "ahu-2"]
+
+[[faults]]
+kind = "fouling"
+asset = "ahu-1"
+start = "+2d"
+severity = 3.0
 """
 
 
@@ -172,3 +185,33 @@ def test_heat_balance_parameters_are_checked() -> None:
         HeatBalanceCheck("ahu-1", params={"window": 3600})
     renamed = HeatBalanceCheck("ahu-1", params={"water_in": "CHWST", "window_s": 7200})
     assert renamed.sensors["water_in"] == "CHWST" and renamed.window_us == 7200 * 10**6
+
+
+def test_a_fouling_cooling_coil_passes_less_heat(tmp_path: Path) -> None:
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    pitstop = simulated(tmp_path, start, 3.5, 2, FOULING)
+    try:
+        check = CoilUaCheck("ahu-1")
+        # a tenth of the UA a day from hour 48: 15 % lost at hour 84
+        results = {hour: check.run(at(pitstop, start + timedelta(hours=hour))) for hour in range(4, 84, 4)}
+        assert "learning" in results[8].summary
+        assert {r.status for h, r in results.items() if h <= 48} == {Status.HEALTHY}
+        found = [h for h, r in results.items() if r.status is Status.WARNING]
+        assert found and 48 < found[0] < 84, found
+        assert results[found[0]].observed["ua_loss"] > 0.1 and "foul" in results[found[0]].summary
+        clean = CoilUaCheck("ahu-2")  # the same duty, a clean coil
+        assert {clean.run(at(pitstop, start + timedelta(hours=h))).status for h in range(4, 84, 4)} == {Status.HEALTHY}
+    finally:
+        pitstop.close()
+
+
+def test_a_heating_coil_at_a_trickle_is_not_judged(tmp_path: Path) -> None:
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    pitstop = simulated(tmp_path, start, 1.0, 1, DRIFT)
+    try:
+        result = CoilUaCheck("ahu-1").run(at(pitstop, start + timedelta(hours=20)))
+        assert result.status is Status.HEALTHY and "not judged" in result.summary
+        with pytest.raises(ValueError, match="spread"):
+            CoilUaCheck("ahu-1", params={"spread": "wide"})
+    finally:
+        pitstop.close()

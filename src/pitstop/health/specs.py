@@ -27,6 +27,7 @@ DEFAULT_CHECKS = (
     "frozen",
     "setpoint",
     "heat_balance",
+    "coil_ua",
 )
 
 
@@ -212,9 +213,10 @@ def _sensor_targets(
 BUILTIN_RULES: dict[str, AlertRuleSettings] = {
     "cpu.high": AlertRuleSettings(for_s=300, clear_for_s=120),
     "memory.high": AlertRuleSettings(for_s=300, clear_for_s=120),
-    # A sensor that reads right again now and then is not repaired: the coil in balance for a
-    # whole window of the check first.
+    # A sensor or coil that looks right again now and then is not repaired: a whole window of the
+    # coil checks (`pitstop.health.checks.control`) back to usual first.
     "loop.heat_balance": AlertRuleSettings(clear_for_s=4 * 3600),
+    "loop.coil_ua": AlertRuleSettings(clear_for_s=4 * 3600),
 }
 
 
