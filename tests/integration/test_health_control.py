@@ -19,7 +19,8 @@ from pitstop.app import Pitstop, build
 from pitstop.config import Settings
 from pitstop.core.types import Status
 from pitstop.health.base import CheckContext
-from pitstop.health.checks.control import CoilUaCheck, HeatBalanceCheck, SetpointCheck
+from pitstop.health.checks.coil import CoilUaCheck, HeatBalanceCheck
+from pitstop.health.checks.control import SetpointCheck
 from pitstop.sim import Scenario, Simulator, assets_of_database
 from pitstop.sim.live import LiveSimulation
 from pitstop.sim.publish import DatabasePublisher

@@ -214,7 +214,7 @@ BUILTIN_RULES: dict[str, AlertRuleSettings] = {
     "cpu.high": AlertRuleSettings(for_s=300, clear_for_s=120),
     "memory.high": AlertRuleSettings(for_s=300, clear_for_s=120),
     # A sensor or coil that looks right again now and then is not repaired: a whole window of the
-    # coil checks (`pitstop.health.checks.control`) back to usual first.
+    # coil checks (`pitstop.health.checks.coil`) back to usual first.
     "loop.heat_balance": AlertRuleSettings(clear_for_s=4 * 3600),
     "loop.coil_ua": AlertRuleSettings(clear_for_s=4 * 3600),
 }

@@ -1,7 +1,8 @@
 """Built-in checks. Each registers by name in `pitstop.health.checks`, the same way plugins do."""
 
 from pitstop.health.base import checks
-from pitstop.health.checks.control import CoilUaCheck, HeatBalanceCheck, SetpointCheck
+from pitstop.health.checks.coil import CoilUaCheck, HeatBalanceCheck
+from pitstop.health.checks.control import SetpointCheck
 from pitstop.health.checks.data import FreshnessCheck, HeartbeatCheck, JobCheck
 from pitstop.health.checks.database import DatabaseCheck, PostgresCheck
 from pitstop.health.checks.logs import LogFileCheck
