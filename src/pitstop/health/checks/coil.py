@@ -58,9 +58,9 @@ class CoilWindowCheck(Check):
     window (the last `window_s`) is judged the same way. The *limit* is the larger of `tolerance`
     and `spread` (default 5) times the noise: the robust spread of the learned windows (from
     neighbours' differences, which a slow fault does not widen), or the current window's own
-    standard error, whichever is larger. Until `min_windows`
-    (default 6) windows were learned the check is learning and healthy; a window where under half
-    of the readings can be judged is not judged. Whole windows are kept on the instance between
+    standard error, whichever is larger. Until `min_windows` (default 6) windows were learned the
+    check is learning and healthy; a window where under half of the readings can be judged is not
+    judged, and keeps a raised finding raised. Whole windows are kept on the instance between
     rounds: their readings are in and do not change.
 
     A subclass says which readings count (`estimate`), what its usual is (`usual`, default the
