@@ -141,6 +141,37 @@ def test_a_stuck_valve_is_found_and_healthy_units_stay_quiet(tmp_path: Path, see
         pitstop.close()
 
 
+def test_the_loop_checks_cover_only_assets_with_their_sensors(tmp_path: Path) -> None:
+    """`*` expands to the units that have the sensors a loop check reads (renamed ones too), so a
+    pump is not reported as "no water coil" every round; a unit named outright is kept."""
+    from pitstop.config.health import CheckSettings, HealthSettings
+    from pitstop.health.specs import resolve
+
+    pitstop = simulated(tmp_path, datetime(2026, 3, 2, tzinfo=UTC), 0.01, 1)
+    try:
+        assets, sensors = pitstop.assets.list_assets(), pitstop.assets.sensors()
+
+        def targets(*items: CheckSettings) -> dict[str, set[str]]:
+            found: dict[str, set[str]] = {}
+            for spec in resolve(HealthSettings(checks=list(items)), data_dir=tmp_path, assets=assets, sensors=sensors):
+                found.setdefault(spec.check, set()).add(spec.target)
+            return found
+
+        units = {a.name for a in assets if a.name.startswith("ahu-")}
+        assert units and "pump-1" in {a.name for a in assets}
+        found = targets()
+        for name in ("setpoint", "heat_balance", "coil_ua"):
+            assert found[name] == units, (name, found[name])
+        assert "pump-1" in found["freshness"]  # checks without roles still cover every asset
+        # a sensor renamed by a parameter: the units lack it, so `*` covers none of them
+        renamed = targets(CheckSettings(check="coil_ua", params={"air_flow": "SUPPLY_FLOW"}))
+        assert "coil_ua" not in renamed
+        named = targets(CheckSettings(check="heat_balance", target="pump-1"))
+        assert "pump-1" in named["heat_balance"]
+    finally:
+        pitstop.close()
+
+
 def test_setpoint_parameters_are_checked() -> None:
     with pytest.raises(ValueError, match="tolerance"):
         SetpointCheck("ahu-1", params={"tolerance": -1})

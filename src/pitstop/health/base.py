@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -171,6 +171,17 @@ class Check(abc.ABC):
     def skips(cls, sensor: SensorInfo) -> str | None:
         """Why a per-sensor check does not apply to `sensor` ("has no alarm limits"); None when it does."""
         return None
+
+    # The sensors a per-asset check reads, by role: role -> default sensor name (a parameter of
+    # the role's name renames it). Its target `*` covers only the assets that have all of them.
+    roles: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def skips_asset(cls, sensors: Collection[str], params: Mapping[str, Any]) -> str | None:
+        """Why a per-asset check does not apply to an asset with these sensors (by name), given the
+        check's parameters; None when it does."""
+        missing = sorted({str(params.get(role, name)) for role, name in cls.roles.items()} - set(sensors))
+        return f"has no sensor {', '.join(missing)}" if missing else None
 
     def configure(self, **params: Any) -> None:
         """Take the check's parameters; raise ValueError naming a bad one. Default: none allowed."""

@@ -109,7 +109,8 @@ def resolve(
 ) -> list[CheckSpec]:
     """Every enabled check target, with thresholds merged and `*` and asset targets expanded.
 
-    A per-asset check's `*` is every asset. A per-sensor check's targets are single sensors,
+    A per-asset check's `*` is every asset it applies to (`Check.skips_asset`: a loop check only
+    the units with the loop's sensors). A per-sensor check's targets are single sensors,
     `<asset>/<sensor>`: its `*` is every sensor it applies to, an asset name that asset's. When
     entries give the same target the most specific one wins (a named sensor over its asset over
     `*`), disabled ones too: `enabled = false` on `ahu-1/UCTSP` takes that one sensor out of `*`.
@@ -142,6 +143,9 @@ def resolve(
     add(settings.checks, settings.thresholds)
 
     by_name = {a.name: a for a in assets}
+    names_of: dict[str, set[str]] = {a.name: set() for a in assets}  # each asset's sensor names
+    for s in sensors:
+        names_of.setdefault(s.asset, set()).add(s.name)
     chosen: dict[str, tuple[int, CheckSpec | None]] = {}  # spec id -> (how specific, spec or disabled)
     for (check_name, target), item in entries.items():
         cls = checks.get(check_name)
@@ -149,7 +153,7 @@ def resolve(
         if cls.per_sensor:
             targets = _sensor_targets(cls, f"health.checks {check_name}:{target}", target, item.enabled, sensors)
         elif cls.per_asset and target == "*":
-            targets = [(a.name, a.name, 0) for a in assets]
+            targets = [(a.name, a.name, 0) for a in assets if cls.skips_asset(names_of[a.name], item.params) is None]
         else:
             targets = [(target, target if cls.per_asset else None, 1)]
         built: dict[str, Threshold] = {}

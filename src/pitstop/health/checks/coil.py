@@ -70,6 +70,7 @@ class CoilWindowCheck(Check):
 
     default_target = "*"
     per_asset = True
+    roles = COIL
     default_thresholds = (Threshold("excess", "above", warning=1.0, target=0.0, clear=0.5),)
     default_tolerance: ClassVar[float]
     two_sided: ClassVar[bool] = True

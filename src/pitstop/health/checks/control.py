@@ -50,6 +50,7 @@ class SetpointCheck(Check):
 
     default_target = "*"
     per_asset = True
+    roles = LOOP
     name = "setpoint"
     issue = "loop.setpoint"
     default_thresholds = (Threshold("off_share", "above", warning=0.9, target=0.0),)
