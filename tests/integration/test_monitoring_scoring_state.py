@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from pitstop import inventory
 from pitstop.app import Pitstop
@@ -135,37 +136,45 @@ def test_an_asset_is_learning_until_its_baseline_is_complete(demo_pitstop: Pitst
     assert restarted.state == "scoring" and restarted.baseline_end == scoring.baseline_end
 
 
-def test_the_baseline_grows_each_day_without_what_was_flagged_then_stays(demo_pitstop: Pitstop) -> None:
+def test_the_baseline_grows_each_day_then_keeps_its_first_days_and_follows_the_latest(
+    demo_pitstop: Pitstop,
+) -> None:
     """Issue 16, item 1: a baseline fitted on one day does not hold a week's weather and set
-    points. It is refitted each day of scored readings on everything so far but the findings'
-    evidence, until it spans `grow_for`; then it stays."""
+    points, and one fixed week does not hold a month's. It is refitted each day of scored
+    readings on everything so far but the findings' evidence until it spans `grow_for`, then
+    each day on the first and the latest `grow_for` of them (the evidence still left out)."""
     from pitstop.ml.explanations import Contribution
     from pitstop.ml.scoring import Finding
 
-    scorer = _scorer(demo_pitstop, baseline=timedelta(hours=24), grow_for=timedelta(hours=48))
+    def scorer_() -> StreamScorer:
+        return _scorer(demo_pitstop, baseline=timedelta(hours=24), grow_for=timedelta(hours=36))
+
+    scorer = scorer_()
     _backfill(demo_pitstop, ("hvac",), T0, T0 + timedelta(hours=30))
     scorer.run(T0 + timedelta(hours=30))
     first = scorer.models["ahu-2"]
     assert first.baseline_start == T0 and first.baseline_end < T0 + timedelta(hours=24)
+    status = scorer.status("ahu-2")
+    assert status.grows_until == T0 + timedelta(hours=36) and "grows with each day" in status.describe()
 
     flagged = (T0 + timedelta(hours=26), T0 + timedelta(hours=27))
     scorer.report(Finding("ahu-2", *flagged, 40, 60, 9.0, 3.0, [Contribution("UCWF", 1.0)], "twin residuals"))
-    _backfill(demo_pitstop, ("hvac",), T0 + timedelta(hours=30), T0 + timedelta(hours=50))
-    scorer.run(T0 + timedelta(hours=50))  # scores up to 50 h; the next look at the model refits
-    grown = scorer.model("ahu-2")
-    assert grown is not None and grown is not first
-    assert grown.baseline_start == T0 and grown.baseline_end > T0 + timedelta(hours=47)
-    kept = scorer._grown("ahu-2", T0).index
+    _backfill(demo_pitstop, ("hvac",), T0 + timedelta(hours=30), T0 + timedelta(hours=100))
+    scorer.run(T0 + timedelta(hours=100))  # caught up a day at a time: refitted at 54 h and 78 h
+    follows = scorer.model("ahu-2")
+    assert follows is not None and follows is not first
+    assert follows.baseline_start == T0 and T0 + timedelta(hours=77) < follows.baseline_end <= T0 + timedelta(hours=78)
+    kept = scorer._grown("ahu-2", T0).index  # what the next refit takes, scored up to 100 h
     evidence = (kept >= flagged[0] - scorer.window) & (kept <= flagged[1])
-    assert not evidence.any() and len(kept) > 40 * 60  # the rest of the 48 h is there
-    assert scorer.status("ahu-2").grows_until == T0 + timedelta(hours=48)
-
-    # grown to `grow_for`: it stays, and a restarted scorer keeps it
-    _backfill(demo_pitstop, ("hvac",), T0 + timedelta(hours=50), T0 + timedelta(hours=80))
-    scorer.run(T0 + timedelta(hours=80))
-    assert scorer.model("ahu-2") is grown
-    restarted = _scorer(demo_pitstop, baseline=timedelta(hours=24), grow_for=timedelta(hours=48)).model("ahu-2")
-    assert restarted is not None and restarted.baseline_end == grown.baseline_end
+    assert not evidence.any()
+    # the first 36 h (less the evidence) and the latest 36 h, nothing in between
+    hours = (kept - pd.Timestamp(T0)) / pd.Timedelta(hours=1)
+    assert hours.min() < 0.1 and hours.max() > 99.9
+    assert not ((hours >= 36) & (hours < 64)).any() and ((hours >= 64) & (hours < 65)).any()
+    status = scorer.status("ahu-2")
+    assert status.grows_until is None and "first readings and its latest" in status.describe()
+    restarted = scorer_().model("ahu-2")
+    assert restarted is not None and restarted.baseline_end == follows.baseline_end
 
 
 def test_a_baseline_does_not_grow_on_what_was_flagged(demo_pitstop: Pitstop) -> None:

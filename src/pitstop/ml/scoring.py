@@ -22,9 +22,16 @@ data set:
    baseline did not hold (wider while the baseline is young: `StreamScorer._margin`). The risk is
    per scored row, so a run of flagged rows counts as many: counting excursions instead (runs
    declustering) was measured and rejected (bench/README, "Plant scorecard").
-5. **A baseline that grows.** The first baseline is the asset's first ``baseline`` (24 h) of
-   readings; each further day scored, it is refitted on everything so far but the findings'
-   evidence, until it spans ``grow_for`` (7 days): a week's weather, loads and set points.
+5. **A baseline that grows, then follows.** The first baseline is the asset's first
+   ``baseline`` (24 h) of readings; each further day scored, it is refitted on everything so far
+   but the findings' evidence, until it spans ``grow_for`` (7 days): a week's weather, loads and
+   set points. From then on it is refitted each day on that first ``grow_for`` and the latest
+   ``grow_for`` of scored readings, the findings' evidence left out: the latest week follows the
+   season (April is not judged by a week of March), the first keeps what the asset was when
+   scoring began (a level that comes back after a long excursion is not new). What was flagged
+   never becomes normal; a fault never flagged in a week of scoring becomes part of the latest
+   week, which is why slow losses have checks of their own (`coil_ua`, `heat_balance`, the
+   prognostics' trends).
 
 An asset is *learning* until its readings span ``baseline`` (`StreamScorer.status`); it raises
 nothing meanwhile. `report` opens (or updates) the incident ``asset.anomaly:<asset>`` with the
@@ -118,7 +125,7 @@ class ScoringStatus:
     baseline_start: datetime | None = None
     baseline_end: datetime | None = None  # while learning: when the baseline will be complete
     cutoff: float | None = None
-    grows_until: datetime | None = None  # the baseline is refitted on more days until then
+    grows_until: datetime | None = None  # it grows until then; None: first and latest days
 
     def describe(self) -> str:
         if self.state == "waiting":
@@ -128,8 +135,8 @@ class ScoringStatus:
             return f"learning what normal looks like: scoring starts once the baseline is complete ({ready})"
         start = self.baseline_start.isoformat(timespec="minutes") if self.baseline_start else "?"
         end = self.baseline_end.isoformat(timespec="minutes") if self.baseline_end else "?"
-        grows = ""
-        if self.grows_until is not None and self.baseline_end is not None and self.baseline_end < self.grows_until:
+        grows = "; refitted each day on its first readings and its latest"
+        if self.grows_until is not None:
             grows = f"; it grows with each day scored until {self.grows_until.isoformat(timespec='minutes')}"
         return f"scoring against the baseline of {start} to {end}{grows}"
 
@@ -240,7 +247,8 @@ class StreamScorer:
     margin: float = 1.5
     # The baseline grows: refitted each `grow_every` of scored readings on everything so far
     # (findings' evidence left out) until it spans `grow_for`, so it comes to hold the weather,
-    # loads and set points of a whole week, not only those of its first day.
+    # loads and set points of a whole week, not only those of its first day; then each
+    # `grow_every` on the first and the latest `grow_for`, so it follows the season.
     grow_for: timedelta = timedelta(days=7)
     grow_every: timedelta = timedelta(days=1)
     refit_after: timedelta | None = None
@@ -258,9 +266,9 @@ class StreamScorer:
 
     def model(self, asset: str) -> AssetModel | None:
         """The asset's model: in memory, else the stored baseline if still valid, else fitted on
-        the asset's first ``baseline`` of readings once they exist (and stored). While the
-        baseline is younger than ``grow_for`` it is refitted each ``grow_every`` of scored
-        readings on all of them but the findings' evidence (`_grown`)."""
+        the asset's first ``baseline`` of readings once they exist (and stored). It is refitted
+        each ``grow_every`` of scored readings on the first and the latest ``grow_for`` of them
+        but the findings' evidence (`_grown`)."""
         key = sensors_key(self.assets, asset)
         known = self.models.get(asset)
         current = known is not None and known.sensors == key and not self._stale(known.fitted_at)
@@ -290,6 +298,9 @@ class StreamScorer:
             self.scored_until.pop(asset, None)
         if model is None:
             if window is None or window.empty:
+                span = self._reading_span(asset)
+                if span is None or span[1] - span[0] < self.baseline:
+                    return None  # still learning (found without reading the readings themselves)
                 frame = asset_frame(self.assets, self.readings, asset)
                 if frame.empty or frame.index[-1] - frame.index[0] < self.baseline:
                     return None
@@ -302,21 +313,24 @@ class StreamScorer:
         return model
 
     def _due(self, asset: str, model: AssetModel) -> bool:
-        """The baseline still grows and a further ``grow_every`` of readings has been scored."""
-        start = model.baseline_start or model.baseline_end
+        """A further ``grow_every`` of readings has been scored since the baseline's end (or since
+        the last refit that found too little to refit on)."""
         scored = self.scored_until.get(asset)
         since = max(model.baseline_end, self.grow_tried.get(asset, model.baseline_end))
-        return (
-            model.baseline_end - start < self.grow_for - self.grow_every / 2
-            and scored is not None
-            and scored - since >= self.grow_every
-        )
+        return scored is not None and scored - since >= self.grow_every
 
     def _grown(self, asset: str, start: datetime) -> pd.DataFrame:
-        """Every reading from ``start`` to where the stream was scored (at most ``grow_for``),
-        without the findings' evidence windows: what was flagged never becomes normal."""
-        until = min(self.scored_until[asset], start + self.grow_for)
-        frame = asset_frame(self.assets, self.readings, asset, start, until)
+        """The first ``grow_for`` of readings from ``start`` (the first baseline's) and the latest
+        ``grow_for`` scored (all of them while the asset is younger than twice that), without the
+        findings' evidence windows: what was flagged never becomes normal."""
+        until = self.scored_until[asset]
+        first_end = min(start + self.grow_for, until)
+        frame = pd.concat(
+            [
+                asset_frame(self.assets, self.readings, asset, start, first_end),
+                asset_frame(self.assets, self.readings, asset, max(first_end, until - self.grow_for), until),
+            ]
+        )
         with self.db.connect() as conn:
             flagged = conn.execute(
                 select(findings.c.start_at, findings.c.end_at).where(
@@ -335,20 +349,42 @@ class StreamScorer:
             start = known.baseline_start or known.baseline_end
             cutoff = known.threshold.cutoff_
             return ScoringStatus(
-                asset, "scoring", known.baseline_start, known.baseline_end, cutoff, start + self.grow_for
+                asset, "scoring", start, known.baseline_end, cutoff, self._grows_until(start, known.baseline_end)
             )
         with self.db.connect() as conn:
             row = conn.execute(select(scorer_baselines).where(scorer_baselines.c.asset == asset)).first()
-            ids = [s.id for s in self.assets.sensors(asset)]
-            firsts = [
-                conn.execute(select(func.min(readings.c.ts)).where(readings.c.sensor_id == i)).scalar() for i in ids
-            ]
         if row is not None and row.sensors == sensors_key(self.assets, asset):
-            return ScoringStatus(asset, "scoring", row.fit_start, row.fit_end, None, row.fit_start + self.grow_for)
-        if not firsts or any(f is None for f in firsts):
+            grows_until = self._grows_until(row.fit_start, row.fit_end)
+            return ScoringStatus(asset, "scoring", row.fit_start, row.fit_end, None, grows_until)
+        span = self._reading_span(asset)
+        if span is None:
             return ScoringStatus(asset, "waiting")
-        start = from_epoch_us(max(f for f in firsts if f is not None))
-        return ScoringStatus(asset, "learning", start, start + self.baseline)
+        return ScoringStatus(asset, "learning", span[0], span[0] + self.baseline)
+
+    def _reading_span(self, asset: str) -> tuple[datetime, datetime] | None:
+        """From when every sensor of the asset has readings to the last time all of them had one;
+        None while one of them has none. Two indexed lookups a sensor."""
+        ids = [s.id for s in self.assets.sensors(asset)]
+        if not ids:
+            return None
+        with self.db.connect() as conn:  # one aggregate a query: SQLite then reads one index entry
+            ends = [
+                (
+                    conn.execute(select(func.min(readings.c.ts)).where(readings.c.sensor_id == i)).scalar(),
+                    conn.execute(select(func.max(readings.c.ts)).where(readings.c.sensor_id == i)).scalar(),
+                )
+                for i in ids
+            ]
+        firsts = [int(first) for first, _ in ends if first is not None]
+        lasts = [int(last) for _, last in ends if last is not None]
+        if len(firsts) < len(ends) or len(lasts) < len(ends):
+            return None
+        return from_epoch_us(max(firsts)), from_epoch_us(min(lasts))
+
+    def _grows_until(self, start: datetime, end: datetime) -> datetime | None:
+        """When a baseline of ``start`` to ``end`` will span ``grow_for``; None once it does
+        (less half a refit: the readings never end exactly on the hour)."""
+        return None if end - start >= self.grow_for - self.grow_every / 2 else start + self.grow_for
 
     def _stale(self, fitted_at: datetime | None) -> bool:
         if self.refit_after is None or fitted_at is None:
