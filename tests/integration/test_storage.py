@@ -89,6 +89,12 @@ def test_duplicates_inside_one_batch(demo_pitstop: Pitstop) -> None:
     assert (result.stored, result.duplicates) == (2, 2)
 
 
+def test_span_gives_each_sensors_oldest_and_newest_reading(demo_pitstop: Pitstop) -> None:
+    first, second, *_ = demo_pitstop.assets.sensors("ahu-1")
+    demo_pitstop.readings.write(ReadingBatch.of([first.id] * 3, [7, 3, 11], [1.0, 2.0, 3.0]))
+    assert demo_pitstop.readings.span([first.id, second.id]) == {first.id: (3, 11)}  # no readings: left out
+
+
 def test_api_keys(pitstop: Pitstop) -> None:
     key, token = pitstop.keys.create("ops", Role.OPERATOR, pitstop.clock.now())
     assert token.startswith(f"ps_{key.prefix}_")

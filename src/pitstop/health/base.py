@@ -177,10 +177,15 @@ class Check(abc.ABC):
     roles: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
+    def sensor_names(cls, params: Mapping[str, Any]) -> dict[str, str]:
+        """role -> the sensor name the check reads for it, given the check's parameters."""
+        return {role: str(params.get(role, name)) for role, name in cls.roles.items()}
+
+    @classmethod
     def skips_asset(cls, sensors: Collection[str], params: Mapping[str, Any]) -> str | None:
         """Why a per-asset check does not apply to an asset with these sensors (by name), given the
         check's parameters; None when it does."""
-        missing = sorted({str(params.get(role, name)) for role, name in cls.roles.items()} - set(sensors))
+        missing = sorted(set(cls.sensor_names(params).values()) - set(sensors))
         return f"has no sensor {', '.join(missing)}" if missing else None
 
     def configure(self, **params: Any) -> None:

@@ -70,7 +70,7 @@ from pitstop.ml.detectors.base import Detector
 from pitstop.ml.explanations import Contribution, explain
 from pitstop.ml.thresholds import PotThreshold, Threshold
 from pitstop.ml.twins import LOOPS, Twin, loop_labels
-from pitstop.storage.schema import findings, readings, scorer_baselines
+from pitstop.storage.schema import findings, scorer_baselines
 
 if TYPE_CHECKING:
     from pitstop.core.clock import Clock
@@ -363,23 +363,12 @@ class StreamScorer:
 
     def _reading_span(self, asset: str) -> tuple[datetime, datetime] | None:
         """From when every sensor of the asset has readings to the last time all of them had one;
-        None while one of them has none. Two indexed lookups a sensor."""
+        None while one of them has none."""
         ids = [s.id for s in self.assets.sensors(asset)]
-        if not ids:
+        ends = self.readings.span(ids)
+        if not ids or len(ends) < len(ids):
             return None
-        with self.db.connect() as conn:  # one aggregate a query: SQLite then reads one index entry
-            ends = [
-                (
-                    conn.execute(select(func.min(readings.c.ts)).where(readings.c.sensor_id == i)).scalar(),
-                    conn.execute(select(func.max(readings.c.ts)).where(readings.c.sensor_id == i)).scalar(),
-                )
-                for i in ids
-            ]
-        firsts = [int(first) for first, _ in ends if first is not None]
-        lasts = [int(last) for _, last in ends if last is not None]
-        if len(firsts) < len(ends) or len(lasts) < len(ends):
-            return None
-        return from_epoch_us(max(firsts)), from_epoch_us(min(lasts))
+        return from_epoch_us(max(a for a, _ in ends.values())), from_epoch_us(min(b for _, b in ends.values()))
 
     def _grows_until(self, start: datetime, end: datetime) -> datetime | None:
         """When a baseline of ``start`` to ``end`` will span ``grow_for``; None once it does

@@ -80,7 +80,7 @@ class CoilWindowCheck(Check):
         allowed = {"tolerance", "spread", "window_s", "lookback_s", "min_windows", *COIL}
         if unknown := set(params) - allowed:
             raise ValueError(f"{self.name} check: unknown parameter(s) {', '.join(sorted(unknown))}")
-        self.sensors = {role: str(params.get(role, name)) for role, name in COIL.items()}
+        self.sensors = self.sensor_names(params)
         self.tolerance = positive_param(params, "tolerance", self.default_tolerance, self.name)
         self.spread = positive_param(params, "spread", 5.0, self.name)
         self.window_us = int(positive_param(params, "window_s", 4 * 3600.0, self.name) * 1e6)

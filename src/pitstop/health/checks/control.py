@@ -59,7 +59,7 @@ class SetpointCheck(Check):
         allowed = {"tolerance", "window_s", "full_share", "lookback_s", *LOOP}
         if unknown := set(params) - allowed:
             raise ValueError(f"setpoint check: unknown parameter(s) {', '.join(sorted(unknown))}")
-        self.sensors = {role: str(params.get(role, name)) for role, name in LOOP.items()}
+        self.sensors = self.sensor_names(params)
         self.tolerance = positive_param(params, "tolerance", 1.0)
         self.window_s = positive_param(params, "window_s", 1800.0)
         self.lookback_s = positive_param(params, "lookback_s", 7 * 86400.0)

@@ -193,6 +193,18 @@ class ReadingRepo:
         with self.db.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def span(self, sensor_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """sensor_id -> (oldest, newest) ts (µs) for those of the sensors with readings. One
+        aggregate a query, so each is a single index lookup (SQLite's min/max shortcut)."""
+        out: dict[int, tuple[int, int]] = {}
+        with self.db.connect() as conn:
+            for sid in sensor_ids:
+                oldest = conn.execute(select(func.min(readings.c.ts)).where(readings.c.sensor_id == sid)).scalar()
+                newest = conn.execute(select(func.max(readings.c.ts)).where(readings.c.sensor_id == sid)).scalar()
+                if oldest is not None and newest is not None:
+                    out[sid] = (int(oldest), int(newest))
+        return out
+
     def latest(self) -> dict[int, int]:
         """sensor_id -> newest ts (µs)."""
         query = select(readings.c.sensor_id, func.max(readings.c.ts)).group_by(readings.c.sensor_id)
