@@ -7,22 +7,25 @@
 The product path measured is the one `pitstop serve` runs (`app.py`, `_build_feed`): the incident
 registry writes each transition to `incident_events` in the change's own transaction; the incident
 feed (`incidents/feed.py`) hands the rows after each subscriber's cursor to the subscribers; the
-alert service's subscriber (`alerts/incidents.py`, IncidentAlerts) turns each one into a policy
-Decision (firing / resolved, silences and maintenance windows looked up, labels from the
-inventory) and gives it to the router (`alerts/router.py`: routes, grouping, retries, one
-`alert_notifications` row per delivery). The "null channel" is a notifier defined here that
-delivers nowhere (counts and returns ok): what is timed is pitstop's own work.
+alert service (`alerts/service.py`, AlertService) turns them into notification decisions
+(`alerts/policy.py`: firing / resolved, silences, maintenance windows and inhibition looked up,
+labels from the inventory) and gives each run of distinct incidents to the router
+(`alerts/router.py`: routes, grouping, retries, one `alert_notifications` row per delivery).
+The "null channel" is a notifier defined here that delivers nowhere (counts and returns ok):
+what is timed is pitstop's own work.
 
 1. Throughput, SQLite in a temporary directory, --assets assets on 5 sites:
-   - `stage`: the alert subscriber alone on --transitions pre-built transitions, in batches of 500
+   - `stage`: the alert service alone on --transitions pre-built transitions, in batches of 500
      as the feed hands them (opened / severity raised / resolved, 4 in 5 on assets, the rest
-     installation-wide). Still touches the database: the "already sent?" lookup per batch, the
-     silences per batch, the inventory per transition and the delivery record per transition.
-     `where` splits the time among those (wrappers around the instances' methods).
-   - `check_policy`: for contrast, the alert policy's state machine (`incidents/policy.py`,
-     AlertPolicy: for, N-of-M, hysteresis, flapping, repeats; used for check results, not for feed
-     transitions) over --observations observations of 1,000 keys, and its decisions through the
-     same router to the null channel, one router dispatch per round as HealthMonitor does.
+     installation-wide). Still touches the database: the "already sent?" lookup, the silences and
+     the open incidents (for inhibition) per batch, the inventory per new incident key, and the
+     delivery records per run of distinct incidents. `where` splits the time among those
+     (wrappers around the instances' methods).
+   - `check_policy`: the alert rules' judgement of check results (`incidents/policy.py`,
+     AlertPolicy: for, N-of-M, hysteresis, flapping) over --observations observations of 1,000
+     keys, and where a problem starts or ends, the notification policy's decision through the same
+     router to the null channel (one dispatch per round). The registry and the feed in between are
+     left out (they are in `end_to_end`).
    - `end_to_end`: --e2e transitions written by the registry (open, raise to critical, resolve),
      then one `feed.deliver()` of the feed as `build()` wires it (the alert service, the
      maintenance log and on-call, which starts nothing without policies), the log channel
@@ -76,8 +79,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit
 from pitstop import inventory
 from pitstop.alerts.base import Alert, Delivery
-from pitstop.alerts.incidents import IncidentAlerts
+from pitstop.alerts.policy import NotificationPolicy, Subject
 from pitstop.alerts.router import AlertRouter, Route
+from pitstop.alerts.service import AlertService
 from pitstop.app import Pitstop, build
 from pitstop.config import Settings
 from pitstop.core.clock import SystemClock
@@ -85,7 +89,7 @@ from pitstop.core.types import Severity
 from pitstop.incidents.feed import FeedDelivery, Transition
 from pitstop.incidents.models import IncidentState
 from pitstop.incidents.policy import AlertPolicy, AlertRule, Observation
-from pitstop.incidents.windows import MuteStore
+from pitstop.incidents.registry import IncidentRegistry
 from pitstop.storage import Database
 from pitstop.storage.repos.assets import AssetRepo
 from pitstop.testing.services import port_open, scratch_postgres_database
@@ -208,6 +212,7 @@ def prebuilt(n: int, start: datetime, first_id: int = 1) -> list[Transition]:
                 severity=severity,
                 title=f"bench incident {incident}",
                 source=source,
+                summary=None,
             )
         )
     return out
@@ -222,14 +227,25 @@ def stage(n: int, tmp: Path) -> dict[str, object]:
     db = sqlite_db(tmp)
     load_inventory(db)
     clock = SystemClock()
-    router, null = null_router(db)
     assets = AssetRepo(db)
-    subscriber = IncidentAlerts(router, MuteStore(db), assets, clock)
-    subscriber(prebuilt(30, clock.now() - timedelta(days=1), first_id=10**6))  # warm up
+    rule = AlertRule()
+    service = AlertService(
+        Settings(data_dir=tmp),
+        db=db,
+        clock=clock,
+        assets=assets,
+        incidents=IncidentRegistry(db, clock),
+        rule_for=lambda key: rule,
+    )
+    null = NullNotifier("log")
+    service.router.notifiers["log"] = null  # the default route's channel, delivering nowhere
+    router = service.router
+    service(prebuilt(30, clock.now() - timedelta(days=1), first_id=10**6))  # warm up
     warm = null.messages
-    db_conn = {name: Timer() for name in ("already_sent", "silences", "inventory", "delivery_record")}
+    db_conn = {name: Timer() for name in ("already_sent", "silences", "open_incidents", "inventory", "delivery_record")}
     router.sent_for = db_conn["already_sent"].wrap(router.sent_for)  # type: ignore[method-assign]
-    subscriber.mutes.mutes = db_conn["silences"].wrap(subscriber.mutes.mutes)  # type: ignore[method-assign]
+    service.mutes.mutes = db_conn["silences"].wrap(service.mutes.mutes)  # type: ignore[method-assign]
+    service._active = db_conn["open_incidents"].wrap(service._active)  # type: ignore[method-assign]
     assets.get_asset = db_conn["inventory"].wrap(assets.get_asset)  # type: ignore[method-assign]
     router._save = db_conn["delivery_record"].wrap(router._save)  # type: ignore[method-assign]
     transitions = prebuilt(n, clock.now())
@@ -237,7 +253,7 @@ def stage(n: int, tmp: Path) -> dict[str, object]:
 
     def run() -> None:
         for batch in batches:
-            subscriber(batch)
+            service(batch)
 
     wall, cpu = measure(run)
     sent = null.messages - warm
@@ -270,9 +286,10 @@ def check_policy(observations: int, tmp: Path, keys: int = 1000) -> dict[str, ob
         for k in range(keys):
             level[k] = min(100.0, max(0.0, level[k] + rng.gauss(0, 12 if k % 5 == 0 else 3)))
             v = level[k]
-            batch.append(Observation(f"cpu.high:h{k}", at, v >= 70, v < 65, Severity.WARNING, labels[k], f"{v:.0f}%"))
+            batch.append(Observation(f"cpu.high:h{k}", at, v >= 70, v < 65, Severity.WARNING, f"{v:.0f}%"))
         batches.append((at, batch))
-    policy = AlertPolicy(AlertRule(for_s=120, clear_for_s=60, min_interval_s=300))
+    rule = AlertRule(for_s=120, clear_for_s=60, min_interval_s=300)
+    judge, tell = AlertPolicy(rule), NotificationPolicy(lambda key: rule)
     decided = 0
     route_timer = Timer()
     dispatch = route_timer.wrap(router.dispatch)
@@ -280,7 +297,12 @@ def check_policy(observations: int, tmp: Path, keys: int = 1000) -> dict[str, ob
     def run() -> None:
         nonlocal decided
         for at, batch in batches:
-            decisions = [s.decision for s in policy.evaluate_round(batch) if s.decision is not None]
+            subjects = [
+                Subject(s.key, s.problem, s.severity, labels[int(s.key[10:])], s.summary)
+                for s in judge.evaluate_round(batch)
+                if s.started or s.ended
+            ]
+            decisions = tell.decide(subjects, at)
             decided += len(decisions)
             if decisions:
                 dispatch(decisions, at)
@@ -326,7 +348,7 @@ def end_to_end(n: int, tmp: Path) -> dict[str, object]:
     pitstop = build(Settings(data_dir=tmp, health={"default_checks": False}), db=db)
     load_inventory(db)
     null = NullNotifier("log")
-    pitstop.health.router.notifiers["log"] = null  # the default route's channel, delivering nowhere
+    pitstop.alerts.router.notifiers["log"] = null  # the default route's channel, delivering nowhere
     write_transitions(pitstop, 30, first=10**6)  # warm up
     pitstop.feed.deliver()
     warm = null.messages
@@ -459,7 +481,7 @@ def latency_run(url: str | None, broker: tuple[str, int], seconds: float, gap: f
             "delivery_round_p50_ms": round(statistics.median(rounds.samples) * 1000, 1),
             "delivery_round_max_ms": round(max(rounds.samples) * 1000, 1),
         }
-        failed = [r for r in pitstop.health.router.recent(1000) if r.outcome != "sent"]
+        failed = [r for r in pitstop.alerts.router.recent(1000) if r.outcome != "sent"]
         out["failed_deliveries"] = len(failed)
     finally:
         arrivals.close()

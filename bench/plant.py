@@ -320,7 +320,7 @@ def score(pitstop: Pitstop, sim: Simulator, start: datetime, end: datetime, step
     healthy_flagged = sorted({o.target_asset for o in plant if o.target_asset not in faulty} - {None})
     asset_weeks = len(assets) * (end - start).total_seconds() / (7 * 86400)
 
-    notes = pitstop.health.router.recent(limit=1_000_000)
+    notes = pitstop.alerts.router.recent(limit=1_000_000)
     sent = [n for n in notes if n.outcome == "sent"]
     plant_sent = [n for n in sent if _asset_of(parse_key(n.alert_key)[2], assets) is not None]
     orders = pitstop.maintenance.orders.list(limit=1_000_000)

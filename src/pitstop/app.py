@@ -32,6 +32,7 @@ from pitstop.storage.repos.keys import KeyRepo
 from pitstop.storage.repos.readings import ReadingRepo
 
 if TYPE_CHECKING:  # heavy (scikit-learn, LightGBM): imported when built, not when the CLI starts
+    from pitstop.alerts.service import AlertService
     from pitstop.ml.registry import ModelLifecycle
     from pitstop.ml.registry.data import ModelData
     from pitstop.ml.registry.store import AliasMove
@@ -61,6 +62,7 @@ class Pitstop:
     ingest: IngestService = field(init=False)
     incidents: IncidentRegistry = field(init=False)
     feed: IncidentFeed = field(init=False)
+    alerts: AlertService = field(init=False)
     oncall: Escalations = field(init=False)
     health: HealthMonitor = field(init=False)
     backup: BackupService = field(init=False)
@@ -220,16 +222,27 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
 
 
 def _build_feed(pitstop: Pitstop) -> None:
-    """Incident transitions to their subscribers: every incident that no check's policy notifies
-    goes to the alert routes (`pitstop.alerts.incidents`), and every incident's life to the
-    maintenance log."""
-    from pitstop.alerts.incidents import SUBSCRIBER, IncidentAlerts
+    """Incident transitions to their subscribers: every incident, whatever opened it, to the alert
+    service (`pitstop.alerts.service`; its reminder job repeats what stays open), and every
+    incident's life to the maintenance log."""
+    from pitstop.alerts.service import REMIND_EVERY, SUBSCRIBER, AlertService
 
     pitstop.feed = IncidentFeed(pitstop.db, pitstop.clock)
-    health = pitstop.health
-    pitstop.feed.subscribe(SUBSCRIBER, IncidentAlerts(health.router, health.mutes, pitstop.assets, pitstop.clock))
+    pitstop.alerts = AlertService(
+        pitstop.settings,
+        db=pitstop.db,
+        clock=pitstop.clock,
+        assets=pitstop.assets,
+        incidents=pitstop.incidents,
+        rule_for=pitstop.health.policy.rule_for,
+    )
+    pitstop.alerts.label_sources.append(pitstop.health.alert_labels)
+    pitstop.feed.subscribe(SUBSCRIBER, pitstop.alerts)
     pitstop.feed.subscribe("maintenance-log", pitstop.maintenance.log.record_transitions)
-    pitstop.background.append(FeedDelivery(pitstop.feed, pitstop.supervisor))
+    pitstop.scheduler.add("alerts", REMIND_EVERY, pitstop.alerts.scheduled)
+    delivery = FeedDelivery(pitstop.feed, pitstop.supervisor)
+    pitstop.incidents.listeners.append(delivery.wake)
+    pitstop.background.append(delivery)
 
 
 def _build_oncall(pitstop: Pitstop) -> None:
@@ -237,7 +250,6 @@ def _build_oncall(pitstop: Pitstop) -> None:
     through the alert router; acknowledge links signed with the link secret."""
     from functools import partial
 
-    from pitstop.alerts.incidents import incident_labels
     from pitstop.oncall.escalation import SUBSCRIBER, Escalations
     from pitstop.oncall.links import AckLinks, load_secret
 
@@ -254,8 +266,8 @@ def _build_oncall(pitstop: Pitstop) -> None:
         db=pitstop.db,
         clock=pitstop.clock,
         incidents=pitstop.incidents,
-        router=pitstop.health.router,
-        labels=partial(incident_labels, pitstop.assets),
+        router=pitstop.alerts.router,
+        labels=pitstop.alerts.labels,
         links=links,
     )
     pitstop.feed.subscribe(SUBSCRIBER, pitstop.oncall)
@@ -351,7 +363,7 @@ def _build_remediation(pitstop: Pitstop) -> None:
         db=pitstop.db,
         incidents=pitstop.incidents,
         verifier=check_verifier(pitstop.health),
-        escalate=escalator(pitstop.health, maintenance, pitstop.clock),
+        escalate=escalator(pitstop.alerts.router, maintenance, pitstop.clock),
         links=lambda: own_links(pitstop.background, pitstop.db),
         on_finished=maintenance_logger(maintenance) if maintenance is not None else None,
     )

@@ -43,6 +43,7 @@ class SupervisedThread:
         self.crashes = 0
         self.problem: str | None = None  # the last error, until a step completes again
         self.stopping = threading.Event()
+        self._wakeup = threading.Event()  # set by stop() and wake()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -52,8 +53,13 @@ class SupervisedThread:
 
     def stop(self, timeout: float = 30.0) -> None:
         self.stopping.set()
+        self._wakeup.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Run the next step now rather than after the rest of `every_s`."""
+        self._wakeup.set()
 
     def state(self) -> str:
         if self._thread is None:
@@ -85,8 +91,11 @@ class SupervisedThread:
                 self.problem = None
                 delay = BACKOFF_MIN_S
                 self._report(None)
-            if self.every_s and self.stopping.wait(self.every_s):
-                return
+            if self.every_s:
+                self._wakeup.wait(self.every_s)
+                self._wakeup.clear()
+                if self.stopping.is_set():
+                    return
 
     def _report(self, problem: str | None) -> None:
         try:

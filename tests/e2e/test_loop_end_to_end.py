@@ -221,7 +221,7 @@ def hook_posts(server: http.server.ThreadingHTTPServer, who: str) -> list[dict[s
 
 def notifications(pitstop: Pitstop, key: str) -> list[tuple[str, str, str]]:
     """(channel, event, outcome) of every delivery record of `key` but escalation pages, oldest first."""
-    records = reversed(pitstop.health.router.recent(limit=1000, key=key))
+    records = reversed(pitstop.alerts.router.recent(limit=1000, key=key))
     return [(r.channel, r.event, r.outcome) for r in records if r.event != "escalated"]
 
 
@@ -304,7 +304,7 @@ def test_every_finding_reaches_its_channel_and_the_log_once_and_a_critical_escal
     pitstop.oncall.scheduled(clock.now())
     (second,) = hook_posts(hook_server, secondary)
     assert "step 2/3" in second["summary"]
-    pages = [r for r in pitstop.health.router.recent(key=rul) if r.event == "escalated"]
+    pages = [r for r in pitstop.alerts.router.recent(key=rul) if r.event == "escalated"]
     assert sorted(r.channel for r in pages) == sorted(f"oncall:{who}:webhook" for who in (primary, secondary))
     assert all(r.outcome == "sent" for r in pages)
 
@@ -391,10 +391,10 @@ CHILD = textwrap.dedent(
 
     settings, url, when, at = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     pitstop = build(Settings(**settings), clock=FrozenClock(datetime.fromisoformat(at)), db=Database(url))
-    if when == "check-before-dispatch":
-        # a check's incident: killed after the health round committed it, before the router sent it
-        pitstop.health.router.dispatch = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+    if when == "check-after-commit":
+        # a check's incident: killed after the health round committed it, before the feed ran
         pitstop.health.run_round()
+        os.kill(os.getpid(), signal.SIGKILL)
     pitstop.maintenance.emergency.declare("emergency.declared:plant", "fire alarm in hall A", actor="shift-lead")
     if when == "after-send":
         # killed once the alert went out and its delivery was recorded, before the feed's cursor moved
@@ -462,9 +462,9 @@ def test_a_process_killed_between_a_checks_incident_and_its_notification_notifie
     broker: Subscriber,
     hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
 ) -> None:
-    """Incidents of checks (a link down here; model drift above) are notified by the health policy,
-    whose state is stored after its notifications: killed in between, the restarted process's next
-    round of checks sends the notification, once."""
+    """Incidents of checks (a link down here; model drift above) reach people through the feed like
+    every other: killed after the health round committed the incident, the restarted process's
+    feed sends it, once, and its next rounds send nothing more."""
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -472,13 +472,14 @@ def test_a_process_killed_between_a_checks_incident_and_its_notification_notifie
     settings["oncall"] = {}
     settings["health"]["checks"] = [{"check": "tcp", "target": f"127.0.0.1:{port}", "site": "plant", "scope": "site"}]
     key = f"link.down:127.0.0.1:{port}"
-    run_child(settings, pg_url, "check-before-dispatch", T0)
+    run_child(settings, pg_url, "check-after-commit", T0)
     clock = FrozenClock(T0 + timedelta(minutes=1))
     restarted = build(Settings(**settings), clock=clock, db=pg)
     (incident,) = restarted.incidents.list()
     assert incident.key == key and incident.state is IncidentState.OPEN  # committed before the kill
     assert notifications(restarted, key) == [] and broker.messages(0, key) == []
-    for _ in range(2):  # the scheduler's health rounds after the restart: sent by the first, not again
+    for _ in range(2):  # the feed after the restart sends it; the next rounds not again
+        restarted.feed.deliver()
         restarted.health.run_round()
         restarted.feed.deliver()
         assert notifications(restarted, key) == [("plant-mqtt", "firing", "sent")]

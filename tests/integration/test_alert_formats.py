@@ -135,5 +135,5 @@ def test_a_contact_is_paged_by_sms_through_the_router(
     (sms_path, _, sms), (pd_path, _, pd) = received(hook_server)
     assert sms_path == "/sms" and sms["to"] == "+351910000001" and "/ack/" in str(sms["text"])
     assert pd_path == "/pd" and pd["routing_key"] == "BENKEY" and pd["event_action"] == "trigger"
-    records = {r.channel: r.outcome for r in pitstop.health.router.recent() if r.event == "escalated"}
+    records = {r.channel: r.outcome for r in pitstop.alerts.router.recent() if r.event == "escalated"}
     assert records == {"oncall:ana:sms": "sent", "oncall:ben:webhook": "sent"}

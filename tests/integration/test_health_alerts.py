@@ -28,7 +28,7 @@ from pitstop.config import Settings
 from pitstop.config.health import EmailChannel, WebhookChannel
 from pitstop.core.types import Severity
 from pitstop.incidents import IncidentState
-from pitstop.incidents.policy import Decision, Event
+from pitstop.alerts.policy import Decision, Event
 from pitstop.storage import Database
 from pitstop.testing.clock import FrozenClock
 from pitstop.testing.services import MQTT_HOST, MQTT_PORT, port_open, unavailable
@@ -223,6 +223,7 @@ def test_failing_check_opens_one_incident_and_sends_one_mqtt_alert(
         for _ in range(3):
             clock.advance(timedelta(minutes=1))
             pitstop.health.run_round()
+        pitstop.feed.deliver()  # `serve` does it each second
         assert got.wait(5)
         (incident,) = pitstop.incidents.list()
         assert incident.key == f"link.down:127.0.0.1:{port}" and incident.state is IncidentState.OPEN
@@ -234,6 +235,7 @@ def test_failing_check_opens_one_incident_and_sends_one_mqtt_alert(
         for _ in range(2):
             clock.advance(timedelta(minutes=1))
             pitstop.health.run_round()
+        pitstop.feed.deliver()
         assert got.wait(5)
         clock.advance(timedelta(seconds=1))
         got.wait(0.5)  # anything extra would arrive now
@@ -247,7 +249,7 @@ def test_failing_check_opens_one_incident_and_sends_one_mqtt_alert(
     ]
     assert received[0][1]["alerts"][0]["key"] == incident.key
     assert pitstop.incidents.get(incident.key).state is IncidentState.RESOLVED
-    assert [r.outcome for r in pitstop.health.router.recent()] == ["sent", "sent"]
+    assert [r.outcome for r in pitstop.alerts.router.recent()] == ["sent", "sent"]
     timeline = [e.action for e in pitstop.incidents.timeline(incident.id)]
     assert timeline == ["opened", "resolved"]
 
@@ -268,17 +270,17 @@ def test_a_window_holds_alerts_back_and_they_are_sent_when_it_ends(
         },
     )
     pitstop = build(settings, clock=clock, db=db)
-    pitstop.health.mutes.add_window(
+    pitstop.alerts.mutes.add_window(
         recurring("sunday", {"site": "north-plant"}, days="sun", start="02:00", end="04:00"), now=clock.now()
     )
     for _ in range(4):
         pitstop.scheduler.tick()
         clock.advance(timedelta(minutes=10))
     assert pitstop.incidents.active(f"disk.low:{missing}") is not None
-    records = pitstop.health.router.recent()
+    records = pitstop.alerts.router.recent()
     assert [(r.outcome, r.reason) for r in records] == [("suppressed", "window:sunday")]  # logged once
     clock.set(datetime(2026, 1, 11, 4, 1, tzinfo=UTC))
     pitstop.scheduler.tick()
-    latest = pitstop.health.router.recent(1)[0]
+    latest = pitstop.alerts.router.recent(1)[0]
     assert (latest.outcome, latest.channel, latest.event) == ("sent", "log", "firing")
     assert any(r.job == "health" and r.outcome == "ok" for r in pitstop.jobs.recent("health"))

@@ -45,12 +45,13 @@ def test_single_round_cpu_spikes_open_nothing_a_sustained_load_does(
         one_minute(pitstop, clock, stat, 0.95)
     incident = pitstop.incidents.active(KEY)
     assert incident is not None and incident.severity.value == "critical"
-    # It clears below the clear level only after two quiet minutes, not on one.
-    one_minute(pitstop, clock, stat, 0.05)
-    assert pitstop.incidents.active(KEY) is not None
-    for _ in range(2):
+    # Not on one quiet minute (hysteresis); and as the CPU flapped within the last half hour, the
+    # incident stays one incident until the signal has settled, then resolves.
+    quiet = 0
+    while pitstop.incidents.active(KEY) is not None and quiet < 60:
         one_minute(pitstop, clock, stat, 0.05)
-    assert pitstop.incidents.active(KEY) is None
+        quiet += 1
+    assert 10 <= quiet <= 30, quiet  # until the spikes of minutes 0-10 leave the 30-minute flap window
     pitstop.close()
 
 

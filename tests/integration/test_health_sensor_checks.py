@@ -314,7 +314,10 @@ def test_each_breaching_sensor_opens_notifies_and_resolves_its_own_incident(plan
     disk, camera, link = (f"sensor.limit:vms-server/{n}" for n in ("disk_free_pct", "camera_latency_ms", "plc_link_up"))
 
     def fired(round_: Any) -> set[str]:
-        return {n.alert_key for n in round_.notifications if n.event == "firing" and n.outcome == "sent"}
+        """What the alert service sent as firing after this round (the clock stands still in it)."""
+        plant.feed.deliver()
+        records = plant.alerts.router.recent(1000)
+        return {r.alert_key for r in records if r.event == "firing" and r.outcome == "sent" and r.at == clock.now()}
 
     feed(plant, latency=100, disk=40, link=1)
     plant.health.run_round()

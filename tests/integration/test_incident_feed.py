@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from pitstop import inventory
 from pitstop.app import Pitstop, build
 from pitstop.config import Settings
 from pitstop.core.types import Severity
+from pitstop.incidents.feed import FeedDelivery
 from pitstop.incidents.windows import Silence
 from pitstop.storage import Database
 from pitstop.storage.schema import feed_cursors
@@ -46,8 +49,8 @@ def test_equipment_prognostics_and_emergency_incidents_each_reach_the_channel_on
     hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
 ) -> None:
     """Issue 17: `asset.anomaly`, `asset.rul_low` and a declared emergency opened incidents that never
-    reached a notifier. Each now sends one `firing` message to the routed channel, a rise in severity
-    one more, a resolution one `resolved`; incidents of checks stay with the health policy."""
+    reached a notifier. Each now sends one `firing` message to the routed channel, like a check's
+    incident; a rise in severity one more, a resolution one `resolved`."""
     pitstop = plant(db, clock, tmp_path, f"http://127.0.0.1:{hook_server.server_address[1]}/hook")
     incidents = pitstop.incidents
     incidents.open_or_update(
@@ -60,24 +63,26 @@ def test_equipment_prognostics_and_emergency_incidents_each_reach_the_channel_on
     incidents.open_or_update("disk.low:/data", severity=Severity.WARNING, title="disk low", source="check:disk")
     assert pitstop.feed.deliver() >= 4
     messages = posted(hook_server)
-    keys = [m["alerts"][0]["key"] for m in messages]  # type: ignore[index]
-    assert keys == ["asset.anomaly:ahu-2", "asset.rul_low:pump-1", "emergency.declared:site"]
-    assert [m["alerts"][0]["event"] for m in messages] == ["firing"] * 3  # type: ignore[index]
-    anomaly = messages[0]["alerts"][0]  # type: ignore[index]
+    alerts = [a for m in messages for a in m["alerts"]]  # type: ignore[attr-defined]
+    keys = [a["key"] for a in alerts]
+    assert sorted(keys) == ["asset.anomaly:ahu-2", "asset.rul_low:pump-1", "disk.low:/data", "emergency.declared:site"]
+    assert [a["event"] for a in alerts] == ["firing"] * 4
+    anomaly = alerts[keys.index("asset.anomaly:ahu-2")]
     assert anomaly["labels"]["asset"] == "ahu-2" and anomaly["labels"]["site"] == "north-plant"
-    assert messages[2]["severity"] == "emergency"
-    assert pitstop.feed.deliver() == 0 and len(posted(hook_server)) == 3  # nothing twice
+    assert len(messages) == 2  # grouped by site: the two units of north-plant, and the rest
+    assert {m["severity"] for m in messages} == {"critical", "emergency"}
+    assert pitstop.feed.deliver() == 0 and len(posted(hook_server)) == 2  # nothing twice
     incidents.open_or_update(
         "asset.anomaly:ahu-2", severity=Severity.CRITICAL, title="ahu-2 abnormal", source="monitoring"
     )
     incidents.resolve("asset.rul_low:pump-1", reason="bearing replaced", actor="tech")
     pitstop.feed.deliver()
-    later = posted(hook_server)[3:]
-    assert [(m["alerts"][0]["key"], m["alerts"][0]["event"], m["severity"]) for m in later] == [  # type: ignore[index]
+    (later,) = posted(hook_server)[2:]
+    assert [(a["key"], a["event"], a["severity"]) for a in later["alerts"]] == [  # type: ignore[attr-defined]
         ("asset.anomaly:ahu-2", "firing", "critical"),
         ("asset.rul_low:pump-1", "resolved", "critical"),
     ]
-    records = pitstop.health.router.recent()
+    records = pitstop.alerts.router.recent()
     assert all(r.outcome == "sent" and r.channel == "hook" and r.transition_id for r in records)
 
 
@@ -106,6 +111,31 @@ def test_a_restart_between_commit_and_notification_sends_it_once(
     assert len(posted(hook_server)) == 1
 
 
+def test_the_serve_feed_thread_delivers_a_committed_incident_without_waiting_for_its_poll(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    """The registry wakes the feed's thread after each committed change: with a poll of 60 s, the
+    incident still reaches the channel within seconds (issue 17's commit-to-delivery aim)."""
+    pitstop = plant(db, clock, tmp_path, f"http://127.0.0.1:{hook_server.server_address[1]}/hook")
+    delivery = FeedDelivery(pitstop.feed, pitstop.supervisor, every_s=60)
+    pitstop.incidents.listeners[:] = [delivery.wake]
+    delivery.start()
+    try:
+        time.sleep(0.2)  # the thread's first round is done: it waits for its poll or a wake-up
+        pitstop.incidents.open_or_update(
+            "asset.anomaly:pump-1", severity=Severity.WARNING, title="pump-1 vibrates", source="monitoring"
+        )
+        deadline = time.monotonic() + 10
+        while not posted(hook_server) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        delivery.stop()
+    assert [m["alerts"][0]["key"] for m in posted(hook_server)] == ["asset.anomaly:pump-1"]  # type: ignore[index]
+
+
 def test_a_silence_holds_an_equipment_alert_back_and_records_why(
     db: Database,
     clock: FrozenClock,
@@ -114,7 +144,7 @@ def test_a_silence_holds_an_equipment_alert_back_and_records_why(
 ) -> None:
     pitstop = plant(db, clock, tmp_path, f"http://127.0.0.1:{hook_server.server_address[1]}/hook")
     now = clock.now()
-    silence = pitstop.health.mutes.add_silence(
+    silence = pitstop.alerts.mutes.add_silence(
         Silence({"asset": "ahu-1"}, "tech", "coil cleaning", now, now + timedelta(hours=2)), now=now
     )
     pitstop.incidents.open_or_update(
@@ -122,8 +152,82 @@ def test_a_silence_holds_an_equipment_alert_back_and_records_why(
     )
     pitstop.feed.deliver()
     assert posted(hook_server) == []
-    (record,) = pitstop.health.router.recent()
+    (record,) = pitstop.alerts.router.recent()
     assert (record.outcome, record.reason) == ("suppressed", f"silence:{silence.id}")
+
+
+def test_an_equipment_incident_is_reminded_with_a_back_off_until_someone_acknowledges_it(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    """Issue 17: the alert policy's reminders now apply to every incident kind, not only to checks,
+    and they back off (4 h, then as long as it has been told, at most daily) instead of every 4 h
+    for weeks; an acknowledgement stops them, a rise in severity is still told."""
+    pitstop = plant(db, clock, tmp_path, f"http://127.0.0.1:{hook_server.server_address[1]}/hook")
+    key = "asset.anomaly:ahu-2"
+    pitstop.incidents.open_or_update(key, severity=Severity.WARNING, title="ahu-2 abnormal", source="monitoring")
+    start = clock.now()
+    pitstop.feed.deliver()
+    assert pitstop.scheduler.jobs["alerts"].every == timedelta(minutes=1)  # the reminder job
+    for _ in range(60 * 4):  # 60 h, a reminder round every 15 minutes
+        clock.advance(timedelta(minutes=15))
+        pitstop.alerts.remind(clock.now())
+    events = [(m["alerts"][0]["event"], m["alerts"][0]["key"]) for m in posted(hook_server)]  # type: ignore[index]
+    assert events == [("firing", key)] + [("repeat", key)] * 5
+    repeats = [r.at for r in reversed(pitstop.alerts.router.recent()) if r.event == "repeat"]
+    assert [round((at - start).total_seconds() / 3600) for at in repeats] == [4, 8, 16, 32, 56]
+    pitstop.incidents.acknowledge(key, actor="ana", note="on it")
+    pitstop.feed.deliver()
+    clock.advance(timedelta(days=3))
+    pitstop.alerts.remind(clock.now())
+    assert len(posted(hook_server)) == 6  # acknowledged: no more reminders
+    pitstop.incidents.open_or_update(key, severity=Severity.CRITICAL, title="ahu-2 abnormal", source="monitoring")
+    pitstop.feed.deliver()
+    assert posted(hook_server)[-1]["severity"] == "critical" and len(posted(hook_server)) == 7
+
+
+def test_an_open_site_incident_of_a_check_inhibits_the_equipment_incidents_of_its_site(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    """Issue 17: inhibition worked among checks only. A site's gateway down (a `scope = "site"` check)
+    now mutes an anomaly of an asset of that site, whatever opened it; one of another site still goes
+    out; once the gateway is back, the anomaly still open is sent."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{hook_server.server_address[1]}/hook"
+    settings = Settings(
+        data_dir=tmp_path,
+        health={
+            "default_checks": False,
+            "checks": [{"check": "tcp", "target": f"127.0.0.1:{port}", "site": "north-plant", "scope": "site"}],
+            "alerts": {"channels": {"hook": {"type": "webhook", "url": url}}, "routes": [{"channels": ["hook"]}]},
+        },
+    )
+    pitstop = build(settings, clock=clock, db=db)
+    inventory.apply(db, inventory.read_file(DEMO_INVENTORY), actor="test", now=clock.now())
+    pitstop.health.run_round()
+    gateway = f"link.down:127.0.0.1:{port}"
+    assert pitstop.incidents.active(gateway) is not None
+    pitstop.incidents.open_or_update(
+        "asset.anomaly:ahu-2", severity=Severity.WARNING, title="ahu-2 abnormal", source="monitoring"
+    )
+    pitstop.feed.deliver()
+    sent = [a["key"] for m in posted(hook_server) for a in m["alerts"]]  # type: ignore[attr-defined]
+    assert sent == [gateway]
+    held = [r for r in pitstop.alerts.router.recent() if r.outcome == "suppressed"]
+    assert [(r.alert_key, r.reason) for r in held] == [("asset.anomaly:ahu-2", f"inhibited:{gateway}")]
+    pitstop.incidents.resolve(gateway, reason="gateway back", actor="tech")
+    pitstop.feed.deliver()
+    clock.advance(timedelta(minutes=1))
+    pitstop.alerts.remind(clock.now())
+    sent = [(a["key"], a["event"]) for m in posted(hook_server) for a in m["alerts"]]  # type: ignore[attr-defined]
+    assert sent[1:] == [(gateway, "resolved"), ("asset.anomaly:ahu-2", "firing")]
 
 
 def test_every_incident_transition_is_one_maintenance_log_entry(

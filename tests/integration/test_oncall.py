@@ -104,7 +104,7 @@ def test_a_critical_left_unacknowledged_escalates_to_the_secondary_then_the_team
     assert len(pages(hook_server)) == 3  # no repeat configured
     (esc,) = pitstop.oncall.list(active=False)
     assert (esc.state, esc.fired, esc.next_at) == ("exhausted", 3, None)
-    channels = [r.channel for r in pitstop.health.router.recent() if r.event == "escalated"]
+    channels = [r.channel for r in pitstop.alerts.router.recent() if r.event == "escalated"]
     assert sorted(channels) == ["oncall:ana:webhook", "oncall:ben:webhook", "team"]
 
 

@@ -116,7 +116,7 @@ def test_an_operator_assigns_and_silences_an_incident(
     item = demo_pitstop.incidents.get(incident)
     assert item.state is IncidentState.SUPPRESSED
     now = demo_pitstop.clock.now()
-    silences = demo_pitstop.health.mutes.silences(active_at=now)
+    silences = demo_pitstop.alerts.mutes.silences(active_at=now)
     assert [(s.matchers, s.reason) for s in silences] == [({"key": "disk.low:/data"}, "disk swap tonight")]
     assert (silences[0].ends_at - now).total_seconds() == 4 * 3600
     page = client.get(url).text
@@ -141,4 +141,4 @@ def test_silence_and_assign_refuse_bad_input_and_viewers(
     assert client.post(f"{url}/silence", data={"csrf": token, "for": "1h", "reason": "x"}).status_code == 403
     assert client.post(f"{url}/assign", data={"csrf": token, "assignee": "x"}).status_code == 403
     assert demo_pitstop.incidents.get(incident).state is IncidentState.OPEN
-    assert demo_pitstop.health.mutes.silences(active_at=demo_pitstop.clock.now()) == []
+    assert demo_pitstop.alerts.mutes.silences(active_at=demo_pitstop.clock.now()) == []

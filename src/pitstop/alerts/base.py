@@ -13,12 +13,11 @@ from pitstop.core.types import Severity
 @dataclass(frozen=True, slots=True)
 class AlertItem:
     key: str
-    event: str  # firing, flapping, repeat, resolved
+    event: str  # firing, repeat, resolved, escalated
     severity: Severity
     summary: str
     at: datetime
     labels: Mapping[str, str] = field(default_factory=dict)
-    flapping: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -28,7 +27,6 @@ class AlertItem:
             "summary": self.summary,
             "at": self.at.isoformat(),
             "labels": dict(self.labels),
-            "flapping": self.flapping,
         }
 
 
@@ -61,8 +59,7 @@ class Alert:
     def text(self) -> str:
         lines = [self.title]
         for i in self.items:
-            flap = " (flapping)" if i.flapping else ""
-            lines.append(f"- {i.event}{flap} {i.key}: {i.summary}")
+            lines.append(f"- {i.event} {i.key}: {i.summary}")
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:

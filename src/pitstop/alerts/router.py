@@ -7,12 +7,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, select
 
 from pitstop.alerts.base import Alert, AlertItem, Delivery, Notifier
+from pitstop.alerts.policy import Decision
 from pitstop.core.types import Severity
-from pitstop.incidents.policy import Decision
 from pitstop.incidents.windows import matches
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import alert_notifications
@@ -79,7 +80,7 @@ class AlertRouter:
                 held = (d.suppressed_by, 0, None, d.transition_id)
                 records.append(_record(now, d.key, d.event, d.severity.value, "-", "suppressed", *held))
                 continue
-            item = AlertItem(d.key, d.event.value, d.severity, d.summary, d.at, dict(d.labels), d.flapping)
+            item = AlertItem(d.key, d.event.value, d.severity, d.summary, d.at, dict(d.labels))
             for route in self.routes:
                 if not route.wants(d):
                     continue
@@ -160,9 +161,19 @@ class AlertRouter:
         return delivery, self.max_attempts
 
     def recent(self, limit: int = 100, key: str | None = None) -> list[NotificationRecord]:
+        """Newest first."""
         query = select(alert_notifications).order_by(alert_notifications.c.id.desc()).limit(limit)
         if key is not None:
             query = query.where(alert_notifications.c.alert_key == key)
+        return self._records(query)
+
+    def since(self, at: datetime) -> list[NotificationRecord]:
+        """Every record from `at` on, oldest first."""
+        return self._records(
+            select(alert_notifications).where(alert_notifications.c.at >= at).order_by(alert_notifications.c.id)
+        )
+
+    def _records(self, query: Select[Any]) -> list[NotificationRecord]:
         with self.db.connect() as conn:
             return [
                 NotificationRecord(

@@ -51,12 +51,16 @@ def check_command(
     ctx: typer.Context,
     as_json: AsJson = False,
     notify: Annotated[
-        bool, typer.Option("--notify", help="Also feed the alert policy: open/resolve incidents, send alerts.")
+        bool, typer.Option("--notify", help="Also judge the results: open/resolve incidents and send their alerts.")
     ] = False,
 ) -> None:
     """Run every check now and print the status. Exit code 0 healthy, 1 warning or unknown, 2 critical."""
     pitstop = _pitstop(ctx)
-    results = pitstop.health.run_round().results if notify else pitstop.health.run_checks()
+    if notify:
+        results = pitstop.health.run_round().results
+        pitstop.feed.deliver()  # the alert service and the maintenance log, now rather than from `serve`
+    else:
+        results = pitstop.health.run_checks()
     report = pitstop.health.report(results)
     if as_json:
         out.print_json(json.dumps(report.as_dict()))
@@ -208,7 +212,7 @@ def silence_add(
     """Hold back notifications of matching alerts; they are logged as suppressed."""
     pitstop = _pitstop(ctx)
     now = pitstop.clock.now()
-    silence = pitstop.health.mutes.add_silence(
+    silence = pitstop.alerts.mutes.add_silence(
         Silence(parse_matchers(match), _actor(by), reason, now, now + _duration(duration)), now=now
     )
     out.print(f"silence {silence.id} until {silence.ends_at.isoformat(timespec='minutes')}")
@@ -222,7 +226,7 @@ def silence_list(
 ) -> None:
     """Silences in force (or all)."""
     pitstop = _pitstop(ctx)
-    items = pitstop.health.mutes.silences(active_at=None if all_ else pitstop.clock.now())
+    items = pitstop.alerts.mutes.silences(active_at=None if all_ else pitstop.clock.now())
     if as_json:
         out.print_json(json.dumps([s.as_dict() for s in items]))
         return
@@ -242,7 +246,7 @@ def silence_list(
 def silence_expire(ctx: typer.Context, silence_id: int, by: Annotated[str | None, typer.Option()] = None) -> None:
     """End a silence now."""
     pitstop = _pitstop(ctx)
-    pitstop.health.mutes.expire_silence(silence_id, now=pitstop.clock.now(), actor=_actor(by))
+    pitstop.alerts.mutes.expire_silence(silence_id, now=pitstop.clock.now(), actor=_actor(by))
     out.print(f"silence {silence_id} expired")
 
 
@@ -268,7 +272,7 @@ def windows_add(
     window: Window = recurring(
         name, parse_matchers(match), days=days, start=start, end=end, timezone=tz, creator=_actor(by), reason=reason
     )
-    saved = pitstop.health.mutes.add_window(window, now=pitstop.clock.now())
+    saved = pitstop.alerts.mutes.add_window(window, now=pitstop.clock.now())
     out.print(f"window {saved.name}: {saved.describe()}")
 
 
@@ -277,7 +281,7 @@ def windows_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     """Maintenance windows and their next slot."""
     pitstop = _pitstop(ctx)
     now = pitstop.clock.now()
-    items = pitstop.health.mutes.windows()
+    items = pitstop.alerts.mutes.windows()
     if as_json:
         out.print_json(json.dumps([w.as_dict() for w in items]))
         return
@@ -298,5 +302,5 @@ def windows_list(ctx: typer.Context, as_json: AsJson = False) -> None:
 def windows_remove(ctx: typer.Context, name: str, by: Annotated[str | None, typer.Option()] = None) -> None:
     """Remove a maintenance window."""
     pitstop = _pitstop(ctx)
-    pitstop.health.mutes.remove_window(name, now=pitstop.clock.now(), actor=_actor(by))
+    pitstop.alerts.mutes.remove_window(name, now=pitstop.clock.now(), actor=_actor(by))
     out.print(f"window {name} removed")

@@ -47,7 +47,10 @@ class AlertRuleSettings(_Section):
     m: int = Field(default=1, ge=1, le=1000)
     clear_for_s: float = Field(default=0.0, ge=0, description="must be past the clear level this long to clear")
     min_interval_s: float = Field(default=300.0, ge=0, description="between notifications of one alert")
-    repeat_s: float = Field(default=4 * 3600.0, gt=0, description="repeat an unchanged problem this often")
+    repeat_s: float = Field(default=4 * 3600.0, gt=0, description="remind of an open problem first after this long")
+    repeat_max_s: float = Field(
+        default=24 * 3600.0, gt=0, description="reminders back off (each as long as the problem was told) up to this"
+    )
     flap_window_s: float = Field(default=1800.0, gt=0)
     flap_crossings: int = Field(default=6, ge=2, description="this many rises within the window is flapping")
 

@@ -1,5 +1,7 @@
-"""The health loop: run the checks, store the results, feed the alert policy, keep incidents in
-step with it, and hand its notifications to the router. One round per scheduler tick."""
+"""The health loop: run the checks, store the results, judge them with the alert rules (for,
+N-of-M, hysteresis, flapping) and keep incidents in step: a problem opens its incident, a change of
+severity updates it, the end of the problem resolves it. One round per scheduler tick. Who is told
+is the alert service's, as for every other incident (`pitstop.alerts.service`)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select
 
-from pitstop.alerts.notifiers import build_notifiers
-from pitstop.alerts.router import AlertRouter, NotificationRecord, Route
 from pitstop.config.health import AlertRuleSettings
 from pitstop.config.models import Settings
 from pitstop.core.clock import Clock
@@ -21,9 +21,8 @@ from pitstop.health.runner import CheckRunner
 from pitstop.health.specs import CheckSpec, alert_rules, resolve
 from pitstop.health.store import ResultStore
 from pitstop.incidents import IncidentRegistry
-from pitstop.incidents.policy import SITE_DOWN_MUTES_ASSETS, AlertPolicy, AlertRule, Observation, Phase, Step
-from pitstop.incidents.windows import MuteStore
-from pitstop.oncall.contacts import contact_notifiers
+from pitstop.incidents.models import parse_key
+from pitstop.incidents.policy import AlertPolicy, AlertRule, Observation, Step
 from pitstop.storage.engine import Database
 from pitstop.storage.repos.assets import AssetRepo
 from pitstop.storage.repos.jobs import JobRepo
@@ -39,7 +38,6 @@ def _rule(s: AlertRuleSettings) -> AlertRule:
 class Round:
     results: list[CheckResult]
     steps: list[Step] = field(default_factory=list)
-    notifications: list[NotificationRecord] = field(default_factory=list)
 
 
 class HealthMonitor:
@@ -61,27 +59,16 @@ class HealthMonitor:
         self.assets = assets
         self.incidents = incidents
         self.results = ResultStore(db)
-        self.mutes = MuteStore(db)
         alerts = self.cfg.alerts
         self.policy = AlertPolicy(
             _rule(alerts.rule),
             rules={k: _rule(v) for k, v in alert_rules(self.cfg).items()},  # profiles' < the user's
-            inhibit=(SITE_DOWN_MUTES_ASSETS,) if alerts.inhibit_site_down else (),
-        )
-        self.router = AlertRouter(
-            db,
-            build_notifiers(alerts.channels) | contact_notifiers(settings.oncall, alerts.channels),
-            [
-                Route(tuple(r.channels), dict(r.match), Severity(r.min_severity), tuple(r.group_by))
-                for r in alerts.routes
-            ],
-            max_attempts=alerts.max_attempts,
-            backoff_s=alerts.backoff_s,
         )
         self.recommend: Recommend = builtin_recommendations
         self.context = CheckContext(clock=clock, db=db, settings=settings, readings=readings, assets=assets, jobs=jobs)
         self._runner: CheckRunner | None = None
         self._runner_ids: tuple[str, ...] = ()
+        self._labels: dict[tuple[str, str], dict[str, str]] = {}
         self._states_loaded = False
 
     # -- checks ---------------------------------------------------------------------------------
@@ -96,6 +83,7 @@ class HealthMonitor:
         ids = tuple(s.id for s in specs)
         if self._runner is None or ids != self._runner_ids:  # inventory or settings changed
             self._runner, self._runner_ids = CheckRunner(specs, workers=self.cfg.workers), ids
+            self._labels = {(s.check, s.target): s.alert_labels() for s in specs}
         return self._runner
 
     def run_checks(self) -> list[CheckResult]:
@@ -104,7 +92,7 @@ class HealthMonitor:
         return results
 
     def run_round(self) -> Round:
-        """Checks -> results stored -> policy -> incidents -> notifications. The scheduled job."""
+        """Checks -> results stored -> alert rules -> incidents. The scheduled job."""
         results = self.run_checks()
         outcome = self.evaluate(results)
         self.results.prune(self.clock.now() - timedelta(days=self.cfg.history_days))
@@ -114,19 +102,15 @@ class HealthMonitor:
         """The scheduler job."""
         self.run_round()
 
-    # -- policy, incidents, notifications -------------------------------------------------------
+    # -- alert rules and incidents ---------------------------------------------------------------
 
     def evaluate(self, results: Sequence[CheckResult]) -> Round:
         self._load_states()
-        specs = {(s.check, s.target): s for s in (self._runner.specs if self._runner else self.specs())}
-        observations = []
+        observations, titles = [], {}
         for r in results:
             key = r.incident_key
             if key is None:
                 continue
-            spec = specs.get((r.check, r.target))
-            labels = spec.alert_labels() if spec else {"check": r.check, "target": r.target}
-            labels["issue"] = r.issue_key or ""
             bad = r.status in (Status.WARNING, Status.CRITICAL)
             observations.append(
                 Observation(
@@ -135,29 +119,30 @@ class HealthMonitor:
                     bad=bad,
                     clear=r.is_clear and r.status is Status.HEALTHY,
                     severity=severity_of(r.status) if bad else Severity.WARNING,
-                    labels=labels,
                     summary=r.summary,
                 )
             )
-        now = self.clock.now()
-        steps = self.policy.evaluate_round(observations, self.mutes.mutes(now))
-        for step, obs in zip(steps, observations, strict=True):
-            actor = f"check:{obs.labels.get('check', '?')}"
-            if step.fired or (step.phase is Phase.FIRING and self._severity_changed(step)):
+            titles[key] = (f"{r.issue_key or 'check'} on {r.target}", f"check:{r.check}")
+        steps = self.policy.evaluate_round(observations)
+        for step in steps:
+            title, actor = titles[step.key]
+            if step.started or (step.problem and self._severity_changed(step)):
                 self.incidents.open_or_update(
-                    step.key,
-                    severity=step.severity,
-                    title=f"{obs.labels.get('issue', 'check')} on {obs.labels.get('target', step.key)}",
-                    detail=step.summary,
-                    source=actor,
-                    actor=actor,
+                    step.key, severity=step.severity, title=title, detail=step.summary, source=actor, actor=actor
                 )
-            elif step.resolved:
+            elif step.ended:
                 self.incidents.resolve(step.key, reason=step.summary or "recovered", actor=actor)
-        decisions = [s.decision for s in steps if s.decision is not None]
-        records = self.router.dispatch(decisions, now) if decisions else []
         self._save_states([o.key for o in observations])
-        return Round(list(results), steps, records)
+        return Round(list(results), steps)
+
+    def alert_labels(self, source: str, key: str) -> dict[str, str]:
+        """The configured labels and scope of the check behind a check's incident (for the alert
+        service's routes, mutes and inhibition)."""
+        if not source.startswith("check:"):
+            return {}
+        if self._runner is None:
+            self.runner()
+        return self._labels.get((source.removeprefix("check:"), parse_key(key)[2]), {})
 
     def _severity_changed(self, step: Step) -> bool:
         current = self.incidents.active(step.key)

@@ -36,6 +36,7 @@ class Transition(IncidentEvent):
     severity: Severity
     title: str
     source: str
+    summary: str | None  # the incident's detail now
 
 
 Handler = Callable[[Sequence[Transition]], None]
@@ -88,7 +89,14 @@ class IncidentFeed:
 
     def after(self, cursor: int, limit: int = BATCH) -> list[Transition]:
         query = (
-            select(incident_events, incidents.c.key, incidents.c.severity, incidents.c.title, incidents.c.source)
+            select(
+                incident_events,
+                incidents.c.key,
+                incidents.c.severity,
+                incidents.c.title,
+                incidents.c.source,
+                incidents.c.detail.label("summary"),
+            )
             .join(incidents, incidents.c.id == incident_events.c.incident_id)
             .where(incident_events.c.id > cursor)
             .order_by(incident_events.c.id)
@@ -97,7 +105,14 @@ class IncidentFeed:
         with self.db.connect() as conn:
             rows = conn.execute(query).all()
         return [
-            Transition(**event_fields(r), key=r.key, severity=Severity(r.severity), title=r.title, source=r.source)
+            Transition(
+                **event_fields(r),
+                key=r.key,
+                severity=Severity(r.severity),
+                title=r.title,
+                source=r.source,
+                summary=r.summary,
+            )
             for r in rows
         ]
 
@@ -114,8 +129,9 @@ class IncidentFeed:
 
 
 class FeedDelivery:
-    """The background part of `pitstop serve` that hands the feed to its subscribers every second,
-    on a supervised thread."""
+    """The background part of `pitstop serve` that hands the feed to its subscribers, on a
+    supervised thread: at once when the registry commits a change (`wake`), and every second
+    regardless (another process's changes, a subscriber that failed)."""
 
     name = "incident-feed"
 
@@ -128,6 +144,10 @@ class FeedDelivery:
     def start(self) -> None:
         self._thread = self.supervisor.thread(self.name, self.feed.deliver, every_s=self.every_s)
         self._thread.start()
+
+    def wake(self) -> None:
+        if self._thread is not None:
+            self._thread.wake()
 
     def stop(self) -> None:
         if self._thread is not None:

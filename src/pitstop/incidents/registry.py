@@ -8,11 +8,12 @@ key; a writer that loses the race to insert re-reads the winner's row and update
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,15 +28,33 @@ from pitstop.storage.schema import incident_events, incidents
 
 MAX_TEXT = 4000
 AREA = re.compile(r"^[a-z][a-z0-9_-]{0,49}$")
+Write = TypeVar("Write", bound=Callable[..., tuple[Any, Change]])
+
+
+def _committed(write: Write) -> Write:
+    """After a write that changed something has committed, tell the listeners (the feed's thread
+    wakes up instead of waiting for its next poll)."""
+
+    @functools.wraps(write)
+    def wrapper(self: IncidentRegistry, *args: Any, **kwargs: Any) -> tuple[Any, Change]:
+        result = write(self, *args, **kwargs)
+        if result[1] is not Change.NONE:
+            for listener in self.listeners:
+                listener()
+        return result
+
+    return wrapper  # type: ignore[return-value]
 
 
 class IncidentRegistry:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        self.listeners: list[Callable[[], None]] = []  # called after each committed change
 
     # -- writes ---------------------------------------------------------------------------------
 
+    @_committed
     def open_or_update(
         self,
         key: str,
@@ -108,6 +127,7 @@ class IncidentRegistry:
                 return self._get_id(conn, current.id), Change.UPDATED
         raise RuntimeError(f"could not open or update incident {key!r}: concurrent writers kept conflicting")
 
+    @_committed
     def acknowledge(
         self, key: str, *, actor: str, note: str = "", incident_id: int | None = None
     ) -> tuple[Incident, Change]:
@@ -123,6 +143,7 @@ class IncidentRegistry:
             incident_id=incident_id,
         )
 
+    @_committed
     def suppress(self, key: str, *, reason: str, actor: str) -> tuple[Incident, Change]:
         return self._transition(
             key,
@@ -134,6 +155,7 @@ class IncidentRegistry:
             allowed={IncidentState.OPEN, IncidentState.ACKNOWLEDGED},
         )
 
+    @_committed
     def resolve(self, key: str, *, reason: str, actor: str) -> tuple[Incident | None, Change]:
         """Resolve the unresolved incident of `key`; (None, NONE) when there is none."""
         parse_key(key)
@@ -153,6 +175,7 @@ class IncidentRegistry:
             _audit(conn, now, actor, "incident.resolve", key, {"reason": reason})
             return self._get_id(conn, current.id), Change.RESOLVED
 
+    @_committed
     def assign(self, key: str, *, assignee: str | None, actor: str) -> tuple[Incident, Change]:
         parse_key(key)
         assignee = _text("assignee", assignee, 200) if assignee else None

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,7 +52,7 @@ SUBSCRIBER = "oncall"
 ACTIVE = "active"
 STOPS = {"acknowledged", "resolved", "suppressed"}
 
-Labels = Callable[[Transition], dict[str, str]]
+Labels = Callable[[str, str], Mapping[str, str]]  # (key, source) -> the incident's alert labels
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +173,7 @@ class Escalations:
         return None
 
     def _start(self, t: Transition, severity: Severity) -> None:
-        chosen = self.policy_for({**self.labels(t), "key": t.key}, severity)
+        chosen = self.policy_for({**self.labels(t.key, t.source), "key": t.key}, severity)
         if chosen is None:
             return
         name, policy = chosen

@@ -11,6 +11,7 @@ from pitstop.core.types import Severity, Status
 from pitstop.incidents import Incident
 
 if TYPE_CHECKING:
+    from pitstop.alerts.router import AlertRouter
     from pitstop.health.monitor import HealthMonitor
     from pitstop.remediation.engine import Escalate, Verifier
     from pitstop.remediation.store import Remediation
@@ -37,7 +38,7 @@ def check_verifier(health: HealthMonitor) -> Verifier:
     return verify
 
 
-def escalator(health: HealthMonitor, maintenance: Any | None, clock: Any) -> Escalate:
+def escalator(router: AlertRouter, maintenance: Any | None, clock: Any) -> Escalate:
     """Escalate to an alert channel by name, or to a work order when maintenance is there."""
 
     def escalate(to: str, incident: Incident, title: str, body: str) -> tuple[bool, str]:
@@ -55,7 +56,7 @@ def escalator(health: HealthMonitor, maintenance: Any | None, clock: Any) -> Esc
                 actor="remediation",
             )
             return True, f"work order {order.id} {'opened' if created else 'updated'}"
-        if to not in health.router.notifiers:
+        if to not in router.notifiers:
             return False, f"no alert channel named {to!r}"
         now = clock.now()
         item = AlertItem(
@@ -67,7 +68,7 @@ def escalator(health: HealthMonitor, maintenance: Any | None, clock: Any) -> Esc
             {"target": incident.target, "source": "remediation"},
         )
         # through the router: its retries, and a delivery record like every other notification
-        (record,) = health.router.send(to, Alert({"target": incident.target}, (item,)), now)
+        (record,) = router.send(to, Alert({"target": incident.target}, (item,)), now)
         return record.outcome == "sent", f"{to}: {record.outcome if record.error is None else record.error}"
 
     return escalate

@@ -147,7 +147,7 @@ def _due_orders(p: Pitstop, now: datetime) -> list[Any]:
 
 def _next_window(p: Pitstop, now: datetime) -> tuple[str, datetime, datetime] | None:
     best: tuple[str, datetime, datetime] | None = None
-    for w in p.health.mutes.windows():
+    for w in p.alerts.mutes.windows():
         start_end = next(iter(w.occurrences(now, now + timedelta(days=31))), None)
         if start_end and (best is None or start_end[0] < best[1]):
             best = (w.name, start_end[0], start_end[1])
@@ -217,7 +217,7 @@ def incident_page(request: Request, incident_id: int) -> HTMLResponse:
     now = p.clock.now()
     silences = [
         s
-        for s in page_part("silences", lambda: p.health.mutes.silences(active_at=now)) or []
+        for s in page_part("silences", lambda: p.alerts.mutes.silences(active_at=now)) or []
         if s.matchers.get("key") == item.key
     ]
     return render(
@@ -289,7 +289,7 @@ async def incident_silence(request: Request, incident_id: int) -> Response:
     def silence() -> None:
         item = p.incidents.get(incident_id)
         now = p.clock.now()
-        added = p.health.mutes.add_silence(
+        added = p.alerts.mutes.add_silence(
             Silence({"key": item.key}, request.state.actor, reason, now, now + span), now=now
         )
         until = added.ends_at.strftime("%Y-%m-%d %H:%M UTC")
@@ -506,7 +506,7 @@ def _log(request: Request, p: Pitstop, asset: str, kind: str, contains: str, *, 
 
 
 def _window_times(p: Pitstop, now: datetime) -> list[tuple[Any, list[tuple[datetime, datetime]]]]:
-    return [(w, list(w.occurrences(now, now + timedelta(days=7)))[:7]) for w in p.health.mutes.windows()]
+    return [(w, list(w.occurrences(now, now + timedelta(days=7)))[:7]) for w in p.alerts.mutes.windows()]
 
 
 @router.get("/backups")

@@ -140,7 +140,7 @@ def suppress_incident(
 @router.get("/silences", summary="Silences in force (expired=true: also expired ones)")
 def list_silences(pitstop: PitstopDep, _key: Viewer, expired: bool = False) -> list[dict[str, Any]]:
     at = None if expired else pitstop.clock.now()
-    return [s.as_dict() for s in pitstop.health.mutes.silences(active_at=at)]
+    return [s.as_dict() for s in pitstop.alerts.mutes.silences(active_at=at)]
 
 
 @router.post("/silences", summary="Hold back notifications of matching alerts until a time")
@@ -152,17 +152,17 @@ def add_silence(body: SilenceIn, request: Request, pitstop: PitstopDep, _key: Op
     if ends > now + timedelta(days=90):
         raise InvalidInput("a silence lasts at most 90 days")
     silence = Silence(parse_matchers(body.matchers), _actor(request), body.reason, now, ends)
-    return pitstop.health.mutes.add_silence(silence, now=now).as_dict()
+    return pitstop.alerts.mutes.add_silence(silence, now=now).as_dict()
 
 
 @router.post("/silences/{silence_id}/expire", summary="End a silence now")
 def expire_silence(silence_id: RowId, request: Request, pitstop: PitstopDep, _key: Operator) -> dict[str, Any]:
-    return pitstop.health.mutes.expire_silence(silence_id, now=pitstop.clock.now(), actor=_actor(request)).as_dict()
+    return pitstop.alerts.mutes.expire_silence(silence_id, now=pitstop.clock.now(), actor=_actor(request)).as_dict()
 
 
 @router.get("/windows", summary="Maintenance windows")
 def list_windows(pitstop: PitstopDep, _key: Viewer) -> list[dict[str, Any]]:
-    return [w.as_dict() for w in pitstop.health.mutes.windows()]
+    return [w.as_dict() for w in pitstop.alerts.mutes.windows()]
 
 
 @router.post("/windows", summary="Add a recurring maintenance window")
@@ -177,7 +177,7 @@ def add_window(body: WindowIn, request: Request, pitstop: PitstopDep, _key: Oper
         creator=_actor(request),
         reason=body.reason,
     )
-    return pitstop.health.mutes.add_window(window, now=pitstop.clock.now()).as_dict()
+    return pitstop.alerts.mutes.add_window(window, now=pitstop.clock.now()).as_dict()
 
 
 @router.get("/alerts/notifications", summary="Recent alert deliveries and held-back notifications")
@@ -196,5 +196,5 @@ def notifications(
             "attempts": r.attempts,
             "error": r.error,
         }
-        for r in pitstop.health.router.recent(limit)
+        for r in pitstop.alerts.router.recent(limit)
     ]
