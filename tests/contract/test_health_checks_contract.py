@@ -28,14 +28,15 @@ NEEDS = {"process": {"pidfile": "/nonexistent.pid"}}
 RUN_HERE = ("cpu", "memory", "disk", "database", "logfile", "heartbeat", "job", "process", "limits", "frozen")
 
 
-def test_every_builtin_check_keeps_the_contract(tmp_path: Path) -> None:
+def test_every_registered_check_keeps_the_contract(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'pitstop.db'}")
     db.upgrade()
     pitstop = build(Settings(data_dir=tmp_path), clock=FrozenClock(), db=db)
     (tmp_path / "app.log").write_text("ERROR x\n")
     targets = {**TARGETS, "logfile": str(tmp_path / "app.log")}
-    for cls in BUILTIN:
-        assert cls.name in checks
+    assert {cls.name for cls in BUILTIN} <= set(checks.names())
+    for name in checks.names():  # the built-ins and every installed plugin's
+        cls = checks.get(name)
         target = targets.get(cls.name, str(tmp_path))
         check_check_class(cls, sample_target=target, **NEEDS.get(cls.name, {}))
         if cls.name in RUN_HERE:

@@ -72,7 +72,7 @@ class BackupTarget(ABC):
         """A fresh, empty location of this kind for a drill, removed afterwards."""
 
 
-targets: Registry[BackupTarget] = Registry("backup target")
+targets: Registry[BackupTarget] = Registry("backup target", "pitstop.backup_targets")
 
 
 # -- SQLite ------------------------------------------------------------------------------------

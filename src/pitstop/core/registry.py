@@ -1,12 +1,26 @@
-"""Components register by name; built-ins go through the same path as plugins."""
+"""Components register by name; built-ins go through the same path as plugins.
+
+A plugin package makes its components known with an entry point in the kind's group, e.g. in
+its pyproject.toml::
+
+    [project.entry-points."pitstop.checks"]
+    ups = "acme_pitstop.ups:UpsCheck"
+
+Groups: `pitstop.checks`, `pitstop.actions`, `pitstop.detectors`, `pitstop.backup_targets`,
+`pitstop.rul_models`, `pitstop.thresholds`. They are read the first time a registry is asked for
+a name, so an installed plugin needs no configuration and costs nothing at start-up.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from importlib import import_module
+from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger("pitstop.plugins")
 
 
 class UnknownComponentError(LookupError):
@@ -18,9 +32,11 @@ class UnknownComponentError(LookupError):
 class Registry(Generic[T]):
     """By-name lookup of component classes of one kind (checks, detectors, actions, ...)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, group: str | None = None) -> None:
         self.kind = kind
+        self.group = group  # the entry-point group plugins register in
         self._classes: dict[str, type[T]] = {}
+        self._plugins_read = group is None
 
     def add(self, cls: type[T]) -> type[T]:
         name: str = getattr(cls, "name", "")
@@ -38,6 +54,7 @@ class Registry(Generic[T]):
             self.add(getattr(import_module(module), attr))
 
     def get(self, name: str) -> type[T]:
+        self._read_plugins()
         try:
             return self._classes[name]
         except KeyError:
@@ -47,7 +64,21 @@ class Registry(Generic[T]):
         return self.get(name)(**params)
 
     def names(self) -> list[str]:
+        self._read_plugins()
         return sorted(self._classes)
 
     def __contains__(self, name: object) -> bool:
+        self._read_plugins()
         return name in self._classes
+
+    def _read_plugins(self) -> None:
+        """Register what installed packages offer in the group; a plugin that fails to load is
+        logged and left out, the rest still work."""
+        if self._plugins_read:
+            return
+        self._plugins_read = True
+        for ep in entry_points(group=self.group or ""):
+            try:
+                self.add(ep.load())
+            except Exception:
+                log.exception("%s plugin %s (%s) could not be loaded; left out", self.kind, ep.name, ep.value)

@@ -250,4 +250,4 @@ def _fmt(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-checks: Registry[Check] = Registry("check")
+checks: Registry[Check] = Registry("check", "pitstop.checks")

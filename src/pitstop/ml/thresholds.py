@@ -217,6 +217,6 @@ THRESHOLDS: tuple[str, ...] = (
 
 
 def threshold_registry() -> Registry[Threshold]:
-    registry: Registry[Threshold] = Registry("threshold")
+    registry: Registry[Threshold] = Registry("threshold", "pitstop.thresholds")
     registry.load(THRESHOLDS)
     return registry

@@ -146,4 +146,4 @@ class Action(abc.ABC):
 
 MAX_OUTPUT = 8000
 
-actions: Registry[Action] = Registry("action")
+actions: Registry[Action] = Registry("action", "pitstop.actions")

@@ -23,7 +23,7 @@ BUILTINS: tuple[str, ...] = (
 
 def detector_registry() -> Registry[Detector]:
     """A fresh registry holding the built-in detectors."""
-    registry: Registry[Detector] = Registry("detector")
+    registry: Registry[Detector] = Registry("detector", "pitstop.detectors")
     registry.load(BUILTINS)
     return registry
 

@@ -24,7 +24,7 @@ SHARED_PARAMS: frozenset[str] = frozenset({"failure_level", "min_rise"})
 
 def rul_registry() -> Registry[RulModel]:
     """A fresh registry holding the built-in RUL models."""
-    registry: Registry[RulModel] = Registry("RUL model")
+    registry: Registry[RulModel] = Registry("RUL model", "pitstop.rul_models")
     registry.load(BUILTINS)
     return registry
 
