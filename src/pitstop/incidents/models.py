@@ -38,6 +38,7 @@ class Change(StrEnum):
     ASSIGNED = "assigned"
     SUPPRESSED = "suppressed"
     RESOLVED = "resolved"
+    ESCALATED = "escalated"  # people were paged; the state does not change
 
 
 @dataclass(frozen=True, slots=True)

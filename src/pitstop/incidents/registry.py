@@ -200,6 +200,16 @@ class IncidentRegistry:
             _audit(conn, now, actor, "incident.assign", key, {"assignee": assignee})
             return self._get_id(conn, current.id), Change.ASSIGNED
 
+    @_committed
+    def escalated(self, incident_id: int, *, actor: str, detail: dict[str, Any]) -> tuple[Incident, Change]:
+        """On the timeline (and so to the feed's subscribers, the maintenance log among them): people
+        were paged for this incident. Its state does not change."""
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            current = self._get_id(conn, incident_id)
+            _event(conn, current.id, now, actor, "escalated", current.state, current.state, detail)
+            return current, Change.ESCALATED
+
     def _transition(
         self,
         key: str,

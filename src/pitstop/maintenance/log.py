@@ -44,6 +44,7 @@ _LOGGED = {
     "acknowledged": "acknowledged",
     "suppressed": "suppressed",
     "resolved": "resolved",
+    "escalated": "escalated",
 }
 FIELDS = ("id", "at", "kind", "asset", "site", "actor", "summary", "issues", "actions", "result", "evidence", "ref")
 
@@ -146,7 +147,8 @@ class MaintenanceLog:
 
     def record_transitions(self, transitions: Sequence[Transition]) -> None:
         """The log's subscription to the incident feed: one entry when an incident opens, changes
-        severity, is acknowledged, suppressed or resolved, by whom or what. Idempotent by transition
+        severity, is escalated to someone on call, is acknowledged, suppressed or resolved, by whom
+        or what. Idempotent by transition
         (the entry's ref is `incident-event:<id>`), so a transition handed over again is logged once."""
         wanted = [t for t in transitions if t.action in _LOGGED or (t.action == "updated" and "severity" in t.detail)]
         if not wanted:
@@ -162,7 +164,7 @@ class MaintenanceLog:
                 target = t.key.partition(":")[2]
                 asset = target if conn.execute(select(assets.c.id).where(assets.c.name == target)).first() else ""
                 what = _LOGGED.get(t.action, f"severity {t.severity.value}")
-                reason = str(t.detail.get("reason") or t.detail.get("note") or "")
+                reason = str(t.detail.get("reason") or t.detail.get("note") or t.detail.get("paged") or "")
                 # an emergency (declared, or an incident risen to one) is the log's `emergency` entry
                 emergency = t.severity is Severity.EMERGENCY and (t.action == "opened" or "severity" in t.detail)
                 self.append_in(

@@ -308,7 +308,9 @@ class Escalations:
                 (record, *_) = self.router.send(channel, alert, now)
                 outcomes.append(f"{channel}: {record.outcome}" + (f" ({record.error})" if record.error else ""))
         log.warning("escalation of %s, %s: %s", incident.key, where, "; ".join(outcomes))
-        return f"{where}: " + "; ".join(outcomes or ["nobody to page"])
+        paged = f"{where}: " + "; ".join(outcomes or ["nobody to page"])
+        self.incidents.escalated(incident.id, actor=f"oncall:{esc.policy}", detail={"paged": paged})
+        return paged
 
     def _recipients(self, policy: PolicySettings, step: StepSettings, at: datetime) -> list[tuple[str, list[str]]]:
         kind, _, name = step.notify.partition(":")
