@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # heavy (scikit-learn, LightGBM): imported when built, not wh
     from pitstop.alerts.service import AlertService
     from pitstop.ml.registry import ModelLifecycle
     from pitstop.ml.registry.data import ModelData
+    from pitstop.ml.registry.drift_reports import DriftReports
     from pitstop.ml.registry.store import AliasMove
     from pitstop.ml.registry.watch import ModelWatch
     from pitstop.ml.scoring import StreamScorer
@@ -70,6 +71,7 @@ class Pitstop:
     remediation: RemediationEngine = field(init=False)
     models: ModelLifecycle = field(init=False)
     model_data: ModelData = field(init=False)
+    drift_reports: DriftReports = field(init=False)
     model_watch: ModelWatch = field(init=False)
     scoring: StreamScorer = field(init=False)
     prognostics: Prognostics = field(init=False)
@@ -305,6 +307,8 @@ def _build_models(pitstop: Pitstop) -> None:
     and the model.accuracy -> rollback_model rules are in the settings (`with_model_monitoring`)."""
     from pitstop.ml.registry import ModelLifecycle, ModelRegistry
     from pitstop.ml.registry.data import ModelData
+    from pitstop.ml.registry.drift_reports import DRIFT_EVERY, DriftReports
+    from pitstop.ml.registry.drift_reports import JOB as DRIFT_REPORTS_JOB
     from pitstop.ml.registry.serving import ModelServer
     from pitstop.ml.registry.watch import ModelWatch, drift_through_checks
 
@@ -330,6 +334,14 @@ def _build_models(pitstop: Pitstop) -> None:
     pitstop.health.context.extra["models"] = watch
     if settings.schedule and settings.twins:
         pitstop.scheduler.add("models", timedelta(minutes=settings.interval_minutes), watch.scheduled)
+    pitstop.drift_reports = DriftReports(
+        pitstop.models,
+        pitstop.model_data,
+        db=pitstop.db,
+        clock=pitstop.clock,
+        window_days=settings.drift_window_days,
+    )
+    pitstop.scheduler.add(DRIFT_REPORTS_JOB, DRIFT_EVERY, pitstop.drift_reports.scheduled)
 
 
 def _build_scoring(pitstop: Pitstop) -> None:

@@ -138,10 +138,10 @@ def test_a_model_without_readings_says_why_there_is_no_drift(
 def test_drift_is_computed_ahead_by_the_job_and_the_page_shows_the_stored_result(
     client: TestClient, models: Pitstop, keys: dict[Role, str], clock: FrozenClock
 ) -> None:
-    from pitstop.web.models import DRIFT_JOB, refresh_drift
+    from pitstop.ml.registry.drift_reports import JOB
 
-    assert DRIFT_JOB in models.scheduler.jobs  # added with the dashboard
-    assert refresh_drift(models) == [(NAME, 1), (NAME, 2)]  # champion and challenger
+    assert JOB in models.scheduler.jobs  # the model component's job
+    assert models.drift_reports.refresh() == [(NAME, 1), (NAME, 2)]  # champion and challenger
     computed = clock.now()
     clock.advance(timedelta(minutes=30))
     with models.db.begin() as conn:  # the readings go: the page still shows what the job stored
@@ -152,6 +152,6 @@ def test_drift_is_computed_ahead_by_the_job_and_the_page_shows_the_stored_result
         assert f"<code>{feature}</code>" in drift
     assert "Drift not available" not in drift
     assert re.search(r'class="badge s-(stable|monitor|warn|critical)"', client.get("/ui/models").text)
-    models.scheduler.jobs[DRIFT_JOB].func(clock.now())  # the job runs again: now there is nothing to compare
+    models.scheduler.jobs[JOB].func(clock.now())  # the job runs again: now there is nothing to compare
     assert "Drift not available: no readings in the last 7 days" in client.get(f"/ui/models/{NAME}").text
     assert computed < clock.now()

@@ -3,33 +3,28 @@ drift per feature with its PSI band, promote and roll back behind a confirmation
 
 Everything goes through the model lifecycle (`pitstop.models`: its registry and its server), as the CLI
 and the API do. Drift (the latest ``models.drift_window_days`` of readings against a version's stored
-reference) is computed ahead of the page: the `dashboard-drift` job (every DRIFT_EVERY, added by `mount`)
-computes it for every champion and challenger and stores the result in `model_drift`; the page shows the
-stored result with its time, and computes (and stores) it itself only when there is none yet.
+reference) is computed ahead of the page by the model component's `model-drift` job
+(`pitstop.ml.registry.drift_reports`); the page shows the stored report with its time, and has it
+computed only when there is none yet.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from typing import Annotated, Any
 
-import pandas as pd
 from fastapi import Path as FastPath
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
-from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import IntegrityError
 
 from pitstop.app import Pitstop
 from pitstop.core.types import Role
 from pitstop.errors import PitstopError
-from pitstop.storage.schema import model_drift
 from pitstop.web.pages import (
     Refused,
     caller_key,
@@ -50,52 +45,8 @@ BANDS = (("stable", 0.1), ("monitor", 0.2), ("warn", 0.5), ("critical", None))  
 log = logging.getLogger("pitstop.web")
 
 
-def schedule(p: Pitstop) -> None:
-    """Add the drift job to the scheduler (once per installation object)."""
-
-    def job(now: datetime) -> None:
-        refresh_drift(p)
-
-    if DRIFT_JOB not in p.scheduler.jobs:
-        p.scheduler.add(DRIFT_JOB, DRIFT_EVERY, job)
-
-
-def refresh_drift(p: Pitstop) -> list[tuple[str, int]]:
-    """Compute and store the drift of every model's champion and challenger; returns what was stored."""
-    done = []
-    for name in _names(p):
-        for alias in ("champion", "challenger"):
-            version = p.models.registry.alias(name, alias)
-            if version is not None and (name, version) not in done:
-                _store(p, name, version, _compute_drift(p, name, version))
-                done.append((name, version))
-    return done
-
-
-def _stored(p: Pitstop, name: str, version: int) -> dict[str, Any] | None:
-    query = select(model_drift.c.computed_at, model_drift.c.result).where(
-        model_drift.c.name == name, model_drift.c.version == version
-    )
-    with p.db.connect() as conn:
-        row = conn.execute(query).first()
-    if row is None:
-        return None
-    return {**json.loads(row.result), "computed_at": row.computed_at}
-
-
-def _store(p: Pitstop, name: str, version: int, result: dict[str, Any]) -> None:
-    body = json.dumps({k: v for k, v in result.items() if k != "computed_at"})
-    row = {"name": name, "version": version, "computed_at": result["computed_at"], "window_days": result["days"]}
-    try:
-        with p.db.begin() as conn:
-            conn.execute(delete(model_drift).where(model_drift.c.name == name, model_drift.c.version == version))
-            conn.execute(insert(model_drift).values(**row, result=body))
-    except IntegrityError:  # another process stored the same version's result at the same moment
-        log.info("drift of %s v%d stored by another process", name, version)
-
-
 def _names(p: Pitstop) -> list[str]:
-    return sorted({v.name for v in p.models.registry.versions()})
+    return p.drift_reports.names()
 
 
 @router.get("/models")
@@ -237,59 +188,16 @@ def _describe(rule: dict[str, Any]) -> str:
 
 def _stored_for_champion(p: Pitstop, name: str) -> dict[str, Any] | None:
     champion = p.models.registry.alias(name, "champion")
-    return _stored(p, name, champion) if champion is not None else None
+    return p.drift_reports.stored(name, champion) if champion is not None else None
 
 
 def _drift(request: Request, p: Pitstop, name: str, version: int) -> dict[str, Any]:
     """The version's drift on the latest window as stored by the job (computed here when there is none
     yet), with the bin shares drawn."""
-    result = _stored(p, name, version)
-    if result is None:
-        result = _compute_drift(p, name, version)
-        _store(p, name, version, result)
+    result = p.drift_reports.latest(name, version)
     report = result.get("report")
     bars = {f["feature"]: _bars(f["reference_share"], f["current_share"]) for f in (report or {}).get("features", [])}
     return {**result, "bars": bars}
-
-
-def _compute_drift(p: Pitstop, name: str, version: int) -> dict[str, Any]:
-    """Per feature PSI, band, KS and the bin shares (the report as JSON), or the reason there is none."""
-    days = p.settings.models.drift_window_days
-    result: dict[str, Any] = {"days": days, "report": None, "error": None}
-    try:
-        frame = _recent(p, name, p.clock.now() - timedelta(days=days))
-        if frame.empty:
-            result["error"] = f"no readings in the last {days:g} days"
-        else:
-            result["report"] = p.models.drift(name, frame, version=version).as_dict()
-    except PitstopError as exc:
-        result["error"] = str(exc)
-    except Exception as exc:  # a broken model must not take the page with it
-        log.warning("drift of %s v%d failed", name, version, exc_info=True)
-        result["error"] = f"{type(exc).__name__}: {exc}"[:300]
-    result["computed_at"] = p.clock.now()
-    return result
-
-
-def _recent(p: Pitstop, name: str, since: datetime) -> pd.DataFrame:
-    """Every asset of the model's type since a time, inputs and outputs side by side (rows where all are present)."""
-    from pitstop.ml.registry.lifecycle import asset_type_of
-    from pitstop.ml.twins import ASSET_TYPES
-
-    inputs, outputs = ASSET_TYPES[asset_type_of(name)]
-    start_us = int(since.timestamp() * 1e6)
-    frames = []
-    for asset in p.assets.list_assets():
-        if asset.type != asset_type_of(name):
-            continue
-        sensors = {s.name: s.id for s in p.assets.sensors(asset.name)}
-        if not all(c in sensors for c in inputs + outputs):
-            continue
-        parts = [p.readings.window(sensors[c], start_us)["value"].rename(c) for c in inputs + outputs]
-        frames.append(pd.concat(parts, axis=1, join="inner").dropna())
-    if not frames:
-        return pd.DataFrame(columns=list(inputs + outputs))
-    return pd.concat(frames).sort_index()
 
 
 def _bars(reference: list[float], current: list[float], width: int = 200, height: int = 40) -> Markup:

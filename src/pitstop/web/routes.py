@@ -43,7 +43,6 @@ def mount(app: FastAPI) -> None:
     from pitstop.web import models, runs  # noqa: F401 - their pages join the router (runs)
 
     pitstop: Pitstop = app.state.pitstop
-    models.schedule(pitstop)  # drift computed ahead of the Models page
     app.state.web_sessions = Sessions(pitstop.settings.data_dir, SessionRepo(pitstop.db))
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="web-static")
     app.include_router(router)
