@@ -39,12 +39,13 @@ what is timed is pitstop's own work.
    the registry's call returned (its transaction committed) to the message's arrival, both on this
    process's monotonic clock.
    - `serve_feed_thread`: the feed is driven by its background thread (FeedDelivery, a
-     supervised thread that calls deliver() and then waits 1 s, as in `pitstop serve`; the other
-     threads of serve, the scheduler included, are not started). The number includes waiting
-     for the next poll (up to 1 s plus the length of a delivery round), the feed's reads, the
-     subscriber, the router's record and the MQTT connect / publish / PUBACK / broker fan-out.
-   - `deliver_on_commit`: the same path with deliver() called right after each commit (no polling):
-     the floor the polling adds to.
+     supervised thread that calls deliver() when the registry wakes it after a commit, and every
+     1 s regardless, as in `pitstop serve`; the other threads of serve, the scheduler included,
+     are not started). The number includes the thread's wake-up (or, when a commit lands while
+     a round runs, the rest of that round), the feed's reads, the subscribers, the router's
+     record and the MQTT connect / publish / PUBACK / broker fan-out.
+   - `deliver_on_commit`: the same path with deliver() called right after each commit on the
+     committing thread: the floor.
    Part 2 runs for each of --databases: SQLite in the temporary directory, and PostgreSQL on
    127.0.0.1:5432 in a scratch database created for the run and dropped afterwards (skipped, and
    said so, when the server is not reachable). --latency s per database: a third with

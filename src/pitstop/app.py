@@ -228,15 +228,18 @@ def _build_feed(pitstop: Pitstop) -> None:
     service (`pitstop.alerts.service`; its reminder job repeats what stays open), and every
     incident's life to the maintenance log."""
     from pitstop.alerts.service import REMIND_EVERY, SUBSCRIBER, AlertService
+    from pitstop.oncall.contacts import contact_notifiers
 
+    settings = pitstop.settings
     pitstop.feed = IncidentFeed(pitstop.db, pitstop.clock)
     pitstop.alerts = AlertService(
-        pitstop.settings,
+        settings,
         db=pitstop.db,
         clock=pitstop.clock,
         assets=pitstop.assets,
         incidents=pitstop.incidents,
         rule_for=pitstop.health.policy.rule_for,
+        contacts=contact_notifiers(settings.oncall, settings.health.alerts.channels),
     )
     pitstop.alerts.label_sources.append(pitstop.health.alert_labels)
     pitstop.feed.subscribe(SUBSCRIBER, pitstop.alerts)

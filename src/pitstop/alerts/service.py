@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+from pitstop.alerts.base import Notifier
 from pitstop.alerts.notifiers import build_notifiers
 from pitstop.alerts.policy import SITE_DOWN_MUTES_ASSETS, Decision, Event, NotificationPolicy, Subject, Told
 from pitstop.alerts.router import AlertRouter, NotificationRecord, Route
@@ -29,7 +30,6 @@ from pitstop.incidents.models import Incident, IncidentState, parse_key
 from pitstop.incidents.policy import AlertRule
 from pitstop.incidents.registry import IncidentRegistry
 from pitstop.incidents.windows import MuteStore
-from pitstop.oncall.contacts import contact_notifiers
 from pitstop.storage.engine import Database
 from pitstop.storage.repos.assets import AssetRepo, AssetRow
 
@@ -53,7 +53,9 @@ class AlertService:
         assets: AssetRepo,
         incidents: IncidentRegistry,
         rule_for: Callable[[str], AlertRule],
+        contacts: Mapping[str, Notifier] | None = None,
     ) -> None:
+        """`contacts`: the on-call contacts' channels, beside the configured ones."""
         alerts = settings.health.alerts
         self.clock = clock
         self.assets = assets
@@ -61,7 +63,7 @@ class AlertService:
         self.mutes = MuteStore(db)
         self.router = AlertRouter(
             db,
-            build_notifiers(alerts.channels) | contact_notifiers(settings.oncall, alerts.channels),
+            build_notifiers(alerts.channels) | dict(contacts or {}),
             [
                 Route(tuple(r.channels), dict(r.match), Severity(r.min_severity), tuple(r.group_by))
                 for r in alerts.routes
