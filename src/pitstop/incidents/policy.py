@@ -36,6 +36,9 @@ class Phase(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AlertRule:
+    """One issue's rule: the judgement of a check's signal (for_s to flap_crossings, here) and the
+    telling of its incidents (min_interval_s, repeat_s, repeat_max_s: `pitstop.alerts.policy`)."""
+
     for_s: float = 0.0
     n: int = 1
     m: int = 1
@@ -49,8 +52,8 @@ class AlertRule:
     def __post_init__(self) -> None:
         if not 1 <= self.n <= self.m <= 1000:
             raise ValueError("alert rule: need 1 <= n <= m <= 1000")
-        if min(self.for_s, self.clear_for_s, self.min_interval_s) < 0 or self.repeat_s <= 0:
-            raise ValueError("alert rule: durations must not be negative, repeat_s must be positive")
+        if min(self.for_s, self.clear_for_s, self.min_interval_s) < 0 or min(self.repeat_s, self.repeat_max_s) <= 0:
+            raise ValueError("alert rule: durations must not be negative, repeat_s and repeat_max_s must be positive")
         if self.flap_crossings < 2:
             raise ValueError("alert rule: flap_crossings must be at least 2")
 
