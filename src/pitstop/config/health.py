@@ -100,10 +100,21 @@ class WebhookChannel(_Section):
         return self
 
 
-Channel = Annotated[LogChannel | MqttChannel | EmailChannel | WebhookChannel, Field(discriminator="type")]
+class PluginChannel(_Section):
+    """A channel of a notifier from an installed package (entry-point group `pitstop.notifiers`)."""
+
+    type: Literal["plugin"] = "plugin"
+    notifier: str = Field(min_length=1, max_length=100, description="the notifier's entry-point name")
+    params: dict[str, Any] = Field(default_factory=dict)
+    secrets: dict[str, SecretStr] = Field(default_factory=dict, description="parameters that are secrets: masked")
 
 
-def _log_only() -> dict[str, LogChannel | MqttChannel | EmailChannel | WebhookChannel]:
+Channel = Annotated[
+    LogChannel | MqttChannel | EmailChannel | WebhookChannel | PluginChannel, Field(discriminator="type")
+]
+
+
+def _log_only() -> dict[str, Channel]:
     return {"log": LogChannel()}
 
 

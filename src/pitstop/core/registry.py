@@ -7,7 +7,7 @@ its pyproject.toml::
     ups = "acme_pitstop.ups:UpsCheck"
 
 Groups: `pitstop.checks`, `pitstop.actions`, `pitstop.detectors`, `pitstop.backup_targets`,
-`pitstop.rul_models`, `pitstop.thresholds`. They are read the first time a registry is asked for
+`pitstop.rul_models`, `pitstop.thresholds`, `pitstop.notifiers`. They are read the first time a registry is asked for
 a name, so an installed plugin needs no configuration and costs nothing at start-up.
 """
 
@@ -32,16 +32,17 @@ class UnknownComponentError(LookupError):
 class Registry(Generic[T]):
     """By-name lookup of component classes of one kind (checks, detectors, actions, ...)."""
 
-    def __init__(self, kind: str, group: str | None = None) -> None:
+    def __init__(self, kind: str, group: str | None = None, *, key: str = "name") -> None:
         self.kind = kind
         self.group = group  # the entry-point group plugins register in
+        self.key = key  # the class attribute that names a component
         self._classes: dict[str, type[T]] = {}
         self._plugins_read = group is None
 
     def add(self, cls: type[T]) -> type[T]:
-        name: str = getattr(cls, "name", "")
+        name: str = getattr(cls, self.key, "")
         if not name:
-            raise ValueError(f"{cls.__qualname__} has no `name`")
+            raise ValueError(f"{cls.__qualname__} has no `{self.key}`")
         if name in self._classes and self._classes[name] is not cls:
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._classes[name] = cls
