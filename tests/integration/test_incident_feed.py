@@ -323,3 +323,23 @@ def test_an_incident_on_a_sensor_is_labelled_with_its_asset_and_site(
     labels = posted(hook_server)[0]["alerts"][0]["labels"]  # type: ignore[index]
     assert labels["target"] == "ahu-2/UCWIT"
     assert labels["asset"] == "ahu-2" and labels["site"] == "north-plant" and labels["type"] == "hvac"
+
+
+def test_a_failing_label_source_does_not_stop_the_alert(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    """A check's labels come from the health settings; when those cannot be read (a broken profile,
+    a bad target), the incident still goes out, with the labels its key and the inventory give."""
+    pitstop = plant(db, clock, tmp_path, f"http://127.0.0.1:{hook_server.server_address[1]}/hook")
+
+    def broken(source: str, key: str) -> dict[str, str]:
+        raise RuntimeError("health.include: no profile 'gone'")
+
+    pitstop.alerts.label_sources.insert(0, broken)
+    pitstop.incidents.open_or_update("disk.low:/data", severity=Severity.CRITICAL, title="disk", source="check:disk")
+    pitstop.feed.deliver()
+    ((alert,),) = [m["alerts"] for m in posted(hook_server)]  # type: ignore[index]
+    assert alert["key"] == "disk.low:/data" and alert["labels"]["issue"] == "disk.low"

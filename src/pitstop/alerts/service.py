@@ -14,6 +14,7 @@ each notification came from), and what people were told is rebuilt from those re
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ from pitstop.incidents.windows import MuteStore
 from pitstop.storage.engine import Database
 from pitstop.storage.repos.assets import AssetRepo, AssetRow
 
+log = logging.getLogger("pitstop.alerts")
 SUBSCRIBER = "alerts"
 REMIND_EVERY = timedelta(minutes=1)
 TOLD_HISTORY = timedelta(days=7)  # delivery records read back on start
@@ -151,7 +153,10 @@ class AlertService:
         if cached is None or (source and cached.get("source") != source):
             cached = self._labels[key] = incident_labels(self._asset, key, source)
             for more in self.label_sources:
-                cached.update(more(source, key))
+                try:
+                    cached.update(more(source, key))
+                except Exception:  # a broken health configuration must not stop every alert
+                    log.warning("labels of %s from %r failed; sent without them", key, more, exc_info=True)
         return cached
 
     # -- internals ------------------------------------------------------------------------------
