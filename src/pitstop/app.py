@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
@@ -124,6 +124,20 @@ class Pitstop:
             actions=move.reason,
             result="rolled back" if move.reason.startswith("rollback") else "promoted",
             ref=f"model:{move.name}",
+        )
+
+    def record_model_decision(self, name: str, decision_id: int, record: dict[str, Any]) -> None:
+        """A trained candidate and its gates' decision in the maintenance log."""
+        champion = f"v{record['champion']}" if record.get("champion") is not None else "none"
+        failed = ", ".join(record.get("failed_rules") or [])
+        self.maintenance.log.append(
+            "model_training",
+            f"model {name}: v{record['candidate']} trained ({record.get('trigger', '?')}), "
+            f"gates {'passed' if record['passed'] else 'failed'} against champion {champion}",
+            actor="models",
+            issues=f"failed: {failed}" if failed else "",
+            result="passed" if record["passed"] else "failed",
+            ref=f"model-decision:{decision_id}",
         )
 
     def report_background(self, name: str, problem: str | None) -> None:
@@ -319,6 +333,7 @@ def _build_models(pitstop: Pitstop) -> None:
     registry = ModelRegistry(pitstop.db, pitstop.clock, data_dir=pitstop.settings.data_dir, incidents=pitstop.incidents)
     gates = {name: [g.model_dump() for g in cfg.gates] for name, cfg in settings.twins.items() if cfg.gates is not None}
     registry.on_move.append(pitstop.record_model_move)
+    registry.on_decision.append(pitstop.record_model_decision)
     pitstop.models = ModelLifecycle(
         registry, pitstop.incidents, rules=gates, report_drift=drift_through_checks(pitstop.health)
     )

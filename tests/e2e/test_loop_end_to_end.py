@@ -334,6 +334,8 @@ def test_every_finding_reaches_its_channel_and_the_log_once_and_a_critical_escal
     store_coil(pitstop, coil_frame("2026-01-05", 20, seed=3))
     clock.set(datetime(2026, 3, 25, tzinfo=UTC))
     pitstop.models.retrain(TWIN, pitstop.model_data.frame(TWIN), trigger="initial", params={"n_estimators": 30})
+    (trained,) = pitstop.maintenance.log.entries(kind="model_training")  # the gates' decision, on the log
+    assert trained.summary.startswith(f"model {TWIN}: v1 trained (initial), gates passed against champion none")
     store_coil(pitstop, coil_frame("2026-06-01", 20, seed=3))
     clock.set(datetime(2026, 6, 21, tzinfo=UTC))
     pitstop.health.run_round()

@@ -32,6 +32,7 @@ KINDS = (
     "procedure_run",
     "work_order",
     "remediation",
+    "model_training",
     "model_promotion",
     "backup",
     "emergency",

@@ -117,6 +117,7 @@ class ModelRegistry:
         # Called with every alias move once it is recorded (the server drops its cached predictor;
         # app.py puts champion moves in the maintenance log).
         self.on_move: list[Callable[[AliasMove], None]] = []
+        self.on_decision: list[Callable[[str, int, dict[str, Any]], None]] = []  # (name, id, record)
 
     # -- versions -------------------------------------------------------------------------------
     def register(
@@ -363,6 +364,8 @@ class ModelRegistry:
                 )
             ).inserted_primary_key
         assert key is not None
+        for listener in self.on_decision:
+            listener(name, int(key[0]), record)
         return int(key[0])
 
     def decisions(self, name: str) -> list[dict[str, Any]]:
