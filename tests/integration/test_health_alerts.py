@@ -22,13 +22,13 @@ import pytest
 from pitstop.alerts.base import Alert, AlertItem, Delivery
 from pitstop.alerts.notifiers import EmailNotifier, WebhookNotifier
 from pitstop.alerts.notifiers.webhook import SIGNATURE_HEADER
+from pitstop.alerts.policy import Decision, Event
 from pitstop.alerts.router import AlertRouter, Route
 from pitstop.app import Pitstop, build
 from pitstop.config import Settings
 from pitstop.config.health import EmailChannel, WebhookChannel
 from pitstop.core.types import Severity
 from pitstop.incidents import IncidentState
-from pitstop.alerts.policy import Decision, Event
 from pitstop.storage import Database
 from pitstop.testing.clock import FrozenClock
 from pitstop.testing.services import MQTT_HOST, MQTT_PORT, port_open, unavailable
