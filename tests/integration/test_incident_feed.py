@@ -343,3 +343,26 @@ def test_a_failing_label_source_does_not_stop_the_alert(
     pitstop.feed.deliver()
     ((alert,),) = [m["alerts"] for m in posted(hook_server)]  # type: ignore[index]
     assert alert["key"] == "disk.low:/data" and alert["labels"]["issue"] == "disk.low"
+
+
+def test_a_message_says_the_incident_in_words_not_its_json_record(
+    db: Database,
+    clock: FrozenClock,
+    tmp_path: Path,
+    hook_server: http.server.ThreadingHTTPServer,  # noqa: F811
+) -> None:
+    """Stream scoring keeps its evidence as a JSON record in the incident's detail; the message
+    carries the title instead. A check's detail is its summary in words, and is what it says."""
+    pitstop = plant(db, clock, tmp_path, f"http://127.0.0.1:{hook_server.server_address[1]}/hook")
+    title = "ahu-2 behaves abnormally; look at coil UCWOT first"
+    record = json.dumps({"asset": "ahu-2", "flagged_rows": 321, "top_signals": [{"signal": "coil UCWOT"}]})
+    pitstop.incidents.open_or_update(
+        "asset.anomaly:ahu-2", severity=Severity.WARNING, title=title, detail=record, source="monitoring"
+    )
+    words = "disk 4 % free (disk_free_pct 4 <= 10)"
+    pitstop.incidents.open_or_update(
+        "disk.low:/data", severity=Severity.CRITICAL, title="disk.low on /data", detail=words, source="check:disk"
+    )
+    pitstop.feed.deliver()
+    said = {a["key"]: a["summary"] for m in posted(hook_server) for a in m["alerts"]}  # type: ignore[attr-defined]
+    assert said == {"asset.anomaly:ahu-2": title, "disk.low:/data": words}

@@ -101,7 +101,7 @@ class AlertService:
                 t.to_state is not IncidentState.RESOLVED,
                 t.severity,
                 self.labels(t.key, t.source),
-                t.summary or t.title,
+                _words(t.title, t.summary),
                 quiet=t.to_state is IncidentState.ACKNOWLEDGED,
                 transition_id=t.id,
             )
@@ -129,7 +129,7 @@ class AlertService:
                 True,
                 i.severity,
                 self.labels(i.key, i.source),
-                i.detail or i.title,
+                _words(i.title, i.detail),
                 quiet=i.state is IncidentState.ACKNOWLEDGED,
             )
             for i in active
@@ -213,6 +213,14 @@ def incident_labels(find_asset: Callable[[str], AssetRow | None], key: str, sour
     else:
         labels["scope"] = "installation"
     return labels
+
+
+def _words(title: str, detail: str | None) -> str:
+    """What a message says: the incident's detail when it is text (a check's summary), else its
+    title (a producer's detail may be a JSON record: evidence, scores)."""
+    if detail and not detail.lstrip().startswith(("{", "[")):
+        return detail
+    return title
 
 
 def _waves(decisions: Sequence[Decision]) -> list[list[Decision]]:
