@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
 from pitstop.background import Background, Supervisor
 from pitstop.backup import BackupRecords, BackupService
-from pitstop.backup.records import BackupRun
+from pitstop.backup.records import FailedRunIncidents
 from pitstop.config.models import Settings
 from pitstop.core.clock import Clock, SystemClock
 from pitstop.core.types import Severity
@@ -20,6 +20,7 @@ from pitstop.incidents import IncidentRegistry
 from pitstop.incidents.feed import FeedDelivery, IncidentFeed
 from pitstop.ingest.service import IngestService
 from pitstop.maintenance import Maintenance
+from pitstop.maintenance.recorder import LogRecorder
 from pitstop.observability import Metrics
 from pitstop.prognostics import Prognostics
 from pitstop.remediation import RemediationEngine
@@ -36,7 +37,6 @@ if TYPE_CHECKING:  # heavy (scikit-learn, LightGBM): imported when built, not wh
     from pitstop.ml.registry import ModelLifecycle
     from pitstop.ml.registry.data import ModelData
     from pitstop.ml.registry.drift_reports import DriftReports
-    from pitstop.ml.registry.store import AliasMove
     from pitstop.ml.registry.watch import ModelWatch
     from pitstop.ml.scoring import StreamScorer
     from pitstop.oncall.escalation import Escalations
@@ -83,62 +83,6 @@ class Pitstop:
     def scheduler_runner(self) -> SchedulerRunner:
         """The scheduler's threads, started by `pitstop serve` beside the background parts."""
         return SchedulerRunner(self.scheduler, self.supervisor, tick_seconds=self.settings.scheduler.tick_seconds)
-
-    def record_backup(self, run: BackupRun) -> None:
-        """Every backup, verify, drill, restore and prune in the maintenance log; a failed backup,
-        verify or drill is the incident `backup.<kind>_failed:pitstop` until one succeeds."""
-        what = f"backup {run.kind} {run.outcome}" + (f" (set {run.set_id})" if run.set_id else "")
-        error = str(run.detail.get("error", ""))
-        self.maintenance.log.append(
-            "backup",
-            what,
-            actor="backup",
-            issues=error,
-            result=run.outcome,
-            ref=f"backup-run:{run.id}",
-        )
-        if run.kind not in ("backup", "verify", "drill"):
-            return
-        key = f"backup.{run.kind}_failed:pitstop"
-        if run.outcome == "ok":
-            self.incidents.resolve(key, reason=f"{run.kind} succeeded (set {run.set_id})", actor="backup")
-            return
-        self.incidents.open_or_update(
-            key,
-            severity=Severity.CRITICAL,
-            title=f"the last {run.kind} failed" + (f": {error}" if error else ""),
-            source="backup",
-            actor="backup",
-        )
-
-    def record_model_move(self, move: AliasMove) -> None:
-        """A model's champion moving (a promotion or a rollback) in the maintenance log."""
-        if move.alias != "champion":
-            return
-        was = f"v{move.from_version}" if move.from_version is not None else "none"
-        now = f"v{move.to_version}" if move.to_version is not None else "none"
-        self.maintenance.log.append(
-            "model_promotion",
-            f"model {move.name}: champion {was} -> {now}",
-            actor=move.actor,
-            actions=move.reason,
-            result="rolled back" if move.reason.startswith("rollback") else "promoted",
-            ref=f"model:{move.name}",
-        )
-
-    def record_model_decision(self, name: str, decision_id: int, record: dict[str, Any]) -> None:
-        """A trained candidate and its gates' decision in the maintenance log."""
-        champion = f"v{record['champion']}" if record.get("champion") is not None else "none"
-        failed = ", ".join(record.get("failed_rules") or [])
-        self.maintenance.log.append(
-            "model_training",
-            f"model {name}: v{record['candidate']} trained ({record.get('trigger', '?')}), "
-            f"gates {'passed' if record['passed'] else 'failed'} against champion {champion}",
-            actor="models",
-            issues=f"failed: {failed}" if failed else "",
-            result="passed" if record["passed"] else "failed",
-            ref=f"model-decision:{decision_id}",
-        )
 
     def report_background(self, name: str, problem: str | None) -> None:
         """A supervised thread failed (problem) or runs again (None): the incident
@@ -226,7 +170,10 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     )
     pitstop.maintenance.schedule_jobs(scheduler)
     pitstop.health.recommend = pitstop.maintenance.recommendations_hook(pitstop.health.recommend)
-    pitstop.backup.records.listeners.append(pitstop.record_backup)
+    pitstop.backup.records.listeners += [
+        LogRecorder(pitstop.maintenance.log).backup_run,
+        FailedRunIncidents(pitstop.incidents),
+    ]
     _build_feed(pitstop)
     _build_oncall(pitstop)
     _build_remediation(pitstop)
@@ -332,8 +279,9 @@ def _build_models(pitstop: Pitstop) -> None:
     settings = pitstop.settings.models
     registry = ModelRegistry(pitstop.db, pitstop.clock, data_dir=pitstop.settings.data_dir, incidents=pitstop.incidents)
     gates = {name: [g.model_dump() for g in cfg.gates] for name, cfg in settings.twins.items() if cfg.gates is not None}
-    registry.on_move.append(pitstop.record_model_move)
-    registry.on_decision.append(pitstop.record_model_decision)
+    recorder = LogRecorder(pitstop.maintenance.log)
+    registry.on_move.append(recorder.model_move)
+    registry.on_decision.append(recorder.model_decision)
     pitstop.models = ModelLifecycle(
         registry, pitstop.incidents, rules=gates, report_drift=drift_through_checks(pitstop.health)
     )

@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from pitstop.core.types import Severity
+from pitstop.incidents import IncidentRegistry
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import backup_runs
 
@@ -30,11 +32,37 @@ class BackupRun:
     detail: dict[str, Any]
 
 
+class FailedRunIncidents:
+    """A failed backup, verify or drill is the incident `backup.<kind>_failed:pitstop` until one of
+    the same kind succeeds."""
+
+    KINDS = ("backup", "verify", "drill")
+
+    def __init__(self, incidents: IncidentRegistry) -> None:
+        self.incidents = incidents
+
+    def __call__(self, run: BackupRun) -> None:
+        if run.kind not in self.KINDS:
+            return
+        key = f"backup.{run.kind}_failed:pitstop"
+        if run.outcome == "ok":
+            self.incidents.resolve(key, reason=f"{run.kind} succeeded (set {run.set_id})", actor="backup")
+            return
+        error = str(run.detail.get("error", ""))
+        self.incidents.open_or_update(
+            key,
+            severity=Severity.CRITICAL,
+            title=f"the last {run.kind} failed" + (f": {error}" if error else ""),
+            source="backup",
+            actor="backup",
+        )
+
+
 class BackupRecords:
     def __init__(self, db: Database) -> None:
         self.db = db
-        # Told of every run once it is recorded (app.py: the maintenance log, and an incident for a
-        # failed backup or drill). A listener that fails is logged; the run stays recorded.
+        # Told of every run once it is recorded (app.py: the maintenance log, and `FailedRunIncidents`).
+        # A listener that fails is logged; the run stays recorded.
         self.listeners: list[Callable[[BackupRun], None]] = []
 
     def add(
