@@ -153,6 +153,7 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
         jobs=jobs,
         incidents=pitstop.incidents,
     )
+    pitstop.health.context.extra["metrics"] = pitstop.metrics  # the predict_latency check reads the histograms
     if settings.health.enabled:
         scheduler.add("health", timedelta(seconds=settings.health.interval_s), pitstop.health.scheduled)
     pitstop.backup = BackupService(

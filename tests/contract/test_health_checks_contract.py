@@ -21,11 +21,17 @@ TARGETS = {
     "http": "http://127.0.0.1:1/",
     "tcp": "127.0.0.1:1",
     "rtsp": "rtsp://127.0.0.1:1/s",
+    "camera_image": "rtsp://127.0.0.1:1/s",
     "modbus": "127.0.0.1:1",
     "mqtt": "127.0.0.1:1",
+    "network": "lo",
+    "reading": "a-1/rms",
+    "predict_latency": "*",
 }
-NEEDS = {"process": {"pidfile": "/nonexistent.pid"}}
+NEEDS = {"process": {"pidfile": "/nonexistent.pid"}, "process_memory": {"pidfile": "/nonexistent.pid"}}
 RUN_HERE = ("cpu", "memory", "disk", "database", "logfile", "heartbeat", "job", "process", "limits", "frozen")
+RUN_HERE += ("network", "process_memory", "reading", "predict_latency")
+RUN_HERE += ("updates",)
 
 
 def test_every_registered_check_keeps_the_contract(tmp_path: Path) -> None:

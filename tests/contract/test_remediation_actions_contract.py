@@ -65,6 +65,37 @@ def _two_champions(db: Database, sandbox: Path) -> Callable[[], object]:
     return lambda: (tree(sandbox), [m.as_dict() for m in registry.history("hvac-twin")])
 
 
+def _reset_serial(sandbox: Path) -> Case:
+    """A pseudo-terminal with stale input waiting; the world is what is waiting and the line's settings."""
+    import fcntl
+    import struct
+    import termios
+    import time
+    import tty
+    import weakref
+
+    master, slave = os.openpty()
+    port = os.ttyname(slave)
+    tty.setraw(slave)
+    os.close(slave)
+    os.write(master, b"stale bytes")
+
+    def line() -> tuple[int, list[Any]]:
+        fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            waiting = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+            return waiting, termios.tcgetattr(fd)[:6]
+        finally:
+            os.close(fd)
+
+    weakref.finalize(line, os.close, master)
+    for _ in range(200):  # the kernel hands written bytes to the other end a moment later
+        if line()[0] == len(b"stale bytes"):
+            break
+        time.sleep(0.01)
+    return {"port": port, "allowed_prefixes": ["/dev/pts/"], "baudrate": 9600, "parity": "N"}, line
+
+
 # Actions whose world is in the database: set it up after the schema, return the snapshot.
 SETUP: dict[str, Callable[[Database, Path], Callable[[], object]]] = {"rollback_model": _two_champions}
 
@@ -76,6 +107,7 @@ CASES: dict[str, Callable[[Path], Case]] = {
     "reconnect": lambda sandbox: ({"link": "database"}, lambda: None),
     "run_command": lambda sandbox: ({"command": "noop", "args": ["{target}"]}, lambda: None),
     "rollback_model": lambda sandbox: ({}, lambda: None),
+    "reset_serial": _reset_serial,
 }
 KEYS = {
     "free_disk": "disk.low:/rec",

@@ -4,7 +4,7 @@ size growth, slowest statements when pg_stat_statements is installed)."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
@@ -12,7 +12,35 @@ from pitstop.core.types import Status
 from pitstop.errors import PitstopError
 from pitstop.health.base import Check, CheckContext, CheckResult, Threshold
 
+if TYPE_CHECKING:
+    import psycopg
+
 QUERY_LATENCY = Threshold("latency_ms", "above", warning=1000, critical=5000, target=100)
+
+
+class PostgresUnreachable(Exception):
+    """Connecting failed; the message is libpq's reason, one line (the URL's password is not in it)."""
+
+
+def libpq_url(ctx: CheckContext, url: str | None) -> str | None:
+    """The URL psycopg connects to: `url` without a SQLAlchemy driver (postgresql+psycopg://), or
+    pitstop's own database's when `url` is None; None when that is not PostgreSQL."""
+    if url is None:
+        if ctx.db.dialect != "postgresql":
+            return None
+        return ctx.db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def connect_postgres(url: str, timeout_s: int) -> psycopg.Connection[Any]:
+    """A connection named pitstop-check, or PostgresUnreachable within `timeout_s` (whole seconds: libpq's)."""
+    import psycopg
+
+    try:
+        return psycopg.connect(url, connect_timeout=timeout_s, application_name="pitstop-check")
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PostgresUnreachable(first[:200]) from None
 
 
 class DatabaseCheck(Check):
@@ -62,21 +90,14 @@ class PostgresCheck(Check):
     def run(self, ctx: CheckContext, /) -> CheckResult:
         import psycopg
 
-        url = self.url
+        url = libpq_url(ctx, self.url)
         if url is None:
-            if ctx.db.dialect != "postgresql":
-                return self.result(ctx, Status.UNKNOWN, "pitstop's database is not PostgreSQL; give params.url")
-            url = ctx.db.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        else:
-            url = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+            return self.result(ctx, Status.UNKNOWN, "pitstop's database is not PostgreSQL; give params.url")
         start = time.perf_counter()
         try:
-            conn = psycopg.connect(url, connect_timeout=self.wait_s, application_name="pitstop-check")
-        except psycopg.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            return self.result(
-                ctx, Status.CRITICAL, f"{self.target}: not reachable ({first[:200]})", observed={"up": 0.0}
-            )
+            conn = connect_postgres(url, self.wait_s)
+        except PostgresUnreachable as exc:
+            return self.result(ctx, Status.CRITICAL, f"{self.target}: not reachable ({exc})", observed={"up": 0.0})
         with conn:
             conn.execute("SELECT 1").fetchone()
             latency = (time.perf_counter() - start) * 1000

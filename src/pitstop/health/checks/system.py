@@ -1,7 +1,8 @@
-"""Host checks: cpu, memory, disk, and processes / services."""
+"""Host checks: cpu, memory, disk, and processes / services (up, and their memory)."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import threading
@@ -18,6 +19,7 @@ from pitstop.health.base import Check, CheckContext, CheckResult, Threshold
 CpuTimes = Callable[[], tuple[float, float]]
 # The first round of a target has no earlier reading: it measures over this interval.
 FIRST_INTERVAL_S = 0.1
+PIDFILE_MAX_BYTES = 4096
 
 
 def proc_cpu_times() -> tuple[float, float]:
@@ -146,18 +148,111 @@ class ProcessCheck(Check):
 
 
 def _by_pidfile(path: Path) -> tuple[bool, int, str]:
+    process, why = pidfile_process(path)
+    return process is not None, int(process is not None), why
+
+
+def pidfile_process(path: Path) -> tuple[psutil.Process | None, str]:
+    """The live process whose pid `path` holds, or None; and why, in words."""
     try:
-        pid = int(path.read_text().strip())
+        with path.open("rb") as f:
+            pid = int(f.read(PIDFILE_MAX_BYTES).strip())  # bounded: a path like /dev/zero never ends
     except FileNotFoundError:
-        return False, 0, f"no pid file {path}"
+        return None, f"no pid file {path}"
     except ValueError:
-        return False, 0, f"pid file {path} holds no pid"
+        return None, f"pid file {path} holds no pid"
+    if not 0 < pid < 2**31:  # no process has it (psutil cannot even look it up)
+        return None, f"pid file {path} holds no pid"
     if not psutil.pid_exists(pid):
-        return False, 0, f"pid {pid} from {path} is not running"
+        return None, f"pid {pid} from {path} is not running"
     try:
-        zombie = psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        process = psutil.Process(pid)
+        zombie = process.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
-        return False, 0, f"pid {pid} from {path} is not running"
+        return None, f"pid {pid} from {path} is not running"
     if zombie:
-        return False, 0, f"pid {pid} from {path} is a zombie"
-    return True, 1, f"pid {pid} running"
+        return None, f"pid {pid} from {path} is a zombie"
+    return process, f"pid {pid} running"
+
+
+MIB = 1024**2
+MAX_PATTERN_CHARS = 500
+
+
+class ProcessMemoryCheck(Check):
+    """Resident memory (RSS) of a process or service, found the ways `process` finds it: by pid
+    file (`pidfile`), process name (`process`, every process of that name) or a regular expression
+    searched in the command line (`cmdline`, every process whose arguments, joined by spaces,
+    match). target is a label for it. Nothing found is critical ("not running").
+
+    Observed: ``rss_mb`` (MB of 2^20 bytes, summed over the processes found), ``rss_pct`` (of the
+    machine's memory) and ``count``. No levels by default: set ``thresholds.rss_mb`` (or
+    ``rss_pct``) on the entry, e.g. `{ warning = 1500, critical = 3000 }`."""
+
+    name = "process_memory"
+    issue = "process.memory"
+    timeout_s: ClassVar[float] = 15.0
+
+    def configure(self, **params: Any) -> None:
+        if unknown := set(params) - {"pidfile", "process", "cmdline"}:
+            raise ValueError(f"process_memory check: unknown parameter(s) {', '.join(sorted(unknown))}")
+        ways = [k for k in ("pidfile", "process", "cmdline") if k in params]
+        if len(ways) != 1:
+            raise ValueError("process_memory check: give exactly one of pidfile, process, cmdline")
+        self.way, how = ways[0], params[ways[0]]
+        if not isinstance(how, str) or not how.strip() or len(how) > MAX_PATTERN_CHARS or "\0" in how:
+            raise ValueError(
+                f"process_memory check: {self.way} must be a non-empty text of at most 500 characters, without NUL"
+            )
+        self.how = how
+        self.pattern: re.Pattern[str] | None = None
+        if self.way == "cmdline":
+            try:
+                self.pattern = re.compile(how)
+            except re.error as exc:
+                raise ValueError(f"process_memory check: cmdline is not a regular expression: {exc}") from None
+
+    def run(self, ctx: CheckContext, /) -> CheckResult:
+        processes, why = self._find()
+        rss, counted, denied = 0, 0, 0
+        for process in processes:
+            try:
+                rss += process.memory_info().rss
+                counted += 1
+            except (psutil.NoSuchProcess, psutil.ZombieProcess):
+                continue  # ended since it was found
+            except psutil.AccessDenied:
+                denied += 1
+        if not counted:
+            if denied:
+                return self.result(ctx, Status.UNKNOWN, f"{self.target}: {why}, but may not read their memory")
+            observed = {"rss_mb": 0.0, "rss_pct": 0.0, "count": 0.0}
+            return self.result(ctx, Status.CRITICAL, f"{self.target} not running: {why}", observed=observed)
+        total = psutil.virtual_memory().total
+        mb, pct = rss / MIB, 100.0 * rss / total if total else 0.0
+        many = f" in {counted} processes" if counted > 1 else ""
+        return self.judge(
+            ctx,
+            {"rss_mb": round(mb, 3), "rss_pct": round(pct, 3), "count": float(counted)},
+            f"{self.target}: {mb:.0f} MB resident{many} ({pct:.1f}% of memory)",
+        )
+
+    def _find(self) -> tuple[list[psutil.Process], str]:
+        """The live processes the check watches, and what was found in words."""
+        if self.way == "pidfile":
+            process, why = pidfile_process(Path(self.how))
+            return ([process] if process else []), why
+        if self.way == "process":
+            found = [p for p in psutil.process_iter(["name", "status"]) if p.info["name"] == self.how and _alive(p)]
+            return found, f"{len(found)} process(es) named {self.how!r}"
+        assert self.pattern is not None
+        found = []
+        for p in psutil.process_iter(["cmdline", "status"]):
+            argv = p.info["cmdline"]  # None when it may not be read (another user's, on some systems)
+            if argv and self.pattern.search(" ".join(argv)) and _alive(p):
+                found.append(p)
+        return found, f"{len(found)} process(es) whose command line matches {self.how!r}"
+
+
+def _alive(process: psutil.Process) -> bool:
+    return bool(process.info["status"] != psutil.STATUS_ZOMBIE)

@@ -116,7 +116,7 @@ class ModelServer:
             "pitstop_model_predict_seconds",
             "Prediction latency per model version",
             ["model", "version"],
-            buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1),
+            buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=metrics,
         )
         registry.on_move.append(lambda move: self.forget(move.name))

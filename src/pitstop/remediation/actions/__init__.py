@@ -4,10 +4,11 @@ from pitstop.remediation.actions.database import VacuumDatabase
 from pitstop.remediation.actions.disk import FreeDisk, RotateLogs
 from pitstop.remediation.actions.links import Reconnect
 from pitstop.remediation.actions.models import RollbackModel
+from pitstop.remediation.actions.serial import ResetSerial
 from pitstop.remediation.actions.service import RestartService, RunCommand
 from pitstop.remediation.base import actions
 
-BUILTINS = (RestartService, FreeDisk, RotateLogs, VacuumDatabase, Reconnect, RunCommand, RollbackModel)
+BUILTINS = (RestartService, FreeDisk, RotateLogs, VacuumDatabase, Reconnect, RunCommand, RollbackModel, ResetSerial)
 for _cls in BUILTINS:
     actions.add(_cls)
 
@@ -15,6 +16,7 @@ __all__ = [
     "BUILTINS",
     "FreeDisk",
     "Reconnect",
+    "ResetSerial",
     "RestartService",
     "RollbackModel",
     "RotateLogs",
