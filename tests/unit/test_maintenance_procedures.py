@@ -23,6 +23,9 @@ SHIPPED = {
     "camera-lens-inspection",
     "plc-inspection",
     "emergency-restore",
+    "software-update",
+    "weekly-reboot",
+    "database-maintenance",
 }
 
 

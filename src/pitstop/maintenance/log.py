@@ -1,10 +1,10 @@
 """The maintenance log: one append-only record of everything done to an asset or to the system.
 
-People (procedure runs, work orders) and pitstop (remediations, model promotions, backups) write
-here through `append`; every incident's life (opened, severity changed, acknowledged, suppressed,
-resolved) comes from the incident feed (`record_transitions`); an emergency's declaration is
-that subscriber's entry of kind `emergency`. Rows are never updated or deleted;
-a correction is another entry.
+People (procedure runs, work orders) and pitstop (remediations, model promotions, backups, the
+stages of a software update) write here through `append`; every incident's life (opened,
+severity changed, acknowledged, suppressed, resolved) comes from the incident feed
+(`record_transitions`); an emergency's declaration is that subscriber's entry of kind
+`emergency`. Rows are never updated or deleted; a correction is another entry.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ KINDS = (
     "model_training",
     "model_promotion",
     "backup",
+    "update",
     "emergency",
     "review",
     "note",

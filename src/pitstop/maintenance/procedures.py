@@ -2,9 +2,12 @@
 
 A step is automated — `check` (a health check by name), `action` (a remediation action, run
 through the self-healing engine's guards), `command` (a configured command with a timeout and
-captured output) — or `manual` (a checklist item: an instruction, an expected value or numeric
-limits, pass/fail, a note, an optional attachment). `within` on a step (e.g. "5m") makes it
-timed, for emergency runbooks.
+captured output), `update` (a software update with a backup, a smoke test and an automatic
+rollback; see `pitstop.maintenance.updates`), `reboot` (reboot the host, then wait for it to come
+back) — or `manual` (a checklist item: an instruction, an expected value or numeric limits,
+pass/fail, a note, an optional attachment). `within` on a step (e.g. "5m") makes it timed, for
+emergency runbooks; `every` on a command or action step (e.g. "25d") runs it at most that often,
+so one weekly procedure can hold a monthly step.
 
 Shipped procedures live in `pitstop/procedures/` (package data); a site's own files in
 `<data_dir>/procedures/` replace shipped ones of the same name. A version is (number, sha256
@@ -14,10 +17,12 @@ of the file); a run records the version it ran.
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -57,18 +62,181 @@ class CheckStep(_Step):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class ActionStep(_Step):
+def _duration_at_least(value: str | None, what: str, least: timedelta) -> str | None:
+    if value is not None:
+        try:
+            span = duration(value, what)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+        if span < least:
+            raise ValueError(f"{what} must be at least {int(least.total_seconds() // 60)} minutes")
+    return value
+
+
+class _Repeating(_Step):
+    # At most once per `every`: skipped (with when it last passed) while it passed in an earlier run
+    # of the procedure on the same asset less than `every` before this run started.
+    every: str | None = None
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, v: str | None) -> str | None:
+        return _duration_at_least(v, "every", timedelta(hours=1))
+
+
+class ActionStep(_Repeating):
     kind: Literal["action"]
     action: Annotated[str, Field(min_length=1, max_length=100)]
     params: dict[str, Any] = Field(default_factory=dict)
     disruptive: bool = False  # runs only inside a maintenance window that covers the asset
 
 
-class CommandStep(_Step):
+Argv = Annotated[list[Annotated[str, Field(min_length=1, max_length=1000)]], Field(max_length=50)]
+
+
+class CommandStep(_Repeating):
     kind: Literal["command"]
     command: Annotated[list[Annotated[str, Field(min_length=1, max_length=1000)]], Field(min_length=1, max_length=50)]
     timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     disruptive: bool = False  # runs only inside a maintenance window that covers the asset
+
+
+class RebootStep(_Step):
+    """Reboots the host, only inside a maintenance window. The run then waits: the step passes
+    once the host booted after the step started (checked by the maintenance job after the
+    restart), or fails when it has not within `back_within`; the steps after it run then."""
+
+    kind: Literal["reboot"]
+    command: Annotated[Argv, Field(min_length=1)] = Field(default_factory=lambda: ["systemctl", "reboot"])
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
+    back_within: str = "15m"
+
+    @field_validator("back_within")
+    @classmethod
+    def _back_within(cls, v: str) -> str:
+        _duration_at_least(v, "back_within", timedelta(minutes=1))
+        return v
+
+
+# A pip requirement: a distribution name, optional extras, optional version specifiers. No URLs,
+# paths or options: those would let a requirement install something else than it names.
+_SPEC = r"\s*(?:===|==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!_-]+"
+REQUIREMENT = re.compile(
+    rf"^(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)(?:\[[A-Za-z0-9._,-]+\])?(?:{_SPEC}(?:\s*,{_SPEC})*)?$"
+)
+DEB_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]{1,99}$")
+DEB_VERSION = re.compile(r"^[A-Za-z0-9.+~:-]{1,100}$")
+
+
+def _absolute(what: str, value: str) -> str:
+    path = PurePosixPath(value)
+    if "\x00" in value or not path.is_absolute() or ".." in path.parts or str(path) == "/":
+        raise ValueError(f"{what} {value[:80]!r} must be an absolute path other than /, without '..'")
+    return value
+
+
+class SmokeCheck(_Strict):
+    check: Annotated[str, Field(min_length=1, max_length=100)]
+    target: Annotated[str, Field(min_length=1, max_length=500)] = "{asset}"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class SmokeHttp(_Strict):
+    url: Annotated[str, Field(min_length=8, max_length=2000)]
+    status: Annotated[int, Field(ge=100, le=599)] = 200
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")) or any(c.isspace() or ord(c) < 32 for c in v):
+            raise ValueError("the smoke test's url must be an http:// or https:// URL without spaces")
+        return v
+
+
+class SmokeTest(_Strict):
+    """What must hold after an update: health checks by name, an HTTP GET answering `status`, a
+    command exiting 0; every one given must pass."""
+
+    checks: Annotated[list[SmokeCheck], Field(max_length=20)] = Field(default_factory=list)
+    http: SmokeHttp | None = None
+    command: Argv = Field(default_factory=list)
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
+
+    @model_validator(mode="after")
+    def _something(self) -> SmokeTest:
+        if not self.checks and self.http is None and not self.command:
+            raise ValueError("a smoke test needs checks, http or a command: without one nothing can fail it")
+        return self
+
+
+_METHOD_FIELDS = {
+    "pip": ("python", "requirement", "pip_args"),
+    "command": ("command", "version_command", "rollback"),
+    "package": ("package", "version"),
+}
+
+
+class UpdateStep(_Step):
+    """A software update with rollback (`pitstop.maintenance.updates`): only inside a maintenance
+    window; backs up `backup`, applies the update by `method`, runs the smoke test, and when it
+    fails rolls back (the previous versions, the files, `rollback`) and runs the smoke test again.
+
+    - pip: `requirement` (e.g. "vms-bridge==2.0") into the environment of `python`, with
+      `pip_args` (e.g. ["--no-index", "--find-links", "/srv/wheels"]); the wheels of the versions
+      it replaces are kept first, or the update is refused.
+    - command: `command` applies it, `version_command` prints the version, `rollback` undoes it.
+    - package: the apt `package` (at `version`, or the newest), its previous .deb kept first.
+    """
+
+    kind: Literal["update"]
+    method: Literal["pip", "command", "package"]
+    python: Annotated[str, Field(max_length=1000)] | None = None
+    requirement: Annotated[str, Field(max_length=300)] | None = None
+    pip_args: Argv = Field(default_factory=list)
+    command: Argv = Field(default_factory=list)
+    version_command: Argv = Field(default_factory=list)
+    rollback: Argv = Field(default_factory=list)
+    package: Annotated[str, Field(max_length=100)] | None = None
+    version: Annotated[str, Field(max_length=100)] | None = None
+    backup: Annotated[list[Annotated[str, Field(min_length=1, max_length=1000)]], Field(max_length=50)] = Field(
+        default_factory=list
+    )
+    restart: Argv = Field(default_factory=list)  # run after the update and after a rollback
+    settle_s: Annotated[float, Field(ge=0, le=600)] = 0.0  # wait after that, before the smoke test
+    timeout_s: Annotated[float, Field(gt=0, le=3600)] = 600.0  # each command of the update
+    smoke: SmokeTest
+
+    @field_validator("python")
+    @classmethod
+    def _python(cls, v: str | None) -> str | None:
+        return None if v is None else _absolute("python", v)
+
+    @field_validator("backup")
+    @classmethod
+    def _backup(cls, v: list[str]) -> list[str]:
+        return [_absolute("backup path", p) for p in v]
+
+    @model_validator(mode="after")
+    def _method(self) -> UpdateStep:
+        given = {f for fields in _METHOD_FIELDS.values() for f in fields if getattr(self, f)}
+        if stray := sorted(given - set(_METHOD_FIELDS[self.method])):
+            raise ValueError(f"step {self.id}: {', '.join(stray)}: not a field of method {self.method}")
+        if self.method == "pip":
+            if not self.python or not self.requirement:
+                raise ValueError(f"step {self.id}: a pip update needs python and requirement")
+            if not REQUIREMENT.match(self.requirement):
+                raise ValueError(f"step {self.id}: requirement {self.requirement[:80]!r} is not like name==2.0")
+        elif self.method == "command":
+            if not self.command:
+                raise ValueError(f"step {self.id}: a command update needs command")
+            if not self.rollback and not self.backup:
+                raise ValueError(f"step {self.id}: a command update needs rollback or backup, or it cannot be undone")
+        else:
+            if not self.package or not DEB_PACKAGE.match(self.package):
+                raise ValueError(f"step {self.id}: package must be a Debian package name")
+            if self.version is not None and not DEB_VERSION.match(self.version):
+                raise ValueError(f"step {self.id}: version {self.version[:40]!r} is not a Debian version")
+        return self
 
 
 class ManualStep(_Step):
@@ -88,7 +256,9 @@ class ManualStep(_Step):
         return self
 
 
-Step = Annotated[CheckStep | ActionStep | CommandStep | ManualStep, Field(discriminator="kind")]
+Step = Annotated[
+    CheckStep | ActionStep | CommandStep | UpdateStep | RebootStep | ManualStep, Field(discriminator="kind")
+]
 
 
 class ScheduleSpec(_Strict):

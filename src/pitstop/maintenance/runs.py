@@ -3,6 +3,9 @@
 A run records the procedure version it ran. When every step has a result the run finishes:
 each failed manual item opens exactly one work order (deduplicated by asset and step), the run
 goes into the maintenance log, and the `on_finish` hooks run (schedules count the completion).
+
+Automated steps run in order. A `reboot` step that rebooted the host leaves the run waiting: the
+steps after it run when `resume` (the maintenance job) sees the host came back, or gave up on it.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import math
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
+import psutil
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -32,13 +37,20 @@ from pitstop.maintenance.procedures import (
     ManualStep,
     Procedure,
     ProcedureFile,
+    RebootStep,
+    UpdateStep,
     parse,
 )
+from pitstop.maintenance.updates import RunInfo, Updater
 from pitstop.maintenance.workorders import WorkOrderService
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import procedure_runs, procedure_versions
 
 MAX_OUTPUT = 4000
+
+
+def host_boot_time() -> datetime:
+    return datetime.fromtimestamp(psutil.boot_time(), UTC)
 
 
 class ActionRunner(Protocol):
@@ -117,6 +129,7 @@ class ProcedureRunner:
         orders: WorkOrderService,
         *,
         check_context: Callable[[], Any] | None = None,
+        work_dir: Path | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -125,6 +138,9 @@ class ProcedureRunner:
         self.check_context = check_context
         self.action_runner: ActionRunner | None = None  # set by the self-healing engine when it exists
         self.on_finish: list[Callable[[Run], None]] = []
+        # update steps keep their backups and kept wheels in work_dir/run-<id>/<step>/
+        self.updater = Updater(db, clock, work_dir, self.run_check)
+        self.boot_time: Callable[[], datetime] = host_boot_time  # when the host last booted
 
     # -- versions -------------------------------------------------------------------------------
 
@@ -220,14 +236,74 @@ class ProcedureRunner:
             ).inserted_primary_key
         assert key is not None
         run = self.get(int(key[0]))
-        results = []
-        for step, result in zip(proc.steps, run.steps, strict=True):
-            if isinstance(step, ManualStep):
-                answer = (answers or {}).get(step.id)
-                results.append(self._manual(step, answer, run, actor) if answer is not None else result)
-            else:
-                results.append(self._automated(step, run))
+        results = list(run.steps)
+        for i, step in enumerate(proc.steps):
+            answer = (answers or {}).get(step.id)
+            if isinstance(step, ManualStep) and answer is not None:
+                results[i] = self._manual(step, answer, run, actor)
+        return self._go_on(run, proc, results)
+
+    def _go_on(self, run: Run, proc: Procedure, results: list[StepResult]) -> Run:
+        """Run the pending automated steps in order, up to a reboot the run must wait for."""
+        for i, step in enumerate(proc.steps):
+            if _waiting(step, results[i]):
+                break
+            if isinstance(step, ManualStep) or results[i].status != "pending":
+                continue
+            if isinstance(step, RebootStep):
+                results[i] = self._reboot(step, run, proc, results, i)
+                if _waiting(step, results[i]):
+                    break
+                continue
+            results[i] = self._automated(step, run)
         return self._save(run, results, proc)
+
+    def _reboot(self, step: RebootStep, run: Run, proc: Procedure, results: list[StepResult], i: int) -> StepResult:
+        window = self.window_in_force(run.asset)
+        if window is None:
+            output = f"reboot: waits for a maintenance window covering {run.asset or 'the system'}"
+            return self._timed(step.within, run, StepResult(step.id, step.kind, "skipped", by="pitstop", output=output))
+        issued = f"reboot issued in window {window}; waiting for the host to come back within {step.back_within}"
+        results[i] = self._timed(
+            step.within, run, StepResult(step.id, step.kind, "pending", by="pitstop", output=issued)
+        )
+        self._save(run, results, proc)  # first: the command may not return
+        status, output = self._argv(step.command, step.timeout_s)
+        if status != "passed":
+            return replace(results[i], status="failed", output=f"the reboot command failed: {output}"[:MAX_OUTPUT])
+        return results[i]
+
+    def resume(self) -> list[Run]:
+        """Runs waiting on a reboot go on: the reboot step passes once the host booted after it was
+        issued, and fails once `back_within` passed without that; then the next steps run.
+        The maintenance job calls this (so after a restart, as soon as pitstop is back)."""
+        with self.db.connect() as conn:
+            ids = conn.execute(
+                select(procedure_runs.c.id).where(procedure_runs.c.state == "running").order_by(procedure_runs.c.id)
+            ).scalars()
+            running = list(ids)
+        went_on = []
+        for run_id in running:
+            run = self.get(run_id)
+            proc = self.procedure_of(run)
+            for i, (step, result) in enumerate(zip(proc.steps, run.steps, strict=True)):
+                if not (isinstance(step, RebootStep) and _waiting(step, result)):
+                    continue
+                assert result.at is not None
+                issued, booted, now = datetime.fromisoformat(result.at), self.boot_time(), self.clock.now()
+                if booted > issued:
+                    after_s = (booted - issued).total_seconds()
+                    status, seen = "passed", f"came back: booted {booted.isoformat()}, {after_s:.0f} s after the reboot"
+                elif now - issued > duration(step.back_within, "back_within"):
+                    status = "failed"
+                    seen = f"not back within {step.back_within}: up since {booted.isoformat()}, before the reboot"
+                else:
+                    break
+                results = list(run.steps)
+                results[i] = replace(result, status=status, output=f"{result.output}\n{seen}"[:MAX_OUTPUT])
+                went_on.append(self._go_on(run, proc, results))
+                break
+        return went_on
 
     def answer(self, run_id: int, step_id: str, answer: Answer, *, actor: str) -> Run:
         """Record a person's result for one manual item of a running run."""
@@ -274,8 +350,18 @@ class ProcedureRunner:
             ),
         )
 
-    def _automated(self, step: CheckStep | ActionStep | CommandStep, run: Run) -> StepResult:
+    def _automated(self, step: CheckStep | ActionStep | CommandStep | UpdateStep, run: Run) -> StepResult:
         status, output = "error", ""
+        if isinstance(step, UpdateStep):
+            return self._update(step, run)
+        if not isinstance(step, CheckStep) and step.every is not None:
+            last = self._last_passed(run, step.id)
+            if last is not None and run.started_at - last < duration(step.every, "every"):
+                again = last + duration(step.every, "every")
+                output = f"runs every {step.every}: passed {last.isoformat()}, due again from {again.isoformat()}"
+                return self._timed(
+                    step.within, run, StepResult(step.id, step.kind, "skipped", by="pitstop", output=output)
+                )
         if not isinstance(step, CheckStep) and step.disruptive:
             window = self.window_in_force(run.asset)
             if window is None:
@@ -315,25 +401,65 @@ class ProcedureRunner:
                 return window.name
         return None
 
+    def _update(self, step: UpdateStep, run: Run) -> StepResult:
+        info = RunInfo(run.id, run.procedure, run.asset, run.actor)
+        try:
+            outcome = self.updater.run(step, info, window=self.window_in_force(run.asset))
+            result = StepResult(step.id, step.kind, outcome.status, by="pitstop", value=outcome.version)
+            result = replace(result, output=outcome.output[:MAX_OUTPUT])
+        except Exception as exc:  # a broken step is recorded, the run goes on
+            result = StepResult(step.id, step.kind, "error", by="pitstop", output=f"{type(exc).__name__}: {exc}")
+        return self._timed(step.within, run, result)
+
+    def _last_passed(self, run: Run, step_id: str) -> datetime | None:
+        """When this step last passed in an earlier run of the procedure on the same asset."""
+        query = (
+            select(procedure_runs.c.steps)
+            .where(
+                procedure_runs.c.procedure == run.procedure,
+                procedure_runs.c.asset == run.asset,
+                procedure_runs.c.id < run.id,
+            )
+            .order_by(procedure_runs.c.id.desc())
+            .limit(500)
+        )
+        with self.db.connect() as conn:
+            for (steps,) in conn.execute(query):
+                for s in json.loads(steps):
+                    if s["id"] == step_id and s["status"] == "passed" and s.get("at"):
+                        return datetime.fromisoformat(s["at"])
+        return None
+
     def _check(self, step: CheckStep, run: Run) -> tuple[str, str]:
+        target = step.target.replace("{asset}", run.asset or "system")
+        passed, output = self.run_check(step.check, target, step.params)
+        return ("error" if passed is None else "passed" if passed else "failed"), output
+
+    def run_check(self, name: str, target: str, params: Mapping[str, Any]) -> tuple[bool | None, str]:
+        """Run one health check now: (healthy, "status: summary"); None when the check could not run
+        (none of that name is registered, or it refuses its parameters)."""
         from pitstop.health.base import CheckContext, checks
 
-        if step.check not in checks:
-            return "error", f"no check named {step.check!r} is registered"
-        target = step.target.replace("{asset}", run.asset or "system")
-        check = checks.get(step.check)(target, params=step.params)
+        if name not in checks:
+            return None, f"no check named {name!r} is registered"
+        try:
+            check = checks.get(name)(target, params=params)
+        except ValueError as exc:
+            return None, f"check {name!r}: {exc}"[:MAX_OUTPUT]
         ctx = self.check_context() if self.check_context else CheckContext(clock=self.clock, db=self.db)
         result = check.run(ctx)
-        passed = result.status is Status.HEALTHY
-        return ("passed" if passed else "failed"), f"{result.status.value}: {result.summary}"[:MAX_OUTPUT]
+        return result.status is Status.HEALTHY, f"{result.status.value}: {result.summary}"[:MAX_OUTPUT]
 
     def _command(self, step: CommandStep, run: Run) -> tuple[str, str]:
-        argv = [a.replace("{asset}", run.asset) for a in step.command]
+        return self._argv([a.replace("{asset}", run.asset) for a in step.command], step.timeout_s)
+
+    @staticmethod
+    def _argv(argv: list[str], timeout_s: float) -> tuple[str, str]:
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=step.timeout_s, check=False)
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired as exc:
             out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            return "failed", f"timed out after {step.timeout_s:g} s\n{out}"[-MAX_OUTPUT:]
+            return "failed", f"timed out after {timeout_s:g} s\n{out}"[-MAX_OUTPUT:]
         except OSError as exc:
             return "error", f"cannot run {argv[0]!r}: {exc.strerror or exc}"
         output = f"exit {done.returncode}\n{done.stdout}{done.stderr}"
@@ -401,6 +527,11 @@ class ProcedureRunner:
             query = query.where(procedure_runs.c.asset == asset)
         with self.db.connect() as conn:
             return [_run(dict(r._mapping)) for r in conn.execute(query)]
+
+
+def _waiting(step: Any, result: StepResult) -> bool:
+    """A reboot step that rebooted and waits for the host to come back."""
+    return isinstance(step, RebootStep) and result.status == "pending" and result.at is not None
 
 
 def _limits(step: ManualStep) -> str:

@@ -52,7 +52,14 @@ class Maintenance:
         self.orders = WorkOrderService(db, clock, self.log)
         self.catalog = Catalog(data_dir / "procedures")
         self.capacities = WindowCapacities(db)
-        self.runner = ProcedureRunner(db, clock, self.catalog, self.orders, check_context=self._check_context)
+        self.runner = ProcedureRunner(
+            db,
+            clock,
+            self.catalog,
+            self.orders,
+            check_context=self._check_context,
+            work_dir=data_dir / "procedure-runs",
+        )
         self.schedules = ScheduleService(
             db, clock, self.catalog, self.orders, self.capacities, incidents, assets, readings
         )
@@ -87,8 +94,10 @@ class Maintenance:
     # -- the scheduled job ----------------------------------------------------------------------
 
     def tick(self, now: datetime | None = None) -> list[str]:
-        """Schedules come due, meters and conditions open orders, emergencies get their order."""
+        """Schedules come due, meters and conditions open orders, emergencies get their order, runs
+        waiting on a reboot go on."""
         events = self.schedules.tick()
+        events += [f"run {r.id} ({r.procedure}) went on after its reboot step: {r.state}" for r in self.runner.resume()]
         active = [IncidentState.OPEN, IncidentState.ACKNOWLEDGED, IncidentState.SUPPRESSED]
         names = {a.name for a in self.assets.list_assets()}
         for incident in self.incidents.list(state=active, severity=Severity.EMERGENCY, limit=1000):
