@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from importlib.resources import files
+from pathlib import Path
 
 from pitstop import inventory
 from pitstop.app import Pitstop
 from pitstop.core.types import Role
+
+
+def settings_file(data_dir: Path) -> Path:
+    """The demo's settings file in its data folder, written from the shipped one on first start
+    (with the data folder in it, so `pitstop -c <file> ...` finds the demo's database); a file the
+    user edited is kept."""
+    path = data_dir / "pitstop.toml"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        shipped = (files("pitstop") / "data" / "demo-pitstop.toml").read_text(encoding="utf-8")
+        # a TOML basic string is a JSON string
+        path.write_text(f"data_dir = {json.dumps(str(data_dir.resolve()))}\n\n{shipped}", encoding="utf-8")
+    return path
 
 
 def prepare(pitstop: Pitstop) -> tuple[str, str]:

@@ -1,7 +1,11 @@
-"""`pitstop demo` from a clean directory serves /health and /ready."""
+"""`pitstop demo` from a clean directory serves /health and /ready, and its settings file runs the
+guides' checks of the monitored server and of pitstop itself from the command line."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -21,6 +25,24 @@ def test_demo_serves_health_and_ready(tmp_path: Path) -> None:
         assert [m["name"] for m in health["models"]] == ["hvac-twin"]  # the demo's champion, v1
         docs = httpx.get(f"{server.url}/docs")
         assert docs.status_code == 200
+        settings = tmp_path / "d" / "pitstop.toml"
+        done = subprocess.run(
+            [sys.executable, "-m", "pitstop", "-c", str(settings), "check", "--json"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode in (0, 1, 2), done.stderr
+        results = {(r["check"], r["target"]): r for r in json.loads(done.stdout)["checks"]}
+        latency = results["reading", "vms-server/camera_latency_ms"]
+        assert latency["status"] in ("healthy", "warning", "critical") and "p95" in latency["summary"]
+        assert latency["observed"]["readings"] > 0  # the simulator's history of the server's reports
+        assert results["process_memory", "pitstop"]["observed"]["rss_mb"] > 50  # the demo server, running
+        assert results["process_memory", "pitstop"]["status"] == "healthy"  # under the guide's 500 MB
+        assert ("predict_latency", "*") in results and ("network", "*") in results
+        assert not any(check == "postgres_activity" for check, _ in results)  # disabled until given a URL
     output = "".join(server.output)
     viewer = next(line.split()[-1] for line in output.splitlines() if "viewer key" in line)
     assert viewer.startswith("ps_")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -23,6 +24,7 @@ from pitstop.cli.oncall import oncall_app
 from pitstop.cli.rul import rul_app
 from pitstop.cli.sim import sim_app
 from pitstop.config import Settings, load_settings, masked
+from pitstop.config.loader import DEFAULT_FILE
 from pitstop.core.types import Role
 from pitstop.errors import PitstopError
 
@@ -77,6 +79,10 @@ class State:
         if self._settings is None:
             self._settings = load_settings(self.config, self.overrides)
         return self._settings
+
+    def reset(self) -> None:
+        """Read the settings again on next use (the config file changed)."""
+        self._settings = None
 
     def pitstop(self, *, check_schema: bool = True) -> Pitstop:
         from pitstop.app import build
@@ -313,19 +319,25 @@ def demo(
     data_dir: Annotated[Path | None, typer.Option(help="Where the demo keeps its data.")] = None,
 ) -> None:
     """Start pitstop with a small demo site on SQLite, and print the URL and a viewer key."""
-    from pitstop.demo import prepare, simulate, train_models
+    from pitstop.demo import prepare, settings_file, simulate, train_models
 
     state = _state(ctx)
     overrides = {**state.overrides, "api": {"port": port}}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     state.overrides = overrides
+    if state.config is None and not DEFAULT_FILE.exists() and "PITSTOP_CONFIG" not in os.environ:
+        # the demo's own settings (its checks), kept in its data folder for the user to edit
+        state.config = settings_file(state.settings.data_dir)
+        state.reset()
     pitstop = state.pitstop(check_schema=False)
     viewer, operator = prepare(pitstop)
     added = simulate(pitstop)
     trained = train_models(pitstop)
     url = f"http://{pitstop.settings.api.host}:{pitstop.settings.api.port}"
     out.print(f"pitstop demo on [bold]{url}[/bold]  (data in {pitstop.settings.data_dir})")
+    if state.config is not None:
+        out.print(f"  settings:     {state.config}  (`pitstop -c {state.config} check` runs its checks)")
     out.print(f"  API docs:     {url}/docs")
     out.print(f"  dashboard:    {url}/ui/  (log in with a key below)")
     out.print(f"  viewer key:   {viewer}")

@@ -114,8 +114,8 @@ def resolve(
     `<asset>/<sensor>`: its `*` is every sensor it applies to, an asset name that asset's. When
     entries give the same target the most specific one wins (a named sensor over its asset over
     `*`), disabled ones too: `enabled = false` on `ahu-1/UCTSP` takes that one sensor out of `*`.
-    A target naming no such asset or sensor, or a sensor the check does not apply to, is a
-    ConfigError."""
+    An enabled target naming no such asset or sensor, or a sensor the check does not apply to, is a
+    ConfigError; a disabled one is a placeholder (a profile's example target) and covers nothing."""
     import pitstop.health.checks  # noqa: F401 - registers the built-ins
 
     entries: dict[tuple[str, str], CheckSettings] = {}
@@ -190,6 +190,8 @@ def _sensor_targets(
         return [(f"{s.asset}/{s.name}", s.asset, 0) for s in sensors if cls.skips(s) is None]
     asset, slash, name = target.partition("/")
     own = [s for s in sensors if s.asset == asset]
+    if not own and not enabled:  # a disabled placeholder (a profile's example target) names nothing yet
+        return []
     if not own:
         known = sorted({s.asset for s in sensors})
         hint = f"assets with sensors: {', '.join(known[:20])}" if known else "the inventory has no sensors"
@@ -203,6 +205,8 @@ def _sensor_targets(
             raise ConfigError(f"{where}: no sensor of asset {asset} is one the {cls.name} check applies to ({why})")
         return covered
     sensor = next((s for s in own if s.name == name), None)
+    if sensor is None and not enabled:
+        return []
     if sensor is None:
         raise ConfigError(
             f"{where}: asset {asset} has no sensor {name!r} (its sensors: {', '.join(s.name for s in own[:20])})"
