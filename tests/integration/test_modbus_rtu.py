@@ -29,7 +29,7 @@ from pitstop.app import build
 from pitstop.config import Settings
 from pitstop.core.types import Severity, Status
 from pitstop.health.base import CheckContext, CheckResult
-from pitstop.health.checks.network import ModbusCheck, SerialLine, port_lock
+from pitstop.health.checks.modbus import ModbusCheck, SerialLine, port_lock
 from pitstop.incidents import Incident, IncidentState
 from pitstop.remediation import ActionContext, actions
 from pitstop.storage import Database

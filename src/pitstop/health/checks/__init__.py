@@ -8,7 +8,8 @@ from pitstop.health.checks.data import FreshnessCheck, HeartbeatCheck, JobCheck
 from pitstop.health.checks.database import DatabaseCheck, PostgresCheck
 from pitstop.health.checks.host import NetworkCheck
 from pitstop.health.checks.logs import LogFileCheck
-from pitstop.health.checks.network import HttpCheck, ModbusCheck, MqttCheck, RtspCheck, TcpCheck
+from pitstop.health.checks.modbus import ModbusCheck
+from pitstop.health.checks.network import HttpCheck, MqttCheck, RtspCheck, TcpCheck
 from pitstop.health.checks.postgres_activity import PostgresActivityCheck
 from pitstop.health.checks.readings import ReadingCheck
 from pitstop.health.checks.sensors import FrozenCheck, LimitsCheck

@@ -15,7 +15,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pitstop.health.checks.network import (
+from pitstop.health.checks.modbus import (
     LINE_SETTINGS,
     SerialLine,
     device_path,
