@@ -25,6 +25,8 @@ def test_demo_serves_health_and_ready(tmp_path: Path, pg_url: str) -> None:
         assert [m["name"] for m in health["models"]] == ["hvac-twin"]  # the demo's champion, v1
         docs = httpx.get(f"{server.url}/docs")
         assert docs.status_code == 200
+        pid_file = tmp_path / "d" / "pitstop.pid"
+        assert pid_file.read_text().strip() == str(server.process.pid)  # the serving process names itself
         # the demo's settings as written, with its PostgreSQL activity example pointed at a real server
         shipped = (tmp_path / "d" / "pitstop.toml").read_text()
         example = 'enabled = false\nsecrets = { url = "postgresql://monitor@127.0.0.1:5432/plant" }'
@@ -44,7 +46,8 @@ def test_demo_serves_health_and_ready(tmp_path: Path, pg_url: str) -> None:
         latency = results["reading", "vms-server/camera_latency_ms"]
         assert latency["status"] in ("healthy", "warning", "critical") and "p95" in latency["summary"]
         assert latency["observed"]["readings"] > 0  # the simulator's history of the server's reports
-        assert results["process_memory", "pitstop"]["observed"]["rss_mb"] > 50  # the demo server, running
+        assert results["process_memory", "pitstop"]["observed"]["count"] == 1  # the demo server, by its pid file
+        assert results["process_memory", "pitstop"]["observed"]["rss_mb"] > 50
         assert results["process_memory", "pitstop"]["status"] == "healthy"  # under the guide's 500 MB
         assert ("predict_latency", "*") in results and ("network", "*") in results
         activity = results["postgres_activity", "plant-db"]

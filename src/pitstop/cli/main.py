@@ -303,6 +303,12 @@ def _serve(pitstop: Pitstop) -> None:
 
     settings = pitstop.settings
     logging.basicConfig(level=settings.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # <data_dir>/pitstop.pid names the serving process (the process and process_memory checks,
+    # scripts). It stays after a stop (uvicorn ends the process by re-raising the signal): the
+    # checks read a pid that runs no more as "not running".
+    pid_file = settings.data_dir / "pitstop.pid"
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(f"{os.getpid()}\n")
     uvicorn.run(
         create_app(pitstop, run_background=True),
         host=settings.api.host,
