@@ -28,10 +28,12 @@ TARGETS = {
     "reading": "a-1/rms",
     "predict_latency": "*",
 }
+BACKUP_CHECKS = ("backup", "backup_fresh", "backup_never", "backup_drill", "backup_rto")
+TARGETS |= dict.fromkeys(BACKUP_CHECKS, "backups")  # every backup source
 NEEDS = {"process": {"pidfile": "/nonexistent.pid"}, "process_memory": {"pidfile": "/nonexistent.pid"}}
 RUN_HERE = ("cpu", "memory", "disk", "database", "logfile", "heartbeat", "job", "process", "limits", "frozen")
 RUN_HERE += ("network", "process_memory", "reading", "predict_latency")
-RUN_HERE += ("updates",)
+RUN_HERE += ("updates", *BACKUP_CHECKS)
 
 
 def test_every_registered_check_keeps_the_contract(tmp_path: Path) -> None:

@@ -59,6 +59,8 @@ VIBRATION = [
         1,
         target="monitoring-server/plc_link_up",
     ),
+    # 36 h is 150 % of the daily backup's period: each source is judged against its own schedule
+    Row("backup succeeded within 36 h", "backup", "age_pct", "above", 150, 300, target="backups"),
 ]
 HVAC = [
     Row("CPU under 75 %", "cpu", "cpu_pct", "above", 75, 90),
@@ -68,6 +70,7 @@ HVAC = [
     Row("no ERROR lines in the last 24 h", "logfile", "errors_window", "above", 1, 100),
     Row("API process under 500 MB resident", "process_memory", "rss_mb", "above", 500, 1000, target="hvac-twin-api"),
     Row("inference P95 under 100 ms", "predict_latency", "p95_ms", "above", 100, 500),
+    Row("backup within 36 h", "backup", "age_pct", "above", 150, 300, target="backups"),
 ]
 GUIDES = {"vibration-monitoring": VIBRATION, "hvac-twin": HVAC}
 
@@ -92,6 +95,7 @@ def levels(profile: Profile, row: Row) -> ThresholdSettings | None:
     ("profile", "row"), [(name, row) for name, rows in GUIDES.items() for row in rows], ids=lambda v: str(v)[:40]
 )
 def test_the_profile_holds_the_guides_row(profile: str, row: Row) -> None:
+    import pitstop.backup.checks
     import pitstop.health.checks  # noqa: F401 - registers the built-ins
 
     found = levels(load_profile(profile), row)
@@ -102,6 +106,7 @@ def test_the_profile_holds_the_guides_row(profile: str, row: Row) -> None:
 
 
 def test_every_check_a_profile_names_is_registered() -> None:
+    import pitstop.backup.checks
     import pitstop.health.checks  # noqa: F401
 
     for name in GUIDES:

@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
 import shutil
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from pitstop import __version__
 from pitstop.backup.codec import sha256_file
-from pitstop.backup.records import BackupRecords
-from pitstop.backup.retention import Decision, Policy, decide
+from pitstop.backup.offsite import OffsiteSet, OffsiteStore, open_store
+from pitstop.backup.records import SAFETY, BackupRecords, GoodCopy, good_copies
+from pitstop.backup.retention import Decision, Policy, decide, decide_components
 from pitstop.backup.sets import (
+    MANIFEST,
     PARTIAL,
     BackupSet,
     SetWriter,
     contained,
-    copy_set,
     list_sets,
     partial_dirs,
     read_set,
 )
 from pitstop.backup.targets import BackupTarget, FilesTarget, targets
-from pitstop.config.models import BackupSettings
+from pitstop.config.models import BackupSettings, RetentionSettings
 from pitstop.core.clock import Clock
 from pitstop.core.registry import UnknownComponentError
 from pitstop.errors import BackupError, InvalidInput, NotFound
@@ -37,10 +39,10 @@ from pitstop.storage.engine import Database
 
 log = logging.getLogger("pitstop.backup")
 PITSTOP_DB = "pitstop-db"
-SAFETY = "safety"
 # Scheduled backups and drills wait this long after start: a starting service settles first, and a
 # long job in the scheduler's first tick would outlast a short leadership lease.
 STARTUP_GRACE = timedelta(minutes=5)
+DUE_SLACK = timedelta(minutes=1)
 LATEST = "latest"
 # What a set id can look like (`20260101T000000Z-a1b2c3`); anything else, e.g. a path, is refused.
 _SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -55,6 +57,10 @@ def set_name(ref: str | None) -> str | None:
         shown = ref if len(ref) <= 60 else ref[:60] + "..."
         raise InvalidInput(f"{shown!r} is not a backup set name: give a set id (`pitstop backup list`) or 'latest'")
     return ref
+
+
+def _policy(r: RetentionSettings) -> Policy:
+    return Policy(r.keep_last, r.daily, r.weekly, r.monthly, r.quarterly, r.yearly, r.keep_days)
 
 
 def _target(kind: str, location: str) -> BackupTarget:
@@ -93,7 +99,7 @@ class DrillResult:
 
 @dataclass(frozen=True, slots=True)
 class PruneResult:
-    destination: Path
+    destination: Path | str  # a local directory, or the off-site copy's path or URL
     decisions: list[Decision]
     stale_partials: list[str] = field(default_factory=list)
 
@@ -133,7 +139,8 @@ class BackupService:
     ) -> None:
         self.settings, self.db, self.clock, self.records = settings, db, clock, records
         self.destination = settings.destination or data_dir / "backups"
-        self.offsite = settings.offsite
+        # the off-site copy (3-2-1): a mounted folder, S3 or SFTP; nothing connects until it is used
+        self.offsite: OffsiteStore | None = open_store(settings.offsite, scratch=data_dir) if settings.offsite else None
         self.workdir = data_dir
         self.started_at = clock.now()
 
@@ -149,7 +156,7 @@ class BackupService:
             else:
                 url = self.db.url.set(drivername="postgresql").render_as_string(hide_password=False)
                 found[PITSTOP_DB] = targets.create("postgres", location=url)
-        for s in self.settings.sources:
+        for s in self.settings.sources.values():
             if s.name in found:
                 raise BackupError(f"backup source {s.name!r} is configured twice")
             if s.kind == "postgres":
@@ -186,6 +193,7 @@ class BackupService:
         writer = SetWriter(self.destination, set_id, level=self.settings.compression_level, passphrase=self._passphrase)
         try:
             for name, target in chosen.items():
+                target.level = self.settings.compression_level  # for pg_dump, which compresses itself
                 target.dump(writer.source(name, target.name, target.describe()))
             backup_set = writer.publish(
                 version=__version__, reason=reason, started_at=started, finished_at=self.clock.now()
@@ -198,7 +206,7 @@ class BackupService:
         copies = []
         if self.offsite is not None:
             try:
-                copies.append(str(copy_set(backup_set, self.offsite).dir))
+                copies.append(self.offsite.put(backup_set))
             except (OSError, BackupError) as exc:
                 self._record_failure("backup", set_id, started, t0, exc, offsite=True)
                 raise BackupError(f"set {set_id} is written, but the off-site copy failed: {exc}") from exc
@@ -233,12 +241,30 @@ class BackupService:
 
     # -- sets -------------------------------------------------------------------------------------
 
-    def list_sets(self, *, offsite: bool = False) -> list[BackupSet]:
-        """Complete sets, newest first."""
-        where = self.offsite if offsite else self.destination
-        if where is None:
+    @overload
+    def list_sets(self, *, offsite: Literal[False] = False) -> list[BackupSet]: ...
+    @overload
+    def list_sets(self, *, offsite: bool) -> list[BackupSet] | list[OffsiteSet]: ...
+    def list_sets(self, *, offsite: bool = False) -> list[BackupSet] | list[OffsiteSet]:
+        """Complete sets, newest first: the local ones, or those in the off-site copy (read from there)."""
+        if offsite:
+            return list(reversed(self._offsite_store().sets()))
+        return list(reversed(list_sets(self.destination)))
+
+    def _offsite_store(self) -> OffsiteStore:
+        if self.offsite is None:
             raise BackupError("no off-site destination is configured (backup.offsite)")
-        return list(reversed(list_sets(where)))
+        return self.offsite
+
+    def get_offsite(self, ref: str | None = None) -> OffsiteSet:
+        """A set in the off-site copy by reference (see `set_name`), read from there alone."""
+        name, store = set_name(ref), self._offsite_store()
+        if name is not None:
+            return store.get(name)
+        for s in reversed(store.sets()):
+            if s.manifest.reason != SAFETY:
+                return s
+        raise NotFound("no backup sets in the off-site copy yet")
 
     def get(self, ref: str | None = None, *, include_safety: bool = False) -> BackupSet:
         """A set by reference (see `set_name`): its id, or the newest one for None or 'latest'
@@ -254,21 +280,37 @@ class BackupService:
             raise NotFound(f"no backup set {name!r} in the backup destination")
         return read_set(directory)  # a damaged set is named with what is wrong with it
 
-    def newest_ok_at(self) -> datetime | None:
-        """When the newest complete set finished, or None when there never was one."""
-        sets = [s for s in self.list_sets() if s.manifest.reason != SAFETY]
-        return sets[0].manifest.finished_at if sets else None
+    def good_copies(self, names: Collection[str] | None = None) -> dict[str, GoodCopy]:
+        """The newest good copy here of each configured source (or of `names`) that has one: what the
+        backup checks judge and `restore latest` takes (`records.good_copies`)."""
+        wanted = list(self.sources()) if names is None else names
+        return good_copies(list_sets(self.destination), self.records, wanted)
 
     # -- verify -----------------------------------------------------------------------------------
 
-    def verify(self, set_id: str | None = None) -> tuple[BackupSet, list[str]]:
-        """Check every stored file against the manifest. Returns the problems, one line each."""
+    @overload
+    def verify(self, set_id: str | None = None, *, offsite: Literal[False] = False) -> tuple[BackupSet, list[str]]: ...
+    @overload
+    def verify(self, set_id: str | None = None, *, offsite: bool) -> tuple[BackupSet | OffsiteSet, list[str]]: ...
+    def verify(self, set_id: str | None = None, *, offsite: bool = False) -> tuple[BackupSet | OffsiteSet, list[str]]:
+        """Check every stored file against the manifest. Returns the problems, one line each.
+
+        `offsite`: check the off-site copy instead, each file downloaded and checked against the
+        manifest there (and that manifest against the local set's, when the local set is still here).
+        """
+        if offsite:
+            return self._verify_offsite(set_id)
         backup_set = self.get(set_id)
         started, t0 = self.clock.now(), time.perf_counter()
         try:
             problems = backup_set.verify(self._passphrase)
         except BackupError as exc:
             problems = [str(exc)]
+        # which sources are damaged (a file's problem starts with `<source>/`; anything else: all of them)
+        names = backup_set.manifest.source_names
+        failed = {n for p in problems for n in names if p.startswith(f"{n}/")}
+        if any(not any(p.startswith(f"{n}/") for n in names) for p in problems):
+            failed = set(names)
         self.records.add(
             "verify",
             set_id=backup_set.id,
@@ -277,16 +319,61 @@ class BackupService:
             ok=not problems,
             seconds=time.perf_counter() - t0,
             size=backup_set.manifest.size,
-            detail={"problems": problems},
+            detail={"problems": problems, "failed_sources": sorted(failed)},
         )
         return backup_set, problems
 
+    def _verify_offsite(self, ref: str | None) -> tuple[OffsiteSet, list[str]]:
+        started, t0 = self.clock.now(), time.perf_counter()
+        try:
+            copy = self.get_offsite(ref)
+        except BackupError as exc:  # unreachable, refused: a verify that could not run has failed
+            self._record_failure("verify", set_name(ref), started, t0, exc, offsite=True)
+            raise
+        try:
+            problems = copy.verify(self._passphrase)
+        except BackupError as exc:
+            problems = [str(exc)]
+        local = self.destination / copy.id
+        if (local / MANIFEST).is_file():
+            # a copy whose files match a manifest rewritten to match them is still not our set
+            with contextlib.suppress(BackupError):
+                if read_set(local).manifest != copy.manifest:
+                    problems.insert(0, "the manifest differs from the local set's (changed off-site)")
+        self.records.add(
+            "verify",
+            set_id=copy.id,
+            started_at=started,
+            finished_at=self.clock.now(),
+            ok=not problems,
+            seconds=time.perf_counter() - t0,
+            size=copy.manifest.size,
+            detail={"problems": problems, "offsite": True, "copy": copy.location},
+        )
+        return copy, problems
+
     # -- drill ------------------------------------------------------------------------------------
 
-    def drill(self, set_id: str | None = None) -> DrillResult:
-        """Restore a set (default: the newest) into scratch locations, check it, time it, record it."""
-        backup_set = self.get(set_id)
+    def drill(self, set_id: str | None = None, *, offsite: bool = False) -> DrillResult:
+        """Restore a set (default: the newest) into scratch locations, check it, time it, record it.
+
+        `offsite`: restore from the off-site copy alone. The set is downloaded into a scratch
+        directory (the download counts in the drill's time) and nothing local is read.
+        """
         started, t0 = self.clock.now(), time.perf_counter()
+        if not offsite:
+            return self._drill(self.get(set_id), started, t0)
+        name = set_name(set_id)
+        try:
+            copy = self.get_offsite(name)
+            name = copy.id
+            with self._offsite_store().local_copy(copy, self.workdir) as backup_set:
+                return self._drill(backup_set, started, t0, offsite=True, copy=copy.location)
+        except BackupError as exc:  # unreachable, refused, a file missing there: the drill failed
+            self._record_failure("drill", name, started, t0, exc, offsite=True)
+            raise
+
+    def _drill(self, backup_set: BackupSet, started: datetime, t0: float, **extra: Any) -> DrillResult:
         results: list[SourceDrill] = []
         self.workdir.mkdir(parents=True, exist_ok=True)
         for entry in backup_set.manifest.sources:
@@ -317,6 +404,7 @@ class BackupService:
             seconds=result.seconds,
             size=backup_set.manifest.size,
             detail={
+                **extra,
                 "rto_seconds": result.rto_seconds,
                 "within_rto": result.within_rto,
                 "sources": [
@@ -347,6 +435,17 @@ class BackupService:
 
     # -- restore ----------------------------------------------------------------------------------
 
+    def _newest_of(self, source: str) -> BackupSet:
+        """The set 'latest' means for one source: its newest good copy (with per-component schedules
+        the newest set may not hold it), else the newest set that holds it at all."""
+        copy = self.good_copies([source]).get(source)
+        if copy is not None:
+            return copy.set
+        for s in self.list_sets():
+            if s.manifest.reason != SAFETY and source in s.manifest.source_names:
+                return s
+        return self.get()  # names what is missing: no sets at all, or no such source in the newest
+
     def restore(
         self, set_id: str | None, source: str, *, into: str | None = None, force: bool = False
     ) -> BackupSet | None:
@@ -355,7 +454,7 @@ class BackupService:
         A live target is refused unless `force`; then a safety backup of it is taken first and
         returned. The restored copy is verified against the manifest.
         """
-        backup_set = self.get(set_id)
+        backup_set = self._newest_of(source) if set_name(set_id) is None else self.get(set_id)
         entry = backup_set.manifest.source(source)
         configured = self.sources().get(source)
         location = into or (configured.location if configured else None)
@@ -482,24 +581,23 @@ class BackupService:
 
     @property
     def policy(self) -> Policy:
-        r = self.settings.retention
-        return Policy(r.keep_last, r.daily, r.weekly, r.monthly, r.quarterly, r.yearly)
+        """The global retention: of pitstop's own database, of sources without their own, of safety copies."""
+        return _policy(self.settings.retention)
+
+    def policies(self) -> dict[str, Policy]:
+        """The sources with a retention of their own."""
+        own = {name: self.settings.source_retention(name) for name in self.settings.sources}
+        return {name: _policy(r) for name, r in own.items() if r is not None}
 
     def prune(self, *, dry_run: bool = False) -> list[PruneResult]:
-        """Apply retention in each destination, per group of sets with the same sources and purpose."""
+        """Apply retention in each destination (here and in the off-site copy, each by its own sets):
+        each source's policy on the sets that hold it (`_decisions`)."""
         results = []
         started, t0 = self.clock.now(), time.perf_counter()
-        for where in [self.destination, *([self.offsite] if self.offsite else [])]:
-            groups: dict[tuple[bool, tuple[str, ...]], list[BackupSet]] = {}
-            for s in list_sets(where):
-                key = (s.manifest.reason == SAFETY, tuple(sorted(s.manifest.source_names)))
-                groups.setdefault(key, []).append(s)
-            decisions: list[Decision] = []
-            dirs: dict[str, Path] = {}
-            for group in groups.values():
-                decisions += decide([(s.id, s.manifest.started_at) for s in group], self.policy)
-                dirs.update((s.id, s.dir) for s in group)
-            decisions.sort(key=lambda d: (d.at, d.id), reverse=True)
+        for where in [self.destination]:
+            sets = list_sets(where)
+            decisions = self._decisions(sets)
+            dirs = {s.id: s.dir for s in sets}
             stale = [p.name for p in partial_dirs(where) if self._stale(p.name)]
             if not dry_run:
                 for d in decisions:
@@ -508,18 +606,54 @@ class BackupService:
                 for name in stale:
                     shutil.rmtree(where / name, ignore_errors=True)
             results.append(PruneResult(where, decisions, stale))
+        offsite_error: BackupError | None = None
+        if self.offsite is not None:
+            try:
+                results.append(self._prune_offsite(self.offsite, dry_run))
+            except BackupError as exc:  # the local prune stands; the off-site one is retried next time
+                offsite_error = exc
         if not dry_run:
             deleted = [f"{r.destination}/{i}" for r in results for i in r.deleted]
+            error = {"error": f"off-site: {offsite_error}", "offsite": True} if offsite_error else {}
             self.records.add(
                 "prune",
                 set_id=None,
                 started_at=started,
                 finished_at=self.clock.now(),
-                ok=True,
+                ok=offsite_error is None,
                 seconds=time.perf_counter() - t0,
-                detail={"deleted": deleted},
+                detail={"deleted": deleted, **error},
             )
+        if offsite_error is not None:
+            raise BackupError(f"pruned here, but not the off-site copy: {offsite_error}") from offsite_error
         return results
+
+    def _decisions(self, sets: Sequence[BackupSet | OffsiteSet]) -> list[Decision]:
+        """Retention's verdict on the sets of one destination, newest first: each source's policy on the
+        sets that hold it, a set kept while any of its sources' policies keeps it (`decide_components`);
+        safety copies by themselves, per group with the same sources, under the global policy."""
+        backups = [(s.id, s.manifest.started_at, s.manifest.source_names) for s in sets if s.manifest.reason != SAFETY]
+        decisions = decide_components(backups, self.policy, self.policies())
+        groups: dict[tuple[str, ...], list[BackupSet | OffsiteSet]] = {}
+        for s in sets:
+            if s.manifest.reason == SAFETY:
+                groups.setdefault(tuple(sorted(s.manifest.source_names)), []).append(s)
+        for group in groups.values():
+            decisions += decide([(s.id, s.manifest.started_at) for s in group], self.policy)
+        decisions.sort(key=lambda d: (d.at, d.id), reverse=True)
+        return decisions
+
+    def _prune_offsite(self, store: OffsiteStore, dry_run: bool) -> PruneResult:
+        """The same retention on the off-site copy's own sets (read from there), and its stale partial copies."""
+        decisions = self._decisions(store.sets())
+        stale = [name for name in store.partials() if self._stale(name)]
+        if not dry_run:
+            for d in decisions:
+                if not d.keep:
+                    store.delete(d.id)
+            for name in stale:
+                store.delete_partial(name)
+        return PruneResult(store.location, decisions, stale)
 
     def _stale(self, partial: str) -> bool:
         """A partial set more than a day old is left over from a crash (a running backup is younger)."""
@@ -532,30 +666,49 @@ class BackupService:
 
     # -- scheduled work ---------------------------------------------------------------------------
 
+    def due(self, now: datetime) -> dict[str, BackupTarget]:
+        """The sources a scheduled backup takes now: those whose newest set here began at least their
+        period ago (`every_hours`, the source's own or the global one), and those with no set yet."""
+        newest: dict[str, datetime] = {}
+        for s in self.list_sets():  # newest first
+            if s.manifest.reason != SAFETY:
+                for name in s.manifest.source_names:
+                    newest.setdefault(name, s.manifest.started_at)
+        due = {}
+        for name, target in self.sources().items():
+            period = timedelta(hours=self.settings.source_every_hours(name))
+            # a tick that comes a moment early does not push the backup a whole tick later
+            if name not in newest or now - newest[name] >= period - min(DUE_SLACK, period / 100):
+                due[name] = target
+        return due
+
     def backup_if_due(self, now: datetime) -> None:
-        """Scheduler job: back up and prune when the newest set is older than `every_hours`."""
+        """Scheduler job: back up the sources that are due (`due`) into one set, then prune."""
         if now - self.started_at < STARTUP_GRACE:
             return
-        newest = self.newest_ok_at()
-        if newest is not None and now - newest < timedelta(hours=self.settings.every_hours):
+        due = self.due(now)
+        if not due:
             return
-        self.run(reason="scheduled")
+        self.run(reason="scheduled", only=due)
         self.prune()
 
     def drill_if_due(self, now: datetime) -> None:
-        """Scheduler job: drill the newest set when the last drill is older than `drill_every_days`."""
+        """Scheduler job: when the last drill is older than `drill_every_days`, drill the sets that hold
+        each source's newest good copy (one set, unless components are backed up on their own
+        schedules), newest first."""
         if now - self.started_at < STARTUP_GRACE:
             return
         last = self.records.last("drill")
         if last is not None and now - last.finished_at < timedelta(days=self.settings.drill_every_days):
             return
-        if self.newest_ok_at() is None:
-            return
-        self.drill()
+        holding = {copy.set.id: copy.set for copy in self.good_copies().values()}
+        for backup_set in sorted(holding.values(), key=lambda s: (s.manifest.started_at, s.id), reverse=True):
+            self.drill(backup_set.id)
 
     def schedule(self, scheduler: Scheduler) -> None:
         """Add the scheduled backup (then prune) and drill jobs; each decides itself whether it is due."""
         if not self.settings.schedule:
             return
-        scheduler.add("backup", timedelta(minutes=min(15.0, self.settings.every_hours * 60)), self.backup_if_due)
+        shortest = min(self.settings.source_every_hours(n) for n in [PITSTOP_DB, *self.settings.sources])
+        scheduler.add("backup", timedelta(minutes=min(15.0, shortest * 60)), self.backup_if_due)
         scheduler.add("backup.drill", timedelta(hours=1), self.drill_if_due)

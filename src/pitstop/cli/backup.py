@@ -15,6 +15,7 @@ from pitstop.errors import BackupError
 if TYPE_CHECKING:
     from pitstop.app import Pitstop
     from pitstop.backup import BackupSet
+    from pitstop.backup.offsite import OffsiteSet
 
 backup_app = typer.Typer(
     help="Backups proven by restoring: run, list, verify, drill, restore, prune.", no_args_is_help=True
@@ -34,7 +35,7 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-def _set_dict(s: BackupSet) -> dict[str, Any]:
+def _set_dict(s: BackupSet | OffsiteSet) -> dict[str, Any]:
     m = s.manifest
     return {
         "id": s.id,
@@ -46,7 +47,7 @@ def _set_dict(s: BackupSet) -> dict[str, Any]:
         "bytes": m.size,
         "stored_bytes": m.stored_size,
         "encrypted": m.encryption is not None,
-        "path": str(s.dir),
+        "path": s.location if hasattr(s, "location") else str(s.dir),  # off-site: its path or URL
     }
 
 
@@ -79,7 +80,7 @@ def run(
 @backup_app.command("list")
 def list_sets(
     ctx: typer.Context,
-    offsite: Annotated[bool, typer.Option(help="List the off-site copies instead.")] = False,
+    offsite: Annotated[bool, typer.Option(help="List the sets in the off-site copy (read from there).")] = False,
     as_json: AsJson = False,
 ) -> None:
     """Complete sets, newest first."""
@@ -108,15 +109,18 @@ def list_sets(
 def verify(
     ctx: typer.Context,
     set_id: Annotated[str | None, typer.Argument(help="The set, or 'latest' (the default: the newest).")] = None,
+    offsite: Annotated[
+        bool, typer.Option(help="Check the set's off-site copy instead (every file downloaded and checked).")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Check every stored file of a set against its manifest. Exit 1 naming each damaged file."""
-    backup_set, problems = _pitstop(ctx).backup.verify(set_id)
+    backup_set, problems = _pitstop(ctx).backup.verify(set_id, offsite=offsite)
     if as_json:
         out.print_json(json.dumps({"set": backup_set.id, "ok": not problems, "problems": problems}))
     elif not problems:
         files = sum(len(s.files) for s in backup_set.manifest.sources)
-        out.print(f"set {backup_set.id}: {files} files match the manifest")
+        out.print(f"set {backup_set.id}{' (off-site)' if offsite else ''}: {files} files match the manifest")
     for problem in problems:
         err.print(f"set {backup_set.id}: {problem}", highlight=False, soft_wrap=True)
     if problems:
@@ -127,10 +131,13 @@ def verify(
 def drill(
     ctx: typer.Context,
     set_id: Annotated[str | None, typer.Argument(help="The set, or 'latest' (the default: the newest).")] = None,
+    from_offsite: Annotated[
+        bool, typer.Option("--from-offsite", help="Restore from the off-site copy alone (downloaded first).")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Restore a set into scratch databases and directories, check it, and time it against the RTO."""
-    result = _pitstop(ctx).backup.drill(set_id)
+    result = _pitstop(ctx).backup.drill(set_id, offsite=from_offsite)
     if as_json:
         out.print_json(
             json.dumps(

@@ -10,8 +10,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pitstop.config.health import HealthSettings
 from pitstop.config.lifecycle import ModelsSettings
+from pitstop.config.offsite import OffsiteSettings
 from pitstop.config.oncall import OncallSettings
 from pitstop.config.remediation import RemediationSettings
+from pitstop.config.reports import ReportSettings
 
 
 class _Section(BaseModel):
@@ -84,8 +86,33 @@ class LogSettings(_Section):
     level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
 
+class RetentionSettings(_Section):
+    """How many sets each tier keeps (restic semantics: the newest set of each period)."""
+
+    keep_last: int = Field(default=3, ge=0, le=100_000)
+    daily: int = Field(default=7, ge=0, le=100_000)
+    weekly: int = Field(default=4, ge=0, le=100_000)
+    monthly: int = Field(default=12, ge=0, le=100_000)
+    quarterly: int = Field(default=20, ge=0, le=100_000, description="20 quarters: five years")
+    yearly: int = Field(default=0, ge=0, le=100_000)
+    keep_days: float = Field(
+        default=0.0,
+        ge=0,
+        le=36_600,
+        allow_inf_nan=False,
+        description="also keep every set made within this many days of the newest one (restic's --keep-within)",
+    )
+
+
+# A period or an objective longer than ten years is a typo (and past what timedelta holds as hours).
+MAX_HOURS = 10 * 366 * 24
+
+
 class BackupSourceSettings(_Section):
-    """One thing to back up: a database (sqlite, postgres) or a file tree (files, config, models)."""
+    """One thing to back up: a database (sqlite, postgres) or a file tree (files, config, models).
+
+    `every_hours`, `rpo_hours` and `retention` make it a component with its own schedule (the
+    guides' per-component table); left out, the source follows the `[backup]` ones."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="unique; names the source in sets")
     kind: str = Field(pattern="^(sqlite|postgres|files|config|models)$")
@@ -93,30 +120,48 @@ class BackupSourceSettings(_Section):
     path: Path | None = Field(default=None, description="sqlite: the database file; files: the root directory")
     include: list[str] = Field(default_factory=lambda: ["**"], description="glob patterns relative to path")
     exclude: list[str] = Field(default_factory=list)
+    every_hours: float | None = Field(
+        default=None, gt=0, le=MAX_HOURS, allow_inf_nan=False, description="backed up this often; empty: backup's"
+    )
+    rpo_hours: float | None = Field(
+        default=None, gt=0, le=MAX_HOURS, allow_inf_nan=False, description="its recovery point objective"
+    )
+    retention: RetentionSettings | None = Field(
+        default=None, description="its own retention (tiers left out keep nothing); empty: backup.retention"
+    )
 
-
-class RetentionSettings(_Section):
-    """How many sets each tier keeps (restic semantics: the newest set of each period)."""
-
-    keep_last: int = Field(default=3, ge=0)
-    daily: int = Field(default=7, ge=0)
-    weekly: int = Field(default=4, ge=0)
-    monthly: int = Field(default=12, ge=0)
-    quarterly: int = Field(default=20, ge=0, description="20 quarters: five years")
-    yearly: int = Field(default=0, ge=0)
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _tiers_left_out_keep_nothing(cls, v: object) -> object:
+        # `retention = { monthly = 12 }` means twelve monthly sets, not that plus the global tiers' defaults
+        if isinstance(v, dict):
+            return {**dict.fromkeys(RetentionSettings.model_fields, 0), **v}
+        return v
 
 
 class BackupSettings(_Section):
     include_pitstop_db: bool = Field(default=True, description="back up pitstop's own database")
-    sources: list[BackupSourceSettings] = Field(default_factory=list)
+    sources: dict[str, BackupSourceSettings] = Field(
+        default_factory=dict, description="[backup.sources.<name>] tables (or a [[backup.sources]] list with names)"
+    )
     destination: Path | None = Field(default=None, description="where sets are written; empty: <data_dir>/backups")
-    offsite: Path | None = Field(default=None, description="second copy of every set (3-2-1): a mounted share")
+    offsite: OffsiteSettings | None = Field(
+        default=None, description="second copy of every set (3-2-1): a mounted share, s3:// or sftp://"
+    )
     retention: RetentionSettings = RetentionSettings()
-    every_hours: float = Field(default=24.0, gt=0, description="scheduled backup period")
-    drill_every_days: float = Field(default=7.0, gt=0, description="scheduled restore drill period")
+    every_hours: float = Field(
+        default=24.0, gt=0, le=MAX_HOURS, allow_inf_nan=False, description="backup period of sources without their own"
+    )
+    drill_every_days: float = Field(
+        default=7.0, gt=0, le=MAX_HOURS / 24, allow_inf_nan=False, description="scheduled restore drill period"
+    )
     schedule: bool = Field(default=True, description="run backups, drills and prune from the scheduler")
-    rpo_hours: float = Field(default=24.0, gt=0, description="recovery point objective")
-    rto_minutes: float = Field(default=120.0, gt=0, description="recovery time objective")
+    rpo_hours: float = Field(
+        default=24.0, gt=0, le=MAX_HOURS, allow_inf_nan=False, description="recovery point objective"
+    )
+    rto_minutes: float = Field(
+        default=120.0, gt=0, le=MAX_HOURS * 60, allow_inf_nan=False, description="recovery time objective"
+    )
     compression_level: int = Field(default=1, ge=0, le=9, description="gzip level; 0 stores")
     encryption_key: SecretStr | None = Field(default=None, description="passphrase; sets are AES-256-GCM encrypted")
 
@@ -124,6 +169,58 @@ class BackupSettings(_Section):
     @classmethod
     def _blank_key_is_none(cls, v: object) -> object:
         return None if v == "" else v
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _sources_by_name(cls, v: object) -> object:
+        """The table form keys each source by its name; the older list form names it with `name`."""
+        if isinstance(v, list | tuple):
+            by_name: dict[str, object] = {}
+            for item in v:
+                name = item.get("name") if isinstance(item, dict) else getattr(item, "name", None)
+                if not isinstance(name, str):
+                    raise ValueError("every [[backup.sources]] entry needs a name")
+                if name in by_name:
+                    raise ValueError(f"backup source {name[:63]!r} is configured twice")
+                by_name[name] = item
+            return by_name
+        if isinstance(v, dict):
+            named: dict[object, object] = {}
+            for key, item in v.items():
+                if isinstance(item, dict):
+                    if item.get("name", key) != key:
+                        raise ValueError(f"backup.sources.{str(key)[:63]} names itself {str(item['name'])[:63]!r}")
+                    item = {**item, "name": key}
+                named[key] = item
+            return named
+        return v
+
+    @model_validator(mode="after")
+    def _sources_keep_their_rpo(self) -> BackupSettings:
+        if self.include_pitstop_db and "pitstop-db" in self.sources:
+            raise ValueError("backup.sources.pitstop-db: that name is pitstop's own database (include_pitstop_db)")
+        for name, source in self.sources.items():
+            rpo = source.rpo_hours or self.rpo_hours
+            if source.every_hours is not None and source.every_hours > rpo:
+                raise ValueError(
+                    f"backup.sources.{name}: backed up every {source.every_hours:g} h, its recovery point objective "
+                    f"of {rpo:g} h cannot be kept; give the source its own rpo_hours"
+                )
+        return self
+
+    def source_every_hours(self, name: str) -> float:
+        """How often source `name` is backed up (pitstop's own database and unknown names: every_hours)."""
+        source = self.sources.get(name)
+        return source.every_hours if source is not None and source.every_hours is not None else self.every_hours
+
+    def source_rpo_hours(self, name: str) -> float:
+        source = self.sources.get(name)
+        return source.rpo_hours if source is not None and source.rpo_hours is not None else self.rpo_hours
+
+    def source_retention(self, name: str) -> RetentionSettings | None:
+        """The source's own retention, or None when it follows `retention`."""
+        source = self.sources.get(name)
+        return source.retention if source is not None else None
 
 
 class PrognosticsSettings(_Section):
@@ -175,6 +272,7 @@ class Settings(BaseSettings):
     prognostics: PrognosticsSettings = PrognosticsSettings()
     models: ModelsSettings = ModelsSettings()
     oncall: OncallSettings = OncallSettings()
+    reports: ReportSettings = ReportSettings()
 
     @model_validator(mode="after")
     def _oncall_channels(self) -> Settings:

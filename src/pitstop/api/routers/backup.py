@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from pitstop.api.deps import Admin, Operator, PitstopDep, Viewer
 from pitstop.backup import BackupSet
+from pitstop.backup.offsite import OffsiteSet
 
 router = APIRouter(prefix="/api/backups", tags=["backups"])
 
@@ -60,7 +61,7 @@ class DrillOut(BaseModel):
     sources: list[SourceDrillOut]
 
 
-def _set_out(s: BackupSet) -> SetOut:
+def _set_out(s: BackupSet | OffsiteSet) -> SetOut:
     m = s.manifest
     return SetOut(
         id=s.id,
@@ -75,9 +76,9 @@ def _set_out(s: BackupSet) -> SetOut:
     )
 
 
-@router.get("", summary="Complete backup sets, newest first")
-def list_sets(pitstop: PitstopDep, _: Viewer) -> list[SetOut]:
-    return [_set_out(s) for s in pitstop.backup.list_sets()]
+@router.get("", summary="Complete backup sets, newest first (offsite=true: those in the off-site copy)")
+def list_sets(pitstop: PitstopDep, _: Viewer, offsite: bool = False) -> list[SetOut]:
+    return [_set_out(s) for s in pitstop.backup.list_sets(offsite=offsite)]
 
 
 @router.get("/runs", summary="The record of backups, verifications, drills, restores and prunes")
@@ -107,15 +108,17 @@ def run(pitstop: PitstopDep, _: Admin) -> SetOut:
     return _set_out(pitstop.backup.run())
 
 
-@router.post("/{set_id}/verify", summary="Check a set ('latest' for the newest) against its manifest")
-def verify(pitstop: PitstopDep, _: Operator, set_id: str) -> VerifyOut:
-    backup_set, problems = pitstop.backup.verify(set_id)  # the service resolves 'latest' and refuses paths
+@router.post("/{set_id}/verify", summary="Check a set ('latest' for the newest; offsite=true: its off-site copy)")
+def verify(pitstop: PitstopDep, _: Operator, set_id: str, offsite: bool = False) -> VerifyOut:
+    # the service resolves 'latest' and refuses paths
+    backup_set, problems = pitstop.backup.verify(set_id, offsite=offsite)
     return VerifyOut(set_id=backup_set.id, ok=not problems, problems=problems)
 
 
 @router.post("/drill", summary="Restore the newest set into scratch locations, check it and time it")
-def drill(pitstop: PitstopDep, _: Admin) -> DrillOut:
-    result = pitstop.backup.drill()
+def drill(pitstop: PitstopDep, _: Admin, from_offsite: bool = False) -> DrillOut:
+    """`from_offsite=true`: restore from the off-site copy alone."""
+    result = pitstop.backup.drill(offsite=from_offsite)
     return DrillOut(
         set_id=result.set_id,
         ok=result.ok,
