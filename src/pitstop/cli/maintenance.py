@@ -105,6 +105,50 @@ def procedures_show(ctx: typer.Context, name: str, as_json: AsJson = False) -> N
         out.print(f"  {step.id:<22} {step.kind:<8} {step.title}{timed}: {what}", highlight=False)
 
 
+@procedures_app.command("print")
+def procedures_print(
+    ctx: typer.Context,
+    name: str,
+    fmt: Annotated[str | None, typer.Option("--format", help="html or pdf (default: --output's, or html).")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="File to write (default: <data_dir>/printouts/NAME-vN.html or .pdf).")
+    ] = None,
+) -> None:
+    """A printable copy: version, schedule, contacts, numbered steps with limits, time limits and boxes to fill in."""
+    from pitstop.maintenance import printable
+    from pitstop.maintenance.common import name as checked_name
+
+    pitstop: Pitstop = ctx.obj.pitstop()
+    m = pitstop.maintenance
+    pf = m.catalog.get(checked_name("procedure", name))
+    kind = printable.output_format(fmt, output)
+    version = printable.version_of(pf, m.runner.versions(pf.procedure.name))
+    page = printable.render(pf, version=version, oncall=pitstop.settings.oncall, now=m.clock.now())
+    path = output or pitstop.settings.data_dir / "printouts" / f"{pf.procedure.name}-v{version.number}.{kind}"
+    out.print(f"wrote {printable.write(page, path, kind)} ({version.label})", markup=False, highlight=False)
+
+
+def _contacts(ctx: typer.Context, run: Any) -> dict[str, Any]:
+    """The contact list a run of this procedure shows (runbooks, `contacts = true`); {} otherwise."""
+    from pitstop.maintenance.printable import run_contacts
+
+    pitstop: Pitstop = ctx.obj.pitstop()
+    m = pitstop.maintenance
+    try:
+        proc = m.runner.procedure_of(run)
+    except InvalidInput:  # a recorded version today's model no longer reads
+        return {}
+    return run_contacts(proc, pitstop.settings.oncall, m.clock.now())
+
+
+def _print_contacts(contacts: dict[str, Any]) -> None:
+    if contacts.get("contacts_note"):
+        out.print(f"contacts: {contacts['contacts_note']}", markup=False, highlight=False)
+    for c in contacts.get("contacts", []):
+        reach = ", ".join(x for x in (c["phone"], c["email"]) if x) or "no phone or email"
+        out.print(f"  contact {c['name']} ({'; '.join(c['roles'])}): {reach}", markup=False, highlight=False)
+
+
 def _answers(values: list[str] | None, passed: list[str] | None, failed: list[str] | None) -> dict[str, Any]:
     from pitstop.maintenance.runs import Answer
 
@@ -126,9 +170,9 @@ def _answers(values: list[str] | None, passed: list[str] | None, failed: list[st
     return answers
 
 
-def _print_run(run: Any, as_json: bool) -> None:
+def _print_run(run: Any, as_json: bool, contacts: dict[str, Any] | None = None) -> None:
     if as_json:
-        _json(run.as_dict())
+        _json({**run.as_dict(), **(contacts or {})})
         return
     out.print(f"run {run.id}: {run.procedure} v{run.version} on {run.asset or 'system'}: {run.state}")
     for s in run.steps:
@@ -137,6 +181,7 @@ def _print_run(run: Any, as_json: bool) -> None:
         out.print(
             f"  {s.id:<22} {s.status}{extra}{late} {s.output.splitlines()[0] if s.output else ''}", highlight=False
         )
+    _print_contacts(contacts or {})
 
 
 @procedures_app.command("run")
@@ -152,7 +197,7 @@ def procedures_run(
 ) -> None:
     """Run a procedure: automated steps now, checklist items from --value/--pass/--fail or later with `answer`."""
     run = _m(ctx).runner.start(name, actor=by, asset=asset, answers=_answers(value, passed, failed))
-    _print_run(run, as_json)
+    _print_run(run, as_json, _contacts(ctx, run))
 
 
 @procedures_app.command("answer")
@@ -177,7 +222,7 @@ def procedures_answer(
         except ValueError:
             parsed = value
     run = _m(ctx).runner.answer(run_id, step, Answer(parsed, ok, note, attachment), actor=by)
-    _print_run(run, as_json)
+    _print_run(run, as_json, _contacts(ctx, run))
 
 
 @procedures_app.command("enable")
@@ -503,17 +548,35 @@ def report_monthly(
     ctx: typer.Context,
     site: Annotated[str | None, typer.Option(help="One site (default: all).")] = None,
     month: Annotated[str | None, typer.Option(help="YYYY-MM (default: this month).")] = None,
-    output: Annotated[Path | None, typer.Option(help="File to write (.html, or .pdf with weasyprint).")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write only this file (.html or .pdf), not the archive or the log.")
+    ] = None,
+    send: Annotated[bool, typer.Option("--send", help="Also e-mail the PDF to [reports.email].")] = False,
+    by: By = "cli",
 ) -> None:
-    """Compliance, MTTR, MTBF, backlog, self-healing and the month's log as one HTML page."""
+    """Compliance, MTTR, MTBF, backlog, self-healing and the month's log, archived as
+    <data_dir>/reports/YYYY-MM.html and .pdf (a re-run replaces them) and recorded in the maintenance log."""
     from pitstop.maintenance import report
+    from pitstop.maintenance.report_delivery import FAILED, ReportDelivery, ReportNotDelivered
 
+    if output is not None and send:
+        raise InvalidInput("--output writes one file and --send archives and e-mails the report: give one of them")
     pitstop: Pitstop = ctx.obj.pitstop()
     m = pitstop.maintenance
     month = month or m.clock.now().strftime("%Y-%m")
-    page = report.monthly(m, month=month, site=site, predictions=pitstop.prognostics.calibration)
-    path = output or pitstop.settings.data_dir / "reports" / f"maintenance-{month}{'-' + site if site else ''}.html"
-    out.print(f"wrote {report.write(page, path)}")
+    if output is not None:
+        page = report.monthly(m, month=month, site=site, predictions=pitstop.prognostics.calibration)
+        out.print(f"wrote {report.write(page, output)}")
+        return
+    settings = pitstop.settings
+    reports = ReportDelivery(
+        settings.reports, m, data_dir=settings.data_dir, predictions=pitstop.prognostics.calibration
+    )
+    done = reports.deliver(month, site=site, send=send, actor=by)
+    if done.result == FAILED:
+        raise ReportNotDelivered(f"report {month} not delivered: {done.detail} (log entry {done.entry.id})")
+    mailed = f"; e-mailed to {', '.join(done.recipients)}" if done.recipients else ""
+    out.print(f"archived {done.html} and {done.pdf}{mailed}", highlight=False)
 
 
 # -- emergency ---------------------------------------------------------------------------------
@@ -531,6 +594,7 @@ def emergency_declare(
     """Open an emergency incident, its work order and the timed runbook run."""
     em = _m(ctx).emergency.declare(key, title, actor=by, runbook=runbook, asset=asset)
     out.print(f"incident {em.incident.id}, work order {em.order.id}, runbook run {em.run.id} started")
+    _print_contacts(_contacts(ctx, em.run))
 
 
 @emergency_app.command("timeline")

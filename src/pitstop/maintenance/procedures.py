@@ -1,13 +1,18 @@
 """Procedures as code: TOML or YAML files with steps, versioned by content.
 
-A step is automated — `check` (a health check by name), `action` (a remediation action, run
-through the self-healing engine's guards), `command` (a configured command with a timeout and
-captured output), `update` (a software update with a backup, a smoke test and an automatic
-rollback; see `pitstop.maintenance.updates`), `reboot` (reboot the host, then wait for it to come
-back) — or `manual` (a checklist item: an instruction, an expected value or numeric limits,
-pass/fail, a note, an optional attachment). `within` on a step (e.g. "5m") makes it timed, for
-emergency runbooks; `every` on a command or action step (e.g. "25d") runs it at most that often,
-so one weekly procedure can hold a monthly step.
+A step is automated — `check` (a health check by name), `pitstop` (one of pitstop's own
+operations run in-process, e.g. `backup run`; see `pitstop.maintenance.operations`), `action` (a
+remediation action, run through the self-healing engine's guards; see
+`pitstop.maintenance.actions`), `command` (a configured command with a timeout and captured
+output), `update` (a software update with a backup, a smoke test and an automatic rollback; see
+`pitstop.maintenance.updates`), `reboot` (reboot the host, then wait for it to come back) — or
+`manual` (a checklist item: an instruction, an expected value or numeric limits, pass/fail, a
+note, an optional attachment). Targets, params, args and command arguments take placeholders
+filled from the configuration when the step runs (`{asset}`, `{asset.check.rtsp}`,
+`{pitstop.url}`; see `pitstop.maintenance.templating`); an unknown one is refused when the file
+loads. `within` on a step (e.g. "5m") makes it timed, for emergency runbooks; `every` on a
+pitstop, command or action step (e.g. "25d") runs it at most that often, so one weekly procedure
+can hold a monthly step.
 
 Shipped procedures live in `pitstop/procedures/` (package data); a site's own files in
 `<data_dir>/procedures/` replace shipped ones of the same name. A version is (number, sha256
@@ -29,7 +34,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pitstop.errors import InvalidInput, NotFound
+from pitstop.maintenance import templating
 from pitstop.maintenance.common import NAME, duration
+from pitstop.maintenance.operations import checked_args
 
 SUFFIXES = (".toml", ".yaml", ".yml")
 MAX_FILE_BYTES = 256 * 1024
@@ -55,11 +62,24 @@ class _Step(_Strict):
         return v
 
 
+def _placeholders(*values: Any) -> None:
+    """Every placeholder in the values is a known form (`pitstop.maintenance.templating`)."""
+    for value in values:
+        if (problem := templating.problem(value)) is not None:
+            raise ValueError(problem)
+
+
 class CheckStep(_Step):
     kind: Literal["check"]
     check: Annotated[str, Field(min_length=1, max_length=100)]
-    target: Annotated[str, Field(min_length=1, max_length=500)] = "{asset}"
+    # None: the run's asset, or "system" for a run without one
+    target: Annotated[str, Field(min_length=1, max_length=500)] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _templates(self) -> CheckStep:
+        _placeholders(self.target, self.params)
+        return self
 
 
 def _duration_at_least(value: str | None, what: str, least: timedelta) -> str | None:
@@ -85,10 +105,36 @@ class _Repeating(_Step):
 
 
 class ActionStep(_Repeating):
+    """A remediation action (`pitstop.maintenance.actions`): planned, guarded, applied, verified."""
+
     kind: Literal["action"]
     action: Annotated[str, Field(min_length=1, max_length=100)]
+    # what the action works on (a service, a path, a model); None: the run's asset, or "system"
+    target: Annotated[str, Field(min_length=1, max_length=300)] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     disruptive: bool = False  # runs only inside a maintenance window that covers the asset
+
+    @model_validator(mode="after")
+    def _templates(self) -> ActionStep:
+        _placeholders(self.target, self.params)
+        return self
+
+
+class PitstopStep(_Repeating):
+    """One of pitstop's own operations, run in-process (`pitstop.maintenance.operations`): its
+    `operation` ("backup run", "backup verify", "backup drill", "check", "drift") with `args` named
+    as the CLI command's options, e.g. args = { source = ["config"] }."""
+
+    kind: Literal["pitstop"]
+    operation: Annotated[str, Field(min_length=1, max_length=100)]  # one of operations.ARGS
+    args: dict[str, Any] = Field(default_factory=dict)
+    disruptive: bool = False  # runs only inside a maintenance window that covers the asset
+
+    @model_validator(mode="after")
+    def _args(self) -> PitstopStep:
+        _placeholders(self.args)
+        checked_args(self.operation, self.args)
+        return self
 
 
 Argv = Annotated[list[Annotated[str, Field(min_length=1, max_length=1000)]], Field(max_length=50)]
@@ -99,6 +145,11 @@ class CommandStep(_Repeating):
     command: Annotated[list[Annotated[str, Field(min_length=1, max_length=1000)]], Field(min_length=1, max_length=50)]
     timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     disruptive: bool = False  # runs only inside a maintenance window that covers the asset
+
+    @model_validator(mode="after")
+    def _templates(self) -> CommandStep:
+        _placeholders(self.command)
+        return self
 
 
 class RebootStep(_Step):
@@ -257,7 +308,8 @@ class ManualStep(_Step):
 
 
 Step = Annotated[
-    CheckStep | ActionStep | CommandStep | UpdateStep | RebootStep | ManualStep, Field(discriminator="kind")
+    CheckStep | PitstopStep | ActionStep | CommandStep | UpdateStep | RebootStep | ManualStep,
+    Field(discriminator="kind"),
 ]
 
 
@@ -279,6 +331,9 @@ class Procedure(_Strict):
     asset_types: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list)
     estimated_hours: Annotated[float, Field(gt=0, le=1000)] = 1.0
     runbook: bool = False  # an emergency runbook: steps are timed
+    # The on-call contact list ([oncall.contacts]) shown with its runs; None: shown for runbooks.
+    # Printed copies (pitstop.maintenance.printable) always carry it.
+    contacts: bool | None = None
     schedule: ScheduleSpec | None = None
     steps: Annotated[list[Step], Field(min_length=1, max_length=200)]
 

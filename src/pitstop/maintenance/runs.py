@@ -6,6 +6,10 @@ goes into the maintenance log, and the `on_finish` hooks run (schedules count th
 
 Automated steps run in order. A `reboot` step that rebooted the host leaves the run waiting: the
 steps after it run when `resume` (the maintenance job) sees the host came back, or gave up on it.
+Each automated step passes or fails on what it found; it is skipped only for a reason it states
+(waits for a maintenance window, ran less than `every` ago, a guard of the action), and an error
+is a step that could not run at all (a check that refuses its params, an unknown action). A
+placeholder without a value fails its step, naming it.
 """
 
 from __future__ import annotations
@@ -35,15 +39,18 @@ from pitstop.maintenance.procedures import (
     CheckStep,
     CommandStep,
     ManualStep,
+    PitstopStep,
     Procedure,
     ProcedureFile,
     RebootStep,
     UpdateStep,
     parse,
 )
+from pitstop.maintenance.templating import Filler, Sources, Unfilled
 from pitstop.maintenance.updates import RunInfo, Updater
 from pitstop.maintenance.workorders import WorkOrderService
 from pitstop.storage.engine import Database
+from pitstop.storage.repos.assets import AssetRepo
 from pitstop.storage.schema import procedure_runs, procedure_versions
 
 MAX_OUTPUT = 4000
@@ -54,12 +61,27 @@ def host_boot_time() -> datetime:
 
 
 class ActionRunner(Protocol):
-    """The self-healing engine's entry for procedure steps: run `action` through its guards
-    (budget, cooldown, window, approval). Returns (passed, what happened); passed None: not applied."""
+    """The self-healing engine's entry for procedure steps (`pitstop.maintenance.actions`): run
+    `action` on `target` through its guards; `window` is the maintenance window in force for the
+    run's asset (None: none is). Returns (passed, what happened); passed None: not applied."""
 
     def __call__(
-        self, action: str, params: Mapping[str, Any], *, asset: str, disruptive: bool, reason: str
+        self,
+        action: str,
+        params: Mapping[str, Any],
+        *,
+        asset: str,
+        target: str,
+        window: str | None,
+        disruptive: bool,
+        reason: str,
     ) -> tuple[bool | None, str]: ...
+
+
+class OperationRunner(Protocol):
+    """pitstop's own operations (`pitstop.maintenance.operations.Operations`): (passed | failed, output)."""
+
+    def __call__(self, operation: str, args: Mapping[str, Any]) -> tuple[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +158,11 @@ class ProcedureRunner:
         self.catalog = catalog
         self.orders = orders
         self.check_context = check_context
-        self.action_runner: ActionRunner | None = None  # set by the self-healing engine when it exists
+        # Set by the composition root (pitstop.app): the self-healing engine's actions, pitstop's
+        # own operations, and where placeholders take their values from.
+        self.action_runner: ActionRunner | None = None
+        self.operations: OperationRunner | None = None
+        self.sources = Sources(asset_row=AssetRepo(db).get_asset)
         self.on_finish: list[Callable[[Run], None]] = []
         # update steps keep their backups and kept wheels in work_dir/run-<id>/<step>/
         self.updater = Updater(db, clock, work_dir, self.run_check)
@@ -350,45 +376,63 @@ class ProcedureRunner:
             ),
         )
 
-    def _automated(self, step: CheckStep | ActionStep | CommandStep | UpdateStep, run: Run) -> StepResult:
-        status, output = "error", ""
+    def _automated(self, step: CheckStep | PitstopStep | ActionStep | CommandStep | UpdateStep, run: Run) -> StepResult:
         if isinstance(step, UpdateStep):
             return self._update(step, run)
+
+        def said(status: str, output: str) -> StepResult:
+            result = StepResult(step.id, step.kind, status, by="pitstop", output=output[:MAX_OUTPUT])
+            return self._timed(step.within, run, result)
+
         if not isinstance(step, CheckStep) and step.every is not None:
             last = self._last_passed(run, step.id)
             if last is not None and run.started_at - last < duration(step.every, "every"):
                 again = last + duration(step.every, "every")
-                output = f"runs every {step.every}: passed {last.isoformat()}, due again from {again.isoformat()}"
-                return self._timed(
-                    step.within, run, StepResult(step.id, step.kind, "skipped", by="pitstop", output=output)
+                return said(
+                    "skipped", f"runs every {step.every}: passed {last.isoformat()}, due again from {again.isoformat()}"
                 )
-        if not isinstance(step, CheckStep) and step.disruptive:
+        window = None
+        if isinstance(step, ActionStep) or (not isinstance(step, CheckStep) and step.disruptive):
             window = self.window_in_force(run.asset)
-            if window is None:
-                output = f"disruptive step: waits for a maintenance window covering {run.asset or 'the system'}"
-                return self._timed(
-                    step.within, run, StepResult(step.id, step.kind, "skipped", by="pitstop", output=output)
+            if step.disruptive and window is None:
+                return said(
+                    "skipped", f"disruptive step: waits for a maintenance window covering {run.asset or 'the system'}"
                 )
+        filler = Filler(self.sources, run.asset)
         try:
             if isinstance(step, CheckStep):
-                status, output = self._check(step, run)
+                status, output = self._check(step, run, filler)
+            elif isinstance(step, PitstopStep):
+                status, output = self._pitstop(step, filler)
             elif isinstance(step, ActionStep):
-                if self.action_runner is None:
-                    status, output = "skipped", "the self-healing engine is not available; action not run"
-                else:
-                    ok, output = self.action_runner(
-                        step.action,
-                        step.params,
-                        asset=run.asset,
-                        disruptive=step.disruptive,
-                        reason=f"procedure {run.procedure} run {run.id} step {step.id}",
-                    )
-                    status = "skipped" if ok is None else ("passed" if ok else "failed")
+                status, output = self._action(step, run, window, filler)
             else:
-                status, output = self._command(step, run)
+                status, output = self._command(step, filler)
+        except Unfilled as exc:  # configuration the step needs is missing: it fails saying which
+            status, output = "failed", f"not run: {exc}"
         except Exception as exc:  # a broken step is recorded, the run goes on
             status, output = "error", f"{type(exc).__name__}: {exc}"
-        return self._timed(step.within, run, StepResult(step.id, step.kind, status, by="pitstop", output=output))
+        return said(status, output)
+
+    def _pitstop(self, step: PitstopStep, filler: Filler) -> tuple[str, str]:
+        if self.operations is None:
+            return "error", "this runner was built without pitstop's operations (pitstop.app wires them)"
+        return self.operations(step.operation, filler.fill(step.args))
+
+    def _action(self, step: ActionStep, run: Run, window: str | None, filler: Filler) -> tuple[str, str]:
+        if self.action_runner is None:
+            return "skipped", "the self-healing engine is not available; action not run"
+        target = filler.fill(step.target) if step.target is not None else run.asset or "system"
+        ok, output = self.action_runner(
+            step.action,
+            filler.fill(step.params),
+            asset=run.asset,
+            target=text("the action's target", target, 340),
+            window=window,
+            disruptive=step.disruptive,
+            reason=f"procedure {run.procedure} run {run.id} step {step.id}",
+        )
+        return ("skipped" if ok is None else "passed" if ok else "failed"), output
 
     def window_in_force(self, asset: str) -> str | None:
         """The maintenance window in force now whose matchers cover the asset (and its site), if any."""
@@ -430,9 +474,9 @@ class ProcedureRunner:
                         return datetime.fromisoformat(s["at"])
         return None
 
-    def _check(self, step: CheckStep, run: Run) -> tuple[str, str]:
-        target = step.target.replace("{asset}", run.asset or "system")
-        passed, output = self.run_check(step.check, target, step.params)
+    def _check(self, step: CheckStep, run: Run, filler: Filler) -> tuple[str, str]:
+        target = filler.fill(step.target) if step.target is not None else run.asset or "system"
+        passed, output = self.run_check(step.check, target, filler.fill(step.params))
         return ("error" if passed is None else "passed" if passed else "failed"), output
 
     def run_check(self, name: str, target: str, params: Mapping[str, Any]) -> tuple[bool | None, str]:
@@ -450,8 +494,8 @@ class ProcedureRunner:
         result = check.run(ctx)
         return result.status is Status.HEALTHY, f"{result.status.value}: {result.summary}"[:MAX_OUTPUT]
 
-    def _command(self, step: CommandStep, run: Run) -> tuple[str, str]:
-        return self._argv([a.replace("{asset}", run.asset) for a in step.command], step.timeout_s)
+    def _command(self, step: CommandStep, filler: Filler) -> tuple[str, str]:
+        return self._argv(filler.fill(step.command), step.timeout_s)
 
     @staticmethod
     def _argv(argv: list[str], timeout_s: float) -> tuple[str, str]:

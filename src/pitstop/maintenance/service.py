@@ -79,6 +79,21 @@ class Maintenance:
             importlib.import_module("pitstop.health.checks")
         return CheckContext(clock=self.clock, db=self.db, readings=self.readings, assets=self.assets, jobs=self.jobs)
 
+    @staticmethod
+    def check_context_from(base: Any, **extra: Any) -> Callable[[], Any]:
+        """Procedure checks in the health monitor's context (`base`: the settings, the metrics, the
+        models), with `extra` (e.g. the backup service) added: a copy per step, without the
+        per-round caches (latest readings), so a step reads afresh and never disturbs a round."""
+        import dataclasses
+
+        from pitstop.health.runner import ROUND_KEYS
+
+        def context() -> Any:
+            kept = {k: v for k, v in base.extra.items() if k not in ROUND_KEYS}
+            return dataclasses.replace(base, extra={**kept, **extra})
+
+        return context
+
     def incident_cleared(self, order: WorkOrder) -> bool | None:
         """An incident's order is cleared when no incident of its key is unresolved any more."""
         try:

@@ -140,6 +140,26 @@ def get_procedure(name: Name, pitstop: PitstopDep, _key: Viewer) -> dict[str, An
     return {**pf.procedure.model_dump(), "content_hash": pf.content_hash, "versions": m.runner.versions(name)}
 
 
+# A printed page fetches nothing: no scripts, images, fonts or frames, only its own inline style.
+PRINT_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+
+@router.get(
+    "/maintenance/procedures/{name}/print",
+    summary="A printable copy of a procedure or runbook (self-contained HTML)",
+    response_class=HTMLResponse,
+)
+def print_procedure(name: Annotated[str, Path(min_length=1)], pitstop: PitstopDep, _key: Viewer) -> HTMLResponse:
+    from pitstop.maintenance import printable
+    from pitstop.maintenance.common import name as checked_name
+
+    m = pitstop.maintenance
+    pf = m.catalog.get(checked_name("procedure", name))  # 400 for a name no procedure can have, 404 unknown
+    version = printable.version_of(pf, m.runner.versions(pf.procedure.name))
+    page = printable.render(pf, version=version, oncall=pitstop.settings.oncall, now=m.clock.now())
+    return HTMLResponse(page, headers={"Content-Security-Policy": PRINT_CSP})
+
+
 @router.post("/procedures/{name}/runs", summary="Run a procedure (automated steps now, checklist answers given)")
 def run_procedure(name: Name, body: RunIn, request: Request, pitstop: PitstopDep, _key: Operator) -> dict[str, Any]:
     answers = {k: v.answer() for k, v in body.answers.items()}
@@ -160,7 +180,16 @@ def list_runs(
 
 @router.get("/procedure-runs/{run_id}", summary="One procedure run")
 def get_run(run_id: RowId, pitstop: PitstopDep, _key: Viewer) -> dict[str, Any]:
-    return pitstop.maintenance.runner.get(run_id).as_dict()
+    from pitstop.maintenance.printable import run_contacts
+
+    m = pitstop.maintenance
+    run = m.runner.get(run_id)
+    try:
+        proc = m.runner.procedure_of(run)
+    except InvalidInput:  # a recorded version today's model no longer reads: the run as it is
+        return run.as_dict()
+    # runbooks (and procedures with contacts = true) carry who to call: contacts, contacts_note
+    return {**run.as_dict(), **run_contacts(proc, pitstop.settings.oncall, m.clock.now())}
 
 
 @router.post("/procedure-runs/{run_id}/answers", summary="Record a checklist item's result")
