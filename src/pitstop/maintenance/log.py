@@ -38,6 +38,7 @@ KINDS = (
     "update",
     "emergency",
     "review",
+    "report",
     "note",
 )
 # incident transitions the log records, and how an entry words them

@@ -24,6 +24,10 @@ class EmailNotifier:
         return msg
 
     def send(self, alert: Alert) -> Delivery:
+        return self.deliver(self.message(alert))
+
+    def deliver(self, msg: EmailMessage) -> Delivery:
+        """Any message through the channel's server (the monthly report's mail comes this way too)."""
         cfg = self.cfg
         try:
             with smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_s) as smtp:
@@ -31,7 +35,7 @@ class EmailNotifier:
                     smtp.starttls(context=ssl.create_default_context())
                 if cfg.username is not None:
                     smtp.login(cfg.username.get_secret_value(), cfg.password.get_secret_value() if cfg.password else "")
-                smtp.send_message(self.message(alert))
+                smtp.send_message(msg)
         except smtplib.SMTPAuthenticationError:
             return Delivery(self.name, False, f"SMTP {cfg.host}:{cfg.port} refused the login")
         except (smtplib.SMTPException, OSError) as exc:
