@@ -65,6 +65,7 @@ def test_calendar_rule_retrains_with_the_configured_gates_and_records_why(
             NAME: {
                 "gates": [{"rule": "min", "metric": "r2", "value": 0.5}, {"rule": "size_mb", "value": 10}],
                 "retrain": {"every_days": 30, "trees": 30},
+                "prerequisites": {"min_samples": 1_000},  # 2 coils x 20 days, half-hourly: under the guide's 10,000
                 "monitor": False,
             }
         }
@@ -98,7 +99,13 @@ def test_drift_trigger_in_manual_mode_leaves_a_challenger_and_keeps_excluded_per
     db: Database, clock: FrozenClock, tmp_path: Any
 ) -> None:
     models = {
-        "twins": {NAME: {"mode": "manual", "retrain": {"on_drift": "warn", "trees": 30, "window_days": 30}}},
+        "twins": {
+            NAME: {
+                "mode": "manual",
+                "retrain": {"on_drift": "warn", "trees": 30, "window_days": 30},
+                "prerequisites": {"min_samples": 1_000},  # under the guide's 10,000: half-hourly test data
+            }
+        },
         "drift_window_days": 10,
     }
     pitstop = plant(db, clock, tmp_path, models, health={"default_checks": False})

@@ -19,7 +19,7 @@ from pitstop.cli.heal import heal_app
 from pitstop.cli.health import check_command, incidents_app, silence_app, windows_app
 from pitstop.cli.ingest import ingest_command, quarantine_app
 from pitstop.cli.maintenance import register as register_maintenance
-from pitstop.cli.models import drift_app, models_app, score_command
+from pitstop.cli.models import asset_event_command, drift_app, models_app, score_command
 from pitstop.cli.oncall import oncall_app
 from pitstop.cli.rul import rul_app
 from pitstop.cli.sim import sim_app
@@ -61,6 +61,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(drift_app, name="drift")
 app.add_typer(rul_app, name="rul")
 app.command("score")(score_command)
+assets_app.command("event")(asset_event_command)
 
 out = Console()
 err = Console(stderr=True)

@@ -1,4 +1,5 @@
-"""`pitstop models train`: fit an asset type's digital twin on stored readings."""
+"""`pitstop models ...` (train, the registry, retraining behind prerequisites and gates, asset events)
+and `pitstop drift ...` (report, rebaseline)."""
 
 from __future__ import annotations
 
@@ -153,13 +154,15 @@ def rollback_command(
 
 @models_app.command("history")
 def history_command(ctx: typer.Context, name: str) -> None:
-    """Every alias move of a model (from, to, who, when, why) and every gate decision."""
+    """Every alias move of a model (from, to, who, when, why), every decision (gates, or prerequisites
+    that failed) and every re-taken drift reference."""
     pitstop = ctx.obj.pitstop()
     try:
         registry = pitstop.models.registry
         result = {
             "moves": [m.as_dict() for m in registry.history(name)],
             "decisions": registry.decisions(name),
+            "references": registry.references(name),
         }
     finally:
         pitstop.close()
@@ -171,29 +174,60 @@ def retrain_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name, e.g. hvac-twin.")],
     manual: Annotated[bool, typer.Option("--manual", help="Stay challenger even when every gate passes.")] = False,
-    holdout: Annotated[float, typer.Option(min=0.05, max=0.5, help="Latest share of rows held out.")] = 0.2,
-    trees: Annotated[int, typer.Option(min=10, max=5000, help="Boosting rounds per output.")] = 300,
+    holdout: Annotated[
+        float | None, typer.Option(min=0.05, max=0.5, help="Latest share of rows held out (default: the model's).")
+    ] = None,
+    trees: Annotated[
+        int | None, typer.Option(min=10, max=5000, help="Boosting rounds per output (default: the model's).")
+    ] = None,
+    min_samples: Annotated[
+        int | None, typer.Option(min=0, help="Prerequisite: complete rows at least (default: the model's, 10,000).")
+    ] = None,
     trigger: Annotated[str, typer.Option(help="What asked for it (recorded).")] = "manual",
     actor: Annotated[str | None, typer.Option(help="Who (default: cli:<user>).")] = None,
 ) -> None:
-    """Train a candidate on stored readings (known-faulty periods left out), gate it, promote if managed."""
+    """Train a candidate on stored readings as the model is configured: known-faulty periods, maintenance
+    windows and readings of changed equipment left out, behind its prerequisites (a failure trains
+    nothing and is recorded), gates and floors; promote if managed."""
     from pitstop.ml.registry import Mode
 
     pitstop = ctx.obj.pitstop()
     try:
-        result = pitstop.models.retrain(
+        result = pitstop.model_watch.retrain(
             name,
-            pitstop.model_data.frame(name),
-            mode=Mode.MANUAL if manual else Mode.MANAGED,
             trigger=trigger,
             actor=_actor(actor),
+            mode=Mode.MANUAL if manual else None,
             holdout=holdout,
-            excluded=pitstop.model_data.faulty_periods(name),
-            params={"n_estimators": trees},
+            trees=trees,
+            min_samples=min_samples,
         )
     finally:
         pitstop.close()
     out.print_json(json.dumps(result.as_dict()))
+
+
+def asset_event_command(
+    ctx: typer.Context,
+    asset: Annotated[str, typer.Argument(help="Asset name, e.g. ahu-1.")],
+    kind: Annotated[str, typer.Argument(help="Event kind: equipment-changed.")],
+    note: Annotated[str, typer.Option(help="What changed (recorded; the retraining trigger).")],
+    actor: Annotated[str | None, typer.Option(help="Who (default: cli:<user>).")] = None,
+    later: Annotated[
+        bool, typer.Option("--later", help="Only record it: the lifecycle job retrains at its next run.")
+    ] = False,
+) -> None:
+    """Record an asset event (kind equipment-changed) with a maintenance-log entry, then run the lifecycle
+    job for every model whose inputs come from the asset: the change is its trigger, the asset's
+    readings from before it are left out, the prerequisites and gates apply."""
+    pitstop = ctx.obj.pitstop()
+    try:
+        watch = pitstop.model_watch
+        event, names = watch.record_event(asset, kind, note, actor=_actor(actor))
+        looks = [] if later else [watch.look(n).as_dict() for n in names if watch.lifecycle.registry.versions(n)]
+    finally:
+        pitstop.close()
+    out.print_json(json.dumps({"event": event.as_dict(), "models": names, "looks": looks}))
 
 
 @models_app.command("watch")
@@ -202,7 +236,8 @@ def watch_command(
     name: Annotated[str | None, typer.Argument(help="One configured model (default: every one).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the triggers; train nothing.")] = False,
 ) -> None:
-    """Run the lifecycle job once: calendar, drift and accuracy triggers of [models.twins.*]; retrain when due."""
+    """Run the lifecycle job once: calendar, drift, accuracy and equipment-change triggers of [models.twins.*]
+    (or of the model named); retrain when due, behind the prerequisites and gates."""
     pitstop = ctx.obj.pitstop()
     try:
         watch = pitstop.model_watch
@@ -264,3 +299,47 @@ def drift_report_command(
     finally:
         pitstop.close()
     out.print_json(json.dumps({**report.as_dict(), "json": str(json_path), "html": str(html_path)}))
+
+
+def _instant(option: str, given: str | None) -> datetime | None:
+    if given is None:
+        return None
+    try:
+        value = datetime.fromisoformat(given)
+    except ValueError:
+        raise ConfigError(f"{option} {given[:60]!r} is not an ISO time") from None
+    if value.tzinfo is None:
+        raise ConfigError(f"{option} needs a UTC offset, e.g. 2026-01-01T00:00+00:00")
+    return value
+
+
+@drift_app.command("rebaseline")
+def drift_rebaseline_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name, e.g. hvac-twin.")],
+    reason: Annotated[str, typer.Option(help="Why the plant as it is now is the new normal (recorded).")],
+    days: Annotated[
+        float | None, typer.Option(min=0.01, help="Window: the latest days (default: models.drift_window_days).")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="Window start, ISO time with offset (instead of --days).")] = None,
+    end: Annotated[str | None, typer.Option(help="Window end, ISO time with offset (default: now).")] = None,
+    version: Annotated[int | None, typer.Option(min=1, help="Version (default: the champion).")] = None,
+    actor: Annotated[str | None, typer.Option(help="Who (default: cli:<user>).")] = None,
+) -> None:
+    """Re-take the champion's input drift reference from a window of readings (default: the latest
+    models.drift_window_days, known-faulty periods and maintenance windows left out). Recorded with who
+    and why, and in the maintenance log; the earlier references stay for audit."""
+    pitstop = ctx.obj.pitstop()
+    try:
+        row = pitstop.model_watch.rebaseline(
+            name,
+            actor=_actor(actor),
+            reason=reason,
+            days=days,
+            start=_instant("--start", start),
+            end=_instant("--end", end),
+            version=version,
+        )
+    finally:
+        pitstop.close()
+    out.print_json(json.dumps(row))

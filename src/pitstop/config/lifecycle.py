@@ -1,11 +1,15 @@
-"""Settings of the model lifecycle (`[models]` in pitstop.toml): gates, retraining triggers, floors.
+"""Settings of the model lifecycle (`[models]` in pitstop.toml): gates, retraining triggers, floors,
+the prerequisites of the data a model is trained on, inputs left out of the drift verdict.
 
 One table per model name under ``[models.twins]``; its ``gates`` are an array of tables, one per
-rule, which replace the default gates of that model::
+rule, which replace the default gates of that model; ``floors`` add absolute limits to whichever
+gates apply::
 
     [models.twins.hvac-twin]
     mode = "managed"
     accuracy_floor = 0.5
+    floors = { r2 = 0.99 }
+    drift_exclude = ["AMBT"]
 
     [[models.twins.hvac-twin.gates]]
     rule = "min"
@@ -16,13 +20,19 @@ rule, which replace the default gates of that model::
     every_days = 90
     on_drift = "warn"
     accuracy_drop = 0.2
+
+    [models.twins.hvac-twin.prerequisites]
+    min_samples = 10000
+    max_missing_share = 0.2
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from collections import Counter
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Metric = Literal["r2", "mape", "mae"]
 
@@ -112,6 +122,31 @@ class RetrainSettings(_Section):
     trees: int = Field(default=300, ge=10, le=5000, description="boosting rounds per output")
 
 
+class PrerequisiteSettings(_Section):
+    """What the data must be before a candidate is trained; checked on the rows training would use
+    (after known-faulty periods and maintenance windows are left out), per asset and input. A failed
+    prerequisite trains nothing: the champion stays and the decision record says which one failed."""
+
+    min_samples: int = Field(
+        default=10_000, ge=0, le=1_000_000_000, description="complete rows (every input and output) at least"
+    )
+    max_missing_share: float = Field(
+        default=0.2, ge=0, le=1, description="per asset and input: share of the asset's rows without the input"
+    )
+    max_flat_share: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="per asset and input: share of rows at its most common value (1.0 allows constant inputs)",
+    )
+    max_out_of_range_share: float = Field(
+        default=0.01, ge=0, le=1, description="per asset and input: share of values outside the sensor's min/max"
+    )
+
+
+SensorName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+
+
 class ModelSettings(_Section):
     mode: Literal["managed", "manual"] = Field(
         default="managed", description="managed: promote when every gate passes; manual: stay challenger"
@@ -128,6 +163,31 @@ class ModelSettings(_Section):
         description="live accuracy below this opens model.accuracy:<name> (rolled back by rollback_model)",
     )
     rollback_below_floor: bool = Field(default=True, description="add the rule model.accuracy:<name> -> rollback_model")
+    floors: dict[Metric, float] = Field(
+        default_factory=dict,
+        description="absolute limits on hold-out metrics added to the gates, e.g. { r2 = 0.99 }: r2 at least, "
+        "mape and mae at most; a candidate past one is rejected even when it beats the champion",
+    )
+    prerequisites: PrerequisiteSettings = PrerequisiteSettings()
+    drift_exclude: list[SensorName] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="inputs reported by drift but left out of its verdict and trigger (seasonal inputs, e.g. AMBT)",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        for metric, value in self.floors.items():
+            if not math.isfinite(value):
+                raise ValueError(f"floors.{metric} must be a finite number, got {value}")
+            if metric == "r2" and value > 1.0:
+                raise ValueError(f"floors.r2 must be at most 1 (the R² of a perfect fit), got {value}")
+            if metric != "r2" and value < 0.0:
+                raise ValueError(f"floors.{metric} is an error: it must be at least 0, got {value}")
+        twice = sorted(c for c, n in Counter(self.drift_exclude).items() if n > 1)
+        if twice:
+            raise ValueError(f"drift_exclude lists {twice} more than once")
+        return self
 
 
 class ModelsSettings(_Section):

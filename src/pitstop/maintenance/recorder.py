@@ -51,10 +51,16 @@ class LogRecorder:
         """A trained candidate and its gates' decision."""
         champion = f"v{record['champion']}" if record.get("champion") is not None else "none"
         failed = ", ".join(record.get("failed_rules") or [])
+        if record.get("candidate") is None:  # a prerequisite failed: nothing was trained
+            what = f"nothing trained ({record.get('trigger', '?')}), prerequisites failed; champion {champion} stays"
+        else:
+            what = (
+                f"v{record['candidate']} trained ({record.get('trigger', '?')}), "
+                f"gates {'passed' if record['passed'] else 'failed'} against champion {champion}"
+            )
         self.log.append(
             "model_training",
-            f"model {name}: v{record['candidate']} trained ({record.get('trigger', '?')}), "
-            f"gates {'passed' if record['passed'] else 'failed'} against champion {champion}",
+            f"model {name}: {what}",
             actor="models",
             issues=f"failed: {failed}" if failed else "",
             result="passed" if record["passed"] else "failed",

@@ -614,18 +614,51 @@ model_alias_moves = Table(
     Index(None, "name", "alias", "at"),
 )
 
-# Gate decisions: a candidate against the champion, each rule's value and verdict.
+# Gate decisions: a candidate against the champion, each rule's value and verdict. A retraining
+# whose prerequisites failed trained nothing: no candidate, the failed prerequisites as verdicts.
 model_decisions = Table(
     "model_decisions",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("name", String(200), nullable=False),
-    Column("candidate", Integer, nullable=False),
+    Column("candidate", Integer),
     Column("champion", Integer),
     Column("at", UtcDateTime, nullable=False),
     Column("passed", Integer, nullable=False),
     Column("record", Text, nullable=False),
     Index(None, "name", "at"),
+)
+
+# Drift references re-taken from a window (`pitstop drift rebaseline`): the latest row of a version
+# is its input reference; earlier rows and the reference stored with the version stay for audit.
+model_references = Table(
+    "model_references",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("window_start", UtcDateTime, nullable=False),
+    Column("window_end", UtcDateTime, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("profile", Text, nullable=False),
+    Index(None, "name", "version"),
+)
+
+# Events of an asset that concern its models (kind `equipment_changed`): a retraining trigger of
+# every model whose inputs come from the asset.
+asset_events = Table(
+    "asset_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("asset", String(200), nullable=False),
+    Column("kind", String(50), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Index(None, "asset", "at"),
 )
 
 

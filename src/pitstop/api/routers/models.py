@@ -1,4 +1,5 @@
-"""Models: versions and alias history for viewers; `POST /predict/{model}` serves the champion.
+"""Models: versions and alias history for viewers; `POST /predict/{model}` serves the champion;
+operators re-take a drift reference and record asset events (an equipment change: a retraining trigger).
 
 `PredictFastPath` answers the common `/predict` request ahead of the framework; everything else
 about the route (errors, validation messages, the OpenAPI entry) is the FastAPI route below.
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pitstop.api.deps import PitstopDep, Viewer
+from pitstop.api.deps import Instant, Operator, PitstopDep, Viewer
 from pitstop.app import Pitstop
 from pitstop.core.types import Role
 from pitstop.errors import NotFound, PitstopError
@@ -81,10 +82,62 @@ def list_models(pitstop: PitstopDep, _key: Viewer) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/api/models/{model}/history", summary="Alias moves and gate decisions of a model")
+@router.get("/api/models/{model}/history", summary="Alias moves, decisions and re-taken drift references of a model")
 def history(model: ModelName, pitstop: PitstopDep, _key: Viewer) -> dict[str, Any]:
     registry = pitstop.models.registry
-    return {"moves": [m.as_dict() for m in registry.history(model)], "decisions": registry.decisions(model)}
+    return {
+        "moves": [m.as_dict() for m in registry.history(model)],
+        "decisions": registry.decisions(model),
+        "references": registry.references(model),
+    }
+
+
+class RebaselineIn(BaseModel):
+    """The window to re-take the reference from: ``days`` up to ``end`` (default: models.drift_window_days
+    up to now), or ``start`` to ``end``."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+    days: float | None = Field(default=None, gt=0, le=36_600)
+    start: Instant | None = None
+    end: Instant | None = None
+    version: int | None = Field(default=None, ge=1, lt=2**31)
+
+
+@router.post("/api/models/{model}/rebaseline", summary="Re-take the model's input drift reference from a window")
+def rebaseline(
+    model: ModelName, body: RebaselineIn, request: Request, pitstop: PitstopDep, _key: Operator
+) -> dict[str, Any]:
+    """The champion's (or `version`'s) input reference becomes the readings of the window; recorded
+    with the key's name and the reason, and in the maintenance log; earlier references are kept."""
+    return pitstop.model_watch.rebaseline(
+        model,
+        actor=request.state.actor,
+        reason=body.reason,
+        days=body.days,
+        start=body.start,
+        end=body.end,
+        version=body.version,
+    )
+
+
+class AssetEventIn(BaseModel):
+    kind: Annotated[str, Field(min_length=1, max_length=50)] = "equipment_changed"
+    note: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/api/assets/{asset}/events", summary="Record an asset event (equipment changed)", status_code=201)
+def asset_event(
+    asset: Annotated[str, Path(min_length=1, max_length=200)],
+    body: AssetEventIn,
+    request: Request,
+    pitstop: PitstopDep,
+    _key: Operator,
+) -> dict[str, Any]:
+    """An ``equipment_changed`` event is the retraining trigger of every model whose inputs come from the
+    asset (listed in ``models``): the lifecycle job retrains them at its next run, without the asset's
+    readings from before the change, behind their prerequisites and gates."""
+    event, names = pitstop.model_watch.record_event(asset, body.kind, body.note, actor=request.state.actor)
+    return {"event": event.as_dict(), "models": names}
 
 
 _PREFIX = PREDICT_ROUTE.split("{", 1)[0]

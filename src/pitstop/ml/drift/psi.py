@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -202,21 +202,32 @@ class FeatureDrift:
 @dataclass(frozen=True, slots=True)
 class DriftReport:
     """Input drift per feature and, for twins, drift of the residuals (measured minus predicted,
-    per output) against the hold-out residuals. `band` is the worse of the two."""
+    per output) against the hold-out residuals. `band` is the worse of the two.
+
+    Features in `excluded` (a model's ``drift_exclude``: seasonal inputs) are reported like the
+    others but left out of every aggregate (max PSI, drifted share, bands): they move with the
+    season, not with the model's health."""
 
     features: list[FeatureDrift]
     current_rows: int
     residuals: list[FeatureDrift] = field(default_factory=list)
     residual_rows: int = 0
     notes: list[str] = field(default_factory=list)
+    excluded: frozenset[str] = frozenset()
+
+    @property
+    def counted(self) -> list[FeatureDrift]:
+        """The input features that count toward the verdict (all but the excluded ones)."""
+        return [f for f in self.features if f.feature not in self.excluded]
 
     @property
     def drifted_share(self) -> float:
-        return sum(f.drifted for f in self.features) / len(self.features) if self.features else 0.0
+        counted = self.counted
+        return sum(f.drifted for f in counted) / len(counted) if counted else 0.0
 
     @property
     def max_psi(self) -> float:
-        return max((f.psi for f in self.features), default=0.0)
+        return max((f.psi for f in self.counted), default=0.0)
 
     @property
     def residual_max_psi(self) -> float:
@@ -224,7 +235,7 @@ class DriftReport:
 
     @property
     def max_excess_psi(self) -> float:
-        return max((f.excess for f in self.features), default=0.0)
+        return max((f.excess for f in self.counted), default=0.0)
 
     @property
     def residual_max_excess_psi(self) -> float:
@@ -233,11 +244,11 @@ class DriftReport:
     @property
     def enough(self) -> bool:
         """Enough current rows to judge the inputs (else the band is "insufficient")."""
-        return any(f.band != INSUFFICIENT for f in self.features)
+        return any(f.band != INSUFFICIENT for f in self.counted)
 
     @property
     def input_band(self) -> str:
-        return worst_band(f.band for f in self.features)
+        return worst_band(f.band for f in self.counted)
 
     @property
     def residual_band(self) -> str | None:
@@ -250,6 +261,10 @@ class DriftReport:
             return INSUFFICIENT
         return worst_band([self.input_band, self.residual_band or INSUFFICIENT])
 
+    def with_excluded(self, features: Iterable[str]) -> DriftReport:
+        """This report with `features` left out of the verdict."""
+        return replace(self, excluded=frozenset(features))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "band": self.band,
@@ -260,7 +275,8 @@ class DriftReport:
             "input_band": self.input_band,
             "drifted_share": round(self.drifted_share, 4),
             "current_rows": self.current_rows,
-            "features": [f.as_dict() for f in self.features],
+            "excluded": sorted(self.excluded),
+            "features": [{**f.as_dict(), "excluded": f.feature in self.excluded} for f in self.features],
             "residual_max_psi": round(self.residual_max_psi, 6),
             "residual_max_excess_psi": round(self.residual_max_excess_psi, 6),
             "residual_band": self.residual_band,

@@ -39,11 +39,12 @@ def bars(reference: list[float], current: list[float], width: int = 360, height:
 HEADER = "<tr><th>{}</th><th>PSI</th><th>noise</th><th>band</th><th>KS</th><th>bins</th></tr>"
 
 
-def _rows(features: list[FeatureDrift]) -> str:
+def _rows(features: list[FeatureDrift], excluded: frozenset[str] = frozenset()) -> str:
     rows = []
     for f in features:
+        mark = " <small>(excluded from the verdict)</small>" if f.feature in excluded else ""
         rows.append(
-            f"<tr><td>{html.escape(f.feature)}</td><td>{f.psi:.4f}</td><td>{f.noise:.4f}</td>"
+            f"<tr><td>{html.escape(f.feature)}{mark}</td><td>{f.psi:.4f}</td><td>{f.noise:.4f}</td>"
             f'<td style="color:{COLOURS[f.band]};font-weight:bold">{f.band}</td>'
             f"<td>{f.ks_statistic:.4f}{' (drifted)' if f.ks_drifted else ''}</td>"
             f"<td>{bars(f.reference_share, f.current_share)}</td></tr>"
@@ -74,7 +75,7 @@ def render_html(name: str, version: int, report: DriftReport) -> str:
         "&lt;0.1 stable, 0.1&ndash;0.2 monitor, 0.2&ndash;0.5 warn, &ge;0.5 critical; fewer than "
         f"{MIN_CURRENT_ROWS} current rows: insufficient (not enough data). "
         "Bars: reference (grey) and current (blue) share per reference quantile bin.</p>"
-        f"<h2>Input drift</h2><table>{HEADER.format('feature')}{_rows(report.features)}</table>"
+        f"<h2>Input drift</h2><table>{HEADER.format('feature')}{_rows(report.features, report.excluded)}</table>"
         + residuals
         + "</body></html>"
     )

@@ -42,6 +42,7 @@ class DriftCheck(Check):
     autocorrelated windows do not alarm. Observed: max_excess_psi, residual_max_excess_psi (judged:
     0.2 warn, 0.5 critical; clears below 0.2), and for reading max_psi, residual_max_psi (the raw
     statistics), drifted_share, current_rows. Too few current rows: unknown, "not enough data".
+    Inputs in the model's ``drift_exclude`` are named in the summary but judged on by nothing.
     """
 
     name = "drift"
@@ -80,11 +81,14 @@ class DriftCheck(Check):
         if report.residuals:
             observed["residual_max_psi"] = round(report.residual_max_psi, 6)
             observed["residual_max_excess_psi"] = round(report.residual_max_excess_psi, 6)
-        drifted = [f.feature for f in report.features if f.drifted]
+        drifted = [f.feature for f in report.counted if f.drifted]
         drifted += [f"residual {f.feature}" for f in report.residuals if f.drifted]
         summary = f"{self.target} v{version}: {report.band}"
         if drifted:
             summary += f", drifted: {', '.join(drifted)}"
+        ignored = [f.feature for f in report.features if f.drifted and f.feature in report.excluded]
+        if ignored:
+            summary += f" (also drifted, excluded from the verdict: {', '.join(ignored)})"
         return self.judge(ctx, observed, summary)
 
 

@@ -1,5 +1,6 @@
 """Training and monitoring data from storage: an asset type's readings, minus known-faulty periods
-and maintenance windows."""
+and maintenance windows; for retraining, with the asset of each row, missing values kept (the
+prerequisites measure them), the sensors' ranges and the equipment changes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from pitstop.core.types import to_epoch_us
 from pitstop.errors import InvalidInput
 from pitstop.incidents.models import IncidentState
 from pitstop.incidents.windows import MuteStore, matches
+from pitstop.ml.registry.events import EQUIPMENT_CHANGED, AssetEvent, AssetEvents
 from pitstop.ml.registry.lifecycle import Period, asset_type_of
+from pitstop.ml.registry.prerequisites import ASSET, Range
 from pitstop.ml.training import asset_frame
 from pitstop.ml.twins import ASSET_TYPES
 
@@ -49,6 +52,53 @@ class ModelData:
         else:
             parts = [self._recent_frame(a, inputs + outputs, since) for a in assets]
         return pd.concat(parts).sort_index()
+
+    def assets_of(self, name: str) -> list[str]:
+        """The assets whose readings the model uses: every asset of its type."""
+        asset_type = asset_type_of(name)
+        return [a.name for a in self.assets.list_assets() if a.type == asset_type]
+
+    def training_frame(self, name: str, *, since: datetime | None = None) -> pd.DataFrame:
+        """Like `frame`, for retraining: an ``asset`` column names each row's asset, and a row is
+        kept when any of the asset's model sensors reported at that time (the others missing), so
+        the prerequisites see missing inputs; training itself uses the complete rows."""
+        inputs, outputs = ASSET_TYPES[asset_type_of(name)]
+        columns = inputs + outputs
+        parts = []
+        for asset in self.assets_of(name):
+            sensors = {s.name: s.id for s in self.assets.sensors(asset)}
+            missing = [c for c in columns if c not in sensors]
+            if missing:
+                raise InvalidInput(f"asset {asset!r} has no sensors {missing}")
+            start_us = to_epoch_us(since) if since is not None else None
+            part = pd.concat(
+                [self.readings.window(sensors[c], start_us)["value"].rename(c) for c in columns],
+                axis=1,
+                join="outer",
+                sort=True,
+            )
+            part[ASSET] = asset
+            parts.append(part)
+        if not parts:
+            raise InvalidInput(f"no asset of type {asset_type_of(name)!r} in the inventory")
+        return pd.concat(parts).sort_index(kind="stable")
+
+    def ranges(self, name: str) -> dict[str, dict[str, Range]]:
+        """Per asset of the model, per sensor, its physical (min, max) from the inventory."""
+        mine = set(self.assets_of(name))
+        out: dict[str, dict[str, Range]] = {}
+        for sensor in self.assets.sensors():
+            if sensor.asset in mine:
+                out.setdefault(sensor.asset, {})[sensor.name] = (sensor.min_value, sensor.max_value)
+        return out
+
+    def equipment_changes(self, name: str) -> list[AssetEvent]:
+        """Equipment changes of the model's assets, oldest first."""
+        return AssetEvents(self.db, self.clock).find(assets=self.assets_of(name), kind=EQUIPMENT_CHANGED)
+
+    def changed_at(self, name: str) -> dict[str, datetime]:
+        """Per asset of the model with an equipment change, when the latest one was recorded."""
+        return {event.asset: event.at for event in self.equipment_changes(name)}
 
     def _recent_frame(self, asset: str, columns: tuple[str, ...], since: datetime) -> pd.DataFrame:
         """Like `asset_frame`, reading only rows from ``since`` on (the drift and accuracy windows)."""

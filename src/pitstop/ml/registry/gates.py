@@ -8,7 +8,13 @@ A rule is a mapping, e.g. ``{"rule": "min", "metric": "r2", "value": 0.8}``. Kin
 - ``latency_p95_ms``: P95 single-row prediction latency at most ``value`` ms;
 - ``size_mb``: artifact size at most ``value`` MB;
 - ``onnx_parity``: ONNX and native predictions agree within ``tolerance`` (relative) on 99 % of
-  the hold-out rows (`parity_gap`; skipped with a note when onnxruntime is not installed).
+  the hold-out rows (`parity_gap`; skipped with a note when onnxruntime is not installed);
+- ``floor``: an absolute limit a candidate must meet whatever the champion does (``r2`` at least
+  ``value``, ``mape`` / ``mae`` at most); a model's ``floors`` setting adds one per metric to its
+  gates (`floor_rules`).
+
+A decision of kind ``prerequisites`` has no candidate: the data failed a prerequisite before
+anything was trained (`pitstop.ml.registry.prerequisites`); its verdicts are the prerequisites.
 
 Metrics: ``r2`` (higher is better), ``mape`` and ``mae`` (lower is better), averaged over outputs.
 """
@@ -29,7 +35,7 @@ from pitstop.errors import ConfigError
 from pitstop.ml.twins import Twin
 
 HIGHER_IS_BETTER = {"r2": True, "mape": False, "mae": False}
-KINDS = ("min", "max", "not_worse", "not_worse_pct", "latency_p95_ms", "size_mb", "onnx_parity")
+KINDS = ("min", "max", "not_worse", "not_worse_pct", "latency_p95_ms", "size_mb", "onnx_parity", "floor")
 DEFAULT_RULES: tuple[dict[str, Any], ...] = (
     {"rule": "not_worse", "metric": "r2"},
     {"rule": "not_worse", "metric": "mape"},
@@ -54,13 +60,14 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    candidate: int
+    candidate: int | None  # None: a prerequisite failed and nothing was trained
     champion: int | None
     verdicts: list[Verdict]
     candidate_metrics: dict[str, float]
     champion_metrics: dict[str, float] | None
     holdout_rows: int
     notes: list[str] = field(default_factory=list)
+    kind: str = "gates"  # or "prerequisites"
 
     @property
     def passed(self) -> bool:
@@ -68,10 +75,14 @@ class Decision:
 
     @property
     def failed_rules(self) -> list[str]:
+        """The failed rules; a failed prerequisite with its numbers ("min_samples: 9,000 samples < 10,000")."""
+        if self.kind == "prerequisites":
+            return [f"{v.rule['rule']}: {v.note}" for v in self.verdicts if not v.passed]
         return [describe(v.rule) for v in self.verdicts if not v.passed]
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "kind": self.kind,
             "candidate": self.candidate,
             "champion": self.champion,
             "passed": self.passed,
@@ -97,12 +108,26 @@ def validate(rules: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             raise ConfigError(f"gate rule {dict(rule)!r}: 'rule' must be one of {list(KINDS)}")
         if kind in ("min", "max", "not_worse", "not_worse_pct") and rule.get("metric") not in HIGHER_IS_BETTER:
             raise ConfigError(f"gate rule {dict(rule)!r}: 'metric' must be one of {sorted(HIGHER_IS_BETTER)}")
-        needed = {"min": "value", "max": "value", "not_worse_pct": "pct", "latency_p95_ms": "value", "size_mb": "value"}
+        if kind == "floor" and rule.get("metric") not in HIGHER_IS_BETTER:
+            raise ConfigError(f"gate rule {dict(rule)!r}: 'metric' must be one of {sorted(HIGHER_IS_BETTER)}")
+        needed = {
+            "min": "value",
+            "max": "value",
+            "not_worse_pct": "pct",
+            "latency_p95_ms": "value",
+            "size_mb": "value",
+            "floor": "value",
+        }
         key = needed.get(str(kind))
         if key is not None and not isinstance(rule.get(key), int | float):
             raise ConfigError(f"gate rule {dict(rule)!r}: needs a number '{key}'")
         out.append(dict(rule))
     return out
+
+
+def floor_rules(floors: Mapping[str, float]) -> list[dict[str, Any]]:
+    """One ``floor`` rule per metric of a model's ``floors`` setting, e.g. ``{"r2": 0.99}``."""
+    return [{"rule": "floor", "metric": metric, "value": float(value)} for metric, value in sorted(floors.items())]
 
 
 def summary_metrics(twin: Twin, holdout: pd.DataFrame) -> dict[str, float]:
@@ -175,6 +200,11 @@ def evaluate(
             value, limit = mine[rule["metric"]], float(rule["value"])
             ok = value >= limit if kind == "min" else value <= limit
             verdicts.append(Verdict(rule, value, limit, ok))
+        elif kind == "floor":
+            metric, value, limit = rule["metric"], mine[rule["metric"]], float(rule["value"])
+            ok = value >= limit if HIGHER_IS_BETTER[metric] else value <= limit
+            side = "at least" if HIGHER_IS_BETTER[metric] else "at most"
+            verdicts.append(Verdict(rule, value, limit, ok, f"absolute floor: {metric} {side} {limit:g}"))
         elif kind in ("not_worse", "not_worse_pct"):
             metric = rule["metric"]
             value = mine[metric]

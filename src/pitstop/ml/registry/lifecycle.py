@@ -1,30 +1,38 @@
 """Retraining behind gates, promotion, drift checks: the model lifecycle over the registry.
 
-`retrain` fits a candidate on the earliest rows of a time-ordered frame (rows inside excluded
-periods — maintenance, known faults — dropped first), registers it as challenger, evaluates the
-gates against the champion on the same latest-rows hold-out, records the decision, and in managed
-mode promotes it when every gate passes. `drift` compares current inputs with the champion's stored
-reference profile (its training inputs) and, for rows after the champion's training window, its
-residuals with its out-of-sample residuals over the training window and the hold-out
-(`reference_residuals`); `check_drift` also reports the result to the alert policy (``model.drift:<name>``).
-`live_accuracy` compares the champion's error on recent readings with its hold-out error.
+`retrain` drops rows inside excluded periods (maintenance, known faults; per asset, readings from
+before an equipment change), checks the prerequisites when given (`prerequisites.check`: too few
+samples, missing, flat or out-of-range inputs record a decision without a candidate and raise
+`PrerequisitesFailed` — nothing is trained), fits a candidate on the earliest complete rows,
+registers it as challenger, evaluates the gates against the champion on the same latest-rows
+hold-out, records the decision, and in managed mode promotes it when every gate passes. `drift`
+compares current inputs with the champion's reference profile (its training inputs, or the window
+it was re-baselined on) and, for rows after the champion's training window, its residuals with its
+out-of-sample residuals over the training window and the hold-out (`reference_residuals`); inputs in
+a model's `drift_exclude` are reported but left out of the verdict. `check_drift` also reports the
+result to the alert policy (``model.drift:<name>``). `live_accuracy` compares the champion's error
+on recent readings with its hold-out error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from pitstop.config.lifecycle import PrerequisiteSettings
 from pitstop.core.types import Severity
 from pitstop.errors import InvalidInput
 from pitstop.incidents import IncidentRegistry
 from pitstop.ml.drift import DriftReport, compare
-from pitstop.ml.registry.gates import DEFAULT_RULES, Decision, evaluate, validate
+from pitstop.ml.registry.gates import DEFAULT_RULES, Decision, Verdict, evaluate, validate
+from pitstop.ml.registry.prerequisites import ASSET, Range, usable
+from pitstop.ml.registry.prerequisites import check as check_prerequisites
 from pitstop.ml.registry.serving import ModelServer
 from pitstop.ml.registry.store import ModelRegistry, ModelVersion
 from pitstop.ml.twins import ASSET_TYPES, Twin, time_split
@@ -96,6 +104,16 @@ class Accuracy:
         }
 
 
+class PrerequisitesFailed(InvalidInput):
+    """Nothing was trained: the data failed a prerequisite. The decision (without a candidate) is
+    recorded before this is raised; the champion stays."""
+
+    def __init__(self, message: str, decision: Decision, decision_id: int) -> None:
+        super().__init__(message)
+        self.decision = decision
+        self.decision_id = decision_id
+
+
 @dataclass(frozen=True, slots=True)
 class RetrainResult:
     version: ModelVersion
@@ -122,6 +140,21 @@ def exclude(frame: pd.DataFrame, periods: Sequence[Period]) -> pd.DataFrame:
     return frame[keep.to_numpy()]
 
 
+def exclude_assets(frame: pd.DataFrame, periods: Mapping[str, Sequence[Period]]) -> pd.DataFrame:
+    """Rows of a training frame (with its asset column) outside each asset's [start, end) periods."""
+    if not any(periods.values()):
+        return frame
+    if ASSET not in frame:
+        raise InvalidInput("per-asset exclusions need a frame with an 'asset' column (ModelData.training_frame)")
+    keep = np.ones(len(frame), dtype=bool)
+    names = frame[ASSET].to_numpy()
+    for asset, spans in periods.items():
+        mine = names == asset
+        for start, end in spans:
+            keep &= ~(mine & (frame.index >= start) & (frame.index < end))
+    return frame[keep]
+
+
 class ModelLifecycle:
     def __init__(
         self,
@@ -130,6 +163,7 @@ class ModelLifecycle:
         *,
         rules: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
         report_drift: Callable[[str, int, DriftReport], bool] | None = None,
+        drift_exclude: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.registry = registry
         self.incidents = incidents
@@ -138,6 +172,9 @@ class ModelLifecycle:
         # From the composition root: a drift result goes through the alert policy like any check
         # result. Without it, check_drift opens and resolves model.drift:<name> directly.
         self.report_drift = report_drift
+        # Per model, inputs reported by drift but left out of its verdict (`drift_exclude`); the
+        # lifecycle job (`ModelWatch`) adds those of [models.twins.<name>].
+        self.drift_exclude: dict[str, frozenset[str]] = {n: frozenset(f) for n, f in (drift_exclude or {}).items()}
 
     def rules_for(self, name: str) -> list[dict[str, Any]]:
         return self.rules.get(name, [dict(r) for r in DEFAULT_RULES])
@@ -154,22 +191,40 @@ class ModelLifecycle:
         excluded: Sequence[Period] = (),
         params: Mapping[str, Any] | None = None,
         rules: Sequence[Mapping[str, Any]] | None = None,
+        prerequisites: PrerequisiteSettings | None = None,
+        ranges: Mapping[str, Mapping[str, Range]] | None = None,
+        asset_excluded: Mapping[str, Sequence[Period]] | None = None,
     ) -> RetrainResult:
+        """Train, gate and (managed) promote a candidate. With ``prerequisites`` the data is checked
+        first (``ranges``: the sensors' min/max per asset); a failed one raises `PrerequisitesFailed`
+        after recording the decision. ``asset_excluded``: per asset, periods whose rows are left out
+        (a frame with an asset column)."""
         asset_type = asset_type_of(name)
-        data = exclude(frame, excluded)
+        inputs, outputs = ASSET_TYPES[asset_type]
+        data = exclude_assets(exclude(frame, excluded), asset_excluded or {})
+        checked = []
+        if prerequisites is not None:
+            checked = self._check_prerequisites(name, data, prerequisites, ranges, mode=mode, trigger=trigger)
+        data = usable(data, [*inputs, *outputs])
         train, test = time_split(data, holdout)
         if len(train) < 20 or len(test) < 2:
             raise InvalidInput(f"not enough rows to retrain {name}: {len(train)} training rows (need 20)")
         twin = Twin.for_asset_type(asset_type, **dict(params or {})).fit(train)
         metrics = {k: m.as_dict() for k, m in twin.evaluate(test).items()}
         residuals = reference_residuals(asset_type, train, twin, twin.residuals(test), dict(params or {}))
+        periods = [{"start": s.isoformat(), "end": e.isoformat()} for s, e in excluded]
+        periods += [
+            {"start": s.isoformat(), "end": e.isoformat(), "asset": asset}
+            for asset, spans in (asset_excluded or {}).items()
+            for s, e in spans
+        ]
         version = self.registry.register(
             name,
             twin,
             train=train,
             metrics={"holdout": metrics, "holdout_rows": len(test)},
             trigger=trigger,
-            excluded=[{"start": s.isoformat(), "end": e.isoformat()} for s, e in excluded],
+            excluded=periods,
             residuals={c: residuals[c].to_numpy() for c in residuals.columns},
         )
         self.registry.move(name, "challenger", version.version, actor=actor, reason=f"trained ({trigger})")
@@ -184,6 +239,8 @@ class ModelLifecycle:
             holdout=test,
         )
         record = {**decision.as_dict(), "mode": mode.value, "trigger": trigger}
+        if checked:
+            record["prerequisites"] = [v.as_dict() for v in checked]
         self.registry.record_decision(name, record)
         promoted = mode is Mode.MANAGED and decision.passed
         if promoted:
@@ -191,6 +248,32 @@ class ModelLifecycle:
                 name, version.version, actor=actor, reason=f"managed retrain ({trigger}): all gates passed"
             )
         return RetrainResult(version, decision, promoted)
+
+    def _check_prerequisites(
+        self,
+        name: str,
+        data: pd.DataFrame,
+        settings: PrerequisiteSettings,
+        ranges: Mapping[str, Mapping[str, Range]] | None,
+        *,
+        mode: Mode,
+        trigger: str,
+    ) -> list[Verdict]:
+        """The prerequisites' verdicts when all pass; else the decision is recorded and
+        `PrerequisitesFailed` raised."""
+        inputs, outputs = ASSET_TYPES[asset_type_of(name)]
+        verdicts = check_prerequisites(data, inputs, outputs, settings, ranges)
+        if all(v.passed for v in verdicts):
+            return verdicts
+        champion = self.registry.alias(name, "champion")
+        decision = Decision(None, champion, verdicts, {}, None, 0, kind="prerequisites")
+        record = {**decision.as_dict(), "mode": mode.value, "trigger": trigger}
+        decision_id = self.registry.record_decision(name, record)
+        failed = "; ".join(decision.failed_rules)
+        kept = f"champion v{champion} stays" if champion is not None else "no champion"
+        raise PrerequisitesFailed(
+            f"model {name}: nothing trained ({kept}); prerequisites failed: {failed}", decision, decision_id
+        )
 
     def champion(self, name: str) -> int:
         version = self.registry.alias(name, "champion")
@@ -204,19 +287,20 @@ class ModelLifecycle:
         version = version if version is not None else self.champion(name)
         profile = self.registry.profile(name, version)
         inputs = compare(profile, {c: current[c].to_numpy() for c in profile.features if c in current})
+        inputs = inputs.with_excluded(self.drift_exclude.get(name, ()))
         reference = self.registry.residual_profile(name, version)
         if reference is None:
-            return DriftReport(inputs.features, inputs.current_rows, notes=["no residual profile for this version"])
+            return replace(inputs, notes=["no residual profile for this version"])
         end = self.registry.get(name, version).envelope.get("training", {}).get("end")
         after = current[current.index > pd.Timestamp(end)] if end else current
         after = after.dropna(subset=[c for c in reference.features if c in after])
         if len(after) < MIN_RESIDUAL_ROWS or not set(reference.features) <= set(after.columns):
             note = f"residual drift skipped: {len(after)} rows after the training window (need {MIN_RESIDUAL_ROWS})"
-            return DriftReport(inputs.features, inputs.current_rows, notes=[note])
+            return replace(inputs, notes=[note])
         twin = self.registry.load(name, version)
         residuals = twin.residuals(after)
         res = compare(reference, {c: residuals[c].to_numpy() for c in reference.features})
-        return DriftReport(inputs.features, inputs.current_rows, res.features, res.current_rows)
+        return replace(inputs, residuals=res.features, residual_rows=res.current_rows)
 
     def check_drift(self, name: str, current: pd.DataFrame, *, version: int | None = None) -> DriftReport:
         """`drift`, reported: through the alert policy when wired, else straight to model.drift:<name>."""
@@ -226,7 +310,7 @@ class ModelLifecycle:
             return report
         key = f"model.drift:{name}"
         if report.band in ("warn", "critical"):
-            drifted = [f.feature for f in report.features if f.drifted]
+            drifted = [f.feature for f in report.counted if f.drifted]
             drifted += [f"residual {f.feature}" for f in report.residuals if f.drifted]
             self.incidents.open_or_update(
                 key,

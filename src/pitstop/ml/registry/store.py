@@ -3,7 +3,8 @@
 Every alias move is a row (from, to, who, when, why); the latest row per (name, alias) is where it
 points, and the rows answer "which version served on date D". Loading checks the artifact's sha256
 before parsing it: a mismatch opens ``model.corrupt:<name>`` and `serving` falls back to the last
-champion whose artifact is intact.
+champion whose artifact is intact. A version's input drift reference is the profile stored with it,
+or the latest one re-taken from a window (`rebaseline`); every earlier one stays for audit.
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from pitstop.core.clock import Clock
 from pitstop.core.types import Severity
 from pitstop.errors import InvalidInput, NotFound, PitstopError
 from pitstop.incidents import IncidentRegistry
-from pitstop.ml.drift import ReferenceProfile
+from pitstop.maintenance.log import MaintenanceLog
+from pitstop.ml.drift import MIN_CURRENT_ROWS, ReferenceProfile
 from pitstop.ml.twins import Twin
 from pitstop.storage.engine import Database
-from pitstop.storage.schema import model_alias_moves, model_decisions, model_versions
+from pitstop.storage.schema import model_alias_moves, model_decisions, model_drift, model_references, model_versions
 
 ENVELOPE_FORMAT = 1
 ALIASES = ("champion", "challenger")
@@ -180,7 +182,7 @@ class ModelRegistry:
                     name=name,
                     version=version,
                     created_at=now,
-                    trigger=trigger,
+                    trigger=trigger[:200],  # the column's size; the envelope keeps all of it
                     path=str(path),
                     size=size,
                     sha256=digest,
@@ -213,9 +215,90 @@ class ModelRegistry:
             return [_version(r) for r in conn.execute(query)]
 
     def profile(self, name: str, version: int) -> ReferenceProfile:
-        """The reference profile of the version's inputs."""
+        """The reference profile of the version's inputs: the latest re-taken one (`rebaseline`), else
+        the one computed from its training inputs at registration."""
+        with self.db.connect() as conn:
+            text = conn.execute(
+                select(model_references.c.profile)
+                .where(model_references.c.name == name, model_references.c.version == version)
+                .order_by(model_references.c.id.desc())
+                .limit(1)
+            ).scalar()
+        if text is not None:
+            return ReferenceProfile.from_dict(json.loads(text))
         stored = self._profile(name, version)
         return ReferenceProfile({k: p for k, p in stored.features.items() if not k.startswith(RESIDUAL)})
+
+    def rebaseline(
+        self,
+        name: str,
+        version: int,
+        window: pd.DataFrame,
+        *,
+        actor: str,
+        reason: str,
+        start: datetime,
+        end: datetime,
+    ) -> dict[str, Any]:
+        """Re-take the version's input reference from ``window`` (its readings of [start, end)): the
+        drift of its inputs is judged against that from now on. The residual reference stays (residual
+        drift says the model no longer fits: retrain for that). The row, with who and why, and a
+        maintenance-log entry are written together; the stored drift report of the version is
+        dropped (the next one is against the new reference). Returns the row."""
+        previous = self.profile(name, version)
+        features = list(previous.features)
+        absent = [c for c in features if c not in window]
+        if absent:
+            raise InvalidInput(f"the window lacks inputs {absent} of model {name}")
+        rows = len(window.dropna(subset=features))
+        if rows < MIN_CURRENT_ROWS:
+            raise InvalidInput(
+                f"model {name}: {rows} complete rows in {start.isoformat()} .. {end.isoformat()}; "
+                f"a reference needs at least {MIN_CURRENT_ROWS}"
+            )
+        profile = ReferenceProfile.of({c: window[c].to_numpy() for c in features})
+        now = self.clock.now()
+        values = {
+            "name": name,
+            "version": version,
+            "at": now,
+            "actor": actor,
+            "reason": reason,
+            "window_start": start,
+            "window_end": end,
+            "rows": rows,
+        }
+        with self.db.begin() as conn:
+            key = conn.execute(
+                insert(model_references).values(**values, profile=json.dumps(profile.as_dict()))
+            ).inserted_primary_key
+            assert key is not None
+            conn.execute(delete(model_drift).where(model_drift.c.name == name, model_drift.c.version == version))
+            MaintenanceLog.append_in(
+                conn,
+                "note",
+                f"model {name} v{version}: drift reference re-taken from {start.isoformat()} .. {end.isoformat()} "
+                f"({rows:,} rows)"[:500],
+                actor=actor,
+                at=now,
+                actions=reason,
+                result="rebaselined",
+                ref=f"model-reference:{int(key[0])}",
+            )
+        return {"id": int(key[0]), **values, "at": now.isoformat(), **_window(start, end)}
+
+    def references(self, name: str) -> list[dict[str, Any]]:
+        """Every re-taken reference of the model's versions, oldest first (without the profiles)."""
+        query = (
+            select(*(c for c in model_references.c if c.name != "profile"))
+            .where(model_references.c.name == name)
+            .order_by(model_references.c.id)
+        )
+        with self.db.connect() as conn:
+            return [
+                {**dict(r._mapping), "at": r.at.isoformat(), **_window(r.window_start, r.window_end)}
+                for r in conn.execute(query)
+            ]
 
     def residual_profile(self, name: str, version: int) -> ReferenceProfile | None:
         """The profile of the hold-out residuals per output; None for versions registered without."""
@@ -368,6 +451,14 @@ class ModelRegistry:
             listener(name, int(key[0]), record)
         return int(key[0])
 
+    def last_decision_at(self, name: str) -> datetime | None:
+        """When the model's latest decision (gates, or prerequisites that failed) was recorded."""
+        with self.db.connect() as conn:
+            at: datetime | None = conn.execute(
+                select(func.max(model_decisions.c.at)).where(model_decisions.c.name == name)
+            ).scalar()
+        return at
+
     def decisions(self, name: str) -> list[dict[str, Any]]:
         with self.db.connect() as conn:
             rows = conn.execute(
@@ -379,6 +470,10 @@ class ModelRegistry:
 def _check_name(name: str) -> None:
     if not name or len(name) > 200 or not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
         raise InvalidInput(f"model name {name[:80]!r}: use letters, digits, '-', '_' and '.'")
+
+
+def _window(start: datetime, end: datetime) -> dict[str, str]:
+    return {"window_start": start.isoformat(), "window_end": end.isoformat()}
 
 
 def _iso(value: Any) -> str:
