@@ -180,9 +180,27 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     _build_remediation(pitstop)
     _build_scoring(pitstop)
     _build_models(pitstop)
+    _build_procedures(pitstop)
     _build_prognostics(pitstop)
     _build_rollups(pitstop)
+    _build_reports(pitstop)
     return pitstop
+
+
+def _build_reports(pitstop: Pitstop) -> None:
+    """The monthly report, made, archived and e-mailed by a job (maintenance/report_delivery.py)."""
+    settings = pitstop.settings
+    if not settings.reports.schedule:
+        return
+    from pitstop.maintenance.report_delivery import JOB, JOB_EVERY, ReportDelivery
+
+    reports = ReportDelivery(
+        settings.reports,
+        pitstop.maintenance,
+        data_dir=settings.data_dir,
+        predictions=pitstop.prognostics.calibration,
+    )
+    pitstop.scheduler.add(JOB, JOB_EVERY, reports.scheduled)
 
 
 def _build_feed(pitstop: Pitstop) -> None:
@@ -240,6 +258,30 @@ def _build_oncall(pitstop: Pitstop) -> None:
     pitstop.feed.subscribe(SUBSCRIBER, pitstop.oncall)
     # also without policies: escalations started under an earlier configuration are closed
     pitstop.scheduler.add("oncall", timedelta(seconds=cfg.every_s), pitstop.oncall.scheduled)
+
+
+def _build_procedures(pitstop: Pitstop) -> None:
+    """Procedure steps reach the rest of pitstop: checks in the health monitor's context (settings,
+    metrics, models, the backup service), pitstop's own operations in-process, the self-healing
+    engine's actions, and placeholders' values from the settings and the checks configured per asset."""
+    from pitstop.maintenance.actions import StepActions
+    from pitstop.maintenance.operations import Operations, champions_of
+    from pitstop.maintenance.templating import Sources, pitstop_values
+
+    runner = pitstop.maintenance.runner
+    runner.check_context = pitstop.maintenance.check_context_from(pitstop.health.context, backup=pitstop.backup)
+    runner.sources = Sources(
+        asset_row=pitstop.assets.get_asset,
+        pitstop=pitstop_values(pitstop.settings),
+        checks=lambda: [(s.check, s.target, s.asset) for s in pitstop.health.specs()],
+    )
+    runner.operations = Operations(
+        backup=pitstop.backup,
+        health=pitstop.health,
+        context=runner.check_context,
+        champions=champions_of(pitstop.models.registry),
+    )
+    runner.action_runner = StepActions(pitstop.remediation)
 
 
 def _build_rollups(pitstop: Pitstop) -> None:
