@@ -325,6 +325,7 @@ def _build_models(pitstop: Pitstop) -> None:
     recorder = LogRecorder(pitstop.maintenance.log)
     registry.on_move.append(recorder.model_move)
     registry.on_decision.append(recorder.model_decision)
+    registry.on_rebaseline.append(recorder.model_rebaseline)
     pitstop.models = ModelLifecycle(
         registry, pitstop.incidents, rules=gates, report_drift=drift_through_checks(pitstop.health)
     )
@@ -338,6 +339,7 @@ def _build_models(pitstop: Pitstop) -> None:
     )
     watch = ModelWatch(settings, lifecycle=pitstop.models, data=pitstop.model_data, clock=pitstop.clock)
     pitstop.model_watch = watch
+    watch.events.listeners.append(recorder.asset_event)
     # The drift and model_accuracy checks reach the models through the check context. The health
     # monitor is built first (drift reports go through it), so the watch joins its context here.
     pitstop.health.context.extra["models"] = watch

@@ -1,7 +1,8 @@
 """The maintenance log's subscription to what other components report: backup work, model
-training decisions and champion moves. Each is one entry, worded here and nowhere else; the entry's
-ref names the record it came from (`backup-run:<id>`, `model-decision:<id>`, `model:<name>`), so an
-entry leads back to its evidence. Incidents reach the log through the incident feed
+training decisions, champion moves, re-taken drift references and asset events (equipment
+changed). Each is one entry, worded here and nowhere else; the entry's ref names the record it came
+from (`backup-run:<id>`, `model-decision:<id>`, `model:<name>`, `model-reference:<id>`,
+`asset-event:<id>`), so an entry leads back to its evidence. Incidents reach the log through the incident feed
 (`MaintenanceLog.record_transitions`); work orders, procedure runs, schedules and the knowledge base
 write their entries in the same transaction as their change."""
 
@@ -13,6 +14,7 @@ from pitstop.maintenance.log import MaintenanceLog
 
 if TYPE_CHECKING:
     from pitstop.backup.records import BackupRun
+    from pitstop.ml.registry.events import AssetEvent
     from pitstop.ml.registry.store import AliasMove
 
 
@@ -65,4 +67,27 @@ class LogRecorder:
             issues=f"failed: {failed}" if failed else "",
             result="passed" if record["passed"] else "failed",
             ref=f"model-decision:{decision_id}",
+        )
+
+    def model_rebaseline(self, row: dict[str, Any]) -> None:
+        """A model version's drift reference re-taken from a window (the old one is kept)."""
+        self.log.append(
+            "note",
+            f"model {row['name']} v{row['version']}: drift reference re-taken from {row['window_start']} .. "
+            f"{row['window_end']} ({row['rows']:,} rows)"[:500],
+            actor=row["actor"],
+            actions=row["reason"],
+            result="rebaselined",
+            ref=f"model-reference:{row['id']}",
+        )
+
+    def asset_event(self, event: AssetEvent) -> None:
+        """Something done to an asset that its models must learn again (equipment changed)."""
+        self.log.append(
+            "note",
+            f"{event.asset}: {event.kind.replace('_', ' ')}: {event.note}"[:500],
+            actor=event.actor,
+            asset=event.asset,
+            actions=event.note,
+            ref=f"asset-event:{event.id}",
         )

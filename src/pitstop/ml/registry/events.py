@@ -8,7 +8,7 @@ whose inputs come from the asset (the models of its asset type), acted on by the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,6 @@ from sqlalchemy import insert, select
 
 from pitstop.core.clock import Clock
 from pitstop.errors import InvalidInput, NotFound
-from pitstop.maintenance.log import MaintenanceLog
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import asset_events
 from pitstop.storage.schema import assets as asset_table
@@ -61,9 +60,10 @@ class AssetEvents:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        self.listeners: list[Callable[[AssetEvent], None]] = []  # told after the commit (the maintenance log)
 
     def record(self, asset: str, kind: str, note: str, *, actor: str) -> AssetEvent:
-        """Record an event of an existing asset, with a maintenance-log entry of the asset."""
+        """Record an event of an existing asset; the listeners (the maintenance log) are told."""
         kind = kind_of(kind)
         note = note.strip()
         if not note:
@@ -83,17 +83,10 @@ class AssetEvents:
                 insert(asset_events).values(at=now, asset=asset, kind=kind, note=note, actor=actor)
             ).inserted_primary_key
             assert key is not None
-            MaintenanceLog.append_in(
-                conn,
-                "note",
-                f"{asset}: {kind.replace('_', ' ')}: {note}"[:500],
-                actor=actor,
-                at=now,
-                asset=asset,
-                actions=note,
-                ref=f"asset-event:{int(key[0])}",
-            )
-        return AssetEvent(int(key[0]), now, asset, kind, note, actor)
+        event = AssetEvent(int(key[0]), now, asset, kind, note, actor)
+        for listener in self.listeners:
+            listener(event)
+        return event
 
     def find(
         self, *, assets: Sequence[str] | None = None, kind: str | None = None, since: datetime | None = None

@@ -28,7 +28,6 @@ from pitstop.core.clock import Clock
 from pitstop.core.types import Severity
 from pitstop.errors import InvalidInput, NotFound, PitstopError
 from pitstop.incidents import IncidentRegistry
-from pitstop.maintenance.log import MaintenanceLog
 from pitstop.ml.drift import MIN_CURRENT_ROWS, ReferenceProfile
 from pitstop.ml.twins import Twin
 from pitstop.storage.engine import Database
@@ -120,6 +119,7 @@ class ModelRegistry:
         # app.py puts champion moves in the maintenance log).
         self.on_move: list[Callable[[AliasMove], None]] = []
         self.on_decision: list[Callable[[str, int, dict[str, Any]], None]] = []  # (name, id, record)
+        self.on_rebaseline: list[Callable[[dict[str, Any]], None]] = []  # a re-taken drift reference's row
 
     # -- versions -------------------------------------------------------------------------------
     def register(
@@ -243,7 +243,7 @@ class ModelRegistry:
         """Re-take the version's input reference from ``window`` (its readings of [start, end)): the
         drift of its inputs is judged against that from now on. The residual reference stays (residual
         drift says the model no longer fits: retrain for that). The row, with who and why, and a
-        maintenance-log entry are written together; the stored drift report of the version is
+        listeners (app.py: the maintenance log) are told after the commit; the stored drift report of the version is
         dropped (the next one is against the new reference). Returns the row."""
         previous = self.profile(name, version)
         features = list(previous.features)
@@ -274,18 +274,10 @@ class ModelRegistry:
             ).inserted_primary_key
             assert key is not None
             conn.execute(delete(model_drift).where(model_drift.c.name == name, model_drift.c.version == version))
-            MaintenanceLog.append_in(
-                conn,
-                "note",
-                f"model {name} v{version}: drift reference re-taken from {start.isoformat()} .. {end.isoformat()} "
-                f"({rows:,} rows)"[:500],
-                actor=actor,
-                at=now,
-                actions=reason,
-                result="rebaselined",
-                ref=f"model-reference:{int(key[0])}",
-            )
-        return {"id": int(key[0]), **values, "at": now.isoformat(), **_window(start, end)}
+        row = {"id": int(key[0]), **values, "at": now.isoformat(), **_window(start, end)}
+        for listener in self.on_rebaseline:
+            listener(row)
+        return row
 
     def references(self, name: str) -> list[dict[str, Any]]:
         """Every re-taken reference of the model's versions, oldest first (without the profiles)."""
