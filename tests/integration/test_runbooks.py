@@ -35,6 +35,7 @@ from pitstop.maintenance import printable
 from pitstop.maintenance.common import duration
 from pitstop.maintenance.cron import Cron
 from pitstop.maintenance.procedures import ActionStep, Catalog, CheckStep, ManualStep
+from pitstop.maintenance.runs import Answer
 from pitstop.remediation.base import actions
 from pitstop.storage import Database
 from pitstop.testing.clock import FrozenClock
@@ -159,7 +160,7 @@ def test_the_new_procedures_load_through_the_catalog() -> None:
         limits = [duration(s.within) for s in runbook.steps if s.within]
         assert limits == sorted(limits) and len(limits) >= 7, runbook.name  # timed, in the order done
     assert breach.step("evidence").attachment  # type: ignore[union-attr]
-    assert "required" in corruption.step("root-cause").instruction.lower()  # type: ignore[union-attr]
+    assert corruption.step("root-cause").note_required  # type: ignore[union-attr]
     assert "note" in corruption.step("root-cause").instruction  # type: ignore[union-attr]
     for key in ("keys create", "keys revoke", "oncall-link.key", "link_secret"):
         assert key in breach.step("rotate-credentials").instruction, key  # type: ignore[union-attr]
@@ -354,6 +355,20 @@ def test_the_version_is_the_one_runs_record(db: Database, tmp_path: Path) -> Non
     )
     assert f"v2 · sha256 {edited.content_hash[:12]}" in _text(page) and "not run yet" in page
     assert m.runner.start("emergency-restore", actor="test").version == 2
+
+
+def test_the_root_cause_takes_no_answer_without_a_note(db: Database, tmp_path: Path) -> None:
+    pitstop = build(Settings(data_dir=tmp_path), clock=FrozenClock(), db=db)
+    runner = pitstop.maintenance.runner
+    run = runner.start("data-corruption", actor="test")
+    with pytest.raises(InvalidInput, match="a note is required"):
+        runner.answer(run.id, "root-cause", Answer(passed=True, note="  "), actor="test")
+    answered = runner.answer(
+        run.id, "root-cause", Answer(passed=True, note="a migration wrote NULLs into readings"), actor="test"
+    )
+    result = next(r for r in answered.steps if r.id == "root-cause")
+    assert result.status == "passed" and result.note == "a migration wrote NULLs into readings"
+    pitstop.close()
 
 
 # -- contacts ----------------------------------------------------------------------------------

@@ -298,6 +298,7 @@ class ManualStep(_Step):
     max: float | None = None
     unit: Annotated[str, Field(max_length=50)] = ""
     attachment: bool = False  # a photo or file may be attached
+    note_required: bool = False  # the answer must say something in words (a root cause, a time)
     estimated_h: Annotated[float, Field(gt=0, le=100)] = 1.0
 
     @model_validator(mode="after")

@@ -359,6 +359,8 @@ class ProcedureRunner:
             passed = value.casefold() == step.expected.strip().casefold()
         if passed is None:
             raise InvalidInput(f"step {step.id}: say whether it passed, or give a value to compare with its limits")
+        if step.note_required and not (answer.note or "").strip():
+            raise InvalidInput(f"step {step.id}: a note is required ({step.title.lower()})")
         attachment = text("attachment", answer.attachment, 1000) if answer.attachment else None
         if attachment and not step.attachment:
             raise InvalidInput(f"step {step.id} takes no attachment")
