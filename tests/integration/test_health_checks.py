@@ -232,7 +232,7 @@ def test_profiles_are_included_and_overridden(tmp_path: Path) -> None:
     assert specs["disk:" + str(tmp_path)].thresholds["free_pct"].warning == 20
     assert specs["rtsp:rtsp://camera-1.local:554/stream"].thresholds["latency_ms"].warning == 500
     assert "modbus:plc-1.local:502" not in specs  # disabled until configured
-    assert "job:backup" in specs and "http:http://127.0.0.1:8000/health" in specs
+    assert "backup:backups" in specs and "http:http://127.0.0.1:8000/health" in specs
     secret = HealthSettings(
         default_checks=False,
         checks=[CheckSettings(check="postgres", target="plant-db", secrets={"url": "postgresql://u:pw-123@h/db"})],
