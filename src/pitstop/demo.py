@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from importlib.resources import files
 from pathlib import Path
 
@@ -25,20 +26,59 @@ def settings_file(data_dir: Path) -> Path:
     return path
 
 
+KEYS_FILE = "demo-keys.json"  # in the data folder, mode 0600: the demo's keys, the same on every start
+DEMO_ROLES = {"demo-viewer": Role.VIEWER, "demo-operator": Role.OPERATOR}
+
+
 def prepare(pitstop: Pitstop) -> tuple[str, str]:
-    """Upgrade the schema, load the demo inventory, and create a viewer and an operator key (revoking
-    the keys an earlier start of the demo printed, so they do not pile up)."""
+    """Upgrade the schema, load the demo inventory, and return a viewer and an operator key.
+
+    The keys are kept in <data_dir>/demo-keys.json (readable by the user alone) and printed again on
+    every start, so a browser logged in with one stays logged in after a restart. A key that no longer
+    works (revoked, or the database replaced) is replaced by a new one, and older demo keys are revoked
+    so that they do not pile up."""
     pitstop.db.upgrade()
     text = (files("pitstop") / "data" / "demo-inventory.toml").read_text(encoding="utf-8")
     spec = inventory.parse(text, "demo-inventory.toml", "toml")
     inventory.apply(pitstop.db, spec, actor="demo", now=pitstop.clock.now())
     now = pitstop.clock.now()
-    for key in pitstop.keys.list():
-        if key.name in ("demo-viewer", "demo-operator") and key.revoked_at is None:
-            pitstop.keys.revoke(key.prefix, now)
-    _, viewer = pitstop.keys.create("demo-viewer", Role.VIEWER, now)
-    _, operator = pitstop.keys.create("demo-operator", Role.OPERATOR, now)
-    return viewer, operator
+    path = pitstop.settings.data_dir / KEYS_FILE
+    stored = _read_keys(path)
+    tokens: dict[str, str] = {}
+    for name, role in DEMO_ROLES.items():
+        token = stored.get(name)
+        key = pitstop.keys.authenticate(token) if token else None
+        if key is None or key.name != name or key.role is not role:
+            _, token = pitstop.keys.create(name, role, now)
+            key = pitstop.keys.authenticate(token)
+        assert token is not None and key is not None
+        tokens[name] = token
+        for other in pitstop.keys.list():  # earlier demo keys of this role: revoked, not piling up
+            if other.name == name and other.revoked_at is None and other.prefix != key.prefix:
+                pitstop.keys.revoke(other.prefix, now)
+    if tokens != stored:
+        _write_keys(path, tokens)
+    return tokens["demo-viewer"], tokens["demo-operator"]
+
+
+def _read_keys(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # absent or damaged: new keys are made and the file written again
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if k in DEMO_ROLES and isinstance(v, str)}
+
+
+def _write_keys(path: Path, tokens: dict[str, str]) -> None:
+    """Write the keys readable and writable by the user alone (0600), also when the file existed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(f.fileno(), 0o600)
+        json.dump(tokens, f, indent=2)
+        f.write("\n")
 
 
 def simulate(pitstop: Pitstop) -> int:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from getpass import getuser
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,12 @@ def test_incidents_silences_and_windows(
     resolved = pitstop("incidents", "resolve", "disk.low:/data", "--reason", "cleaned up", cwd=tmp_path)
     assert resolved.returncode == 0, resolved.stderr
     shown = pitstop("incidents", "show", "disk.low:/data", cwd=tmp_path).stdout
-    assert "acknowledged" in shown and "by ana" in shown and "resolved" in shown
+    assert "acknowledged" in shown and "ana" in shown and "resolved" in shown
+    timeline = json.loads(pitstop("incidents", "show", "disk.low:/data", "--json", cwd=tmp_path).stdout)["timeline"]
+    assert [(e["action"], e["actor"]) for e in timeline][1:] == [
+        ("acknowledged", "ana"),
+        ("resolved", "cli:" + getuser()),
+    ]
     missing = pitstop("incidents", "ack", "disk.low:/nope", cwd=tmp_path)
     assert missing.returncode == 1 and "no unresolved incident" in missing.stderr
 

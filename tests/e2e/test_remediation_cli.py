@@ -57,7 +57,7 @@ def test_heal_plan_approve_run_and_record(
     assert applied["data"]["removed"] == ["0.mp4", "1.mp4", "2.mp4"]
     listed = json.loads(pitstop("heal", "list", "--json", cwd=tmp_path).stdout)
     assert [r["id"] for r in listed["remediations"]] == [1] and listed["breakers"] == []
-    assert json.loads(pitstop("heal", "kpis", cwd=tmp_path).stdout)["by_action"]["free_disk"]["healed"] == 1
+    assert json.loads(pitstop("heal", "kpis", "--json", cwd=tmp_path).stdout)["by_action"]["free_disk"]["healed"] == 1
     missing = pitstop("heal", "reset", "/nowhere", cwd=tmp_path)
     assert missing.returncode == 1 and "no open circuit breaker" in missing.stderr
     twice = pitstop("heal", "reject", "1", cwd=tmp_path)

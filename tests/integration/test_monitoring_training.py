@@ -61,7 +61,7 @@ def test_models_train_command(demo_pitstop: Pitstop, monkeypatch: pytest.MonkeyP
             return demo_pitstop
 
     monkeypatch.setattr(demo_pitstop, "close", lambda: None)
-    result = CliRunner().invoke(models_app, ["train", "--asset-type", "hvac", "--trees", "30"], obj=State())
+    result = CliRunner().invoke(models_app, ["train", "--asset-type", "hvac", "--trees", "30", "--json"], obj=State())
     assert result.exit_code == 0, result.output
     assert '"UCAOT"' in result.output and '"r2"' in result.output
 
@@ -70,7 +70,7 @@ def test_score_command(demo_pitstop: Pitstop, monkeypatch: pytest.MonkeyPatch) -
     import typer
 
     from pitstop.cli.models import score_command
-    from pitstop.errors import ConfigError, NotFound
+    from pitstop.errors import InvalidInput, NotFound
 
     _backfill_hvac(demo_pitstop, days=2)
     app = typer.Typer()
@@ -81,10 +81,10 @@ def test_score_command(demo_pitstop: Pitstop, monkeypatch: pytest.MonkeyPatch) -
             return demo_pitstop
 
     monkeypatch.setattr(demo_pitstop, "close", lambda: None)
-    result = CliRunner().invoke(app, ["--asset", "ahu-2", "--baseline-hours", "24"], obj=State())
+    result = CliRunner().invoke(app, ["--asset", "ahu-2", "--baseline-hours", "24", "--json"], obj=State())
     assert result.exit_code == 0, result.output
     assert '"asset": "ahu-2"' in result.output
     missing = CliRunner().invoke(app, ["--asset", "nope"], obj=State())
     assert isinstance(missing.exception, NotFound)
     naive = CliRunner().invoke(app, ["--asset", "ahu-1", "--since", "2026-01-01T00:00"], obj=State())
-    assert isinstance(naive.exception, ConfigError)
+    assert isinstance(naive.exception, InvalidInput)  # a clock time needs its offset

@@ -419,7 +419,7 @@ def test_the_cli_retrains_rebaselines_and_records_an_equipment_change(tmp_path: 
     assert isinstance(refused.exception, PrerequisitesFailed) and "1,600 samples < 10,000" in str(refused.exception)
     import json
 
-    first = json.loads(run("models", "retrain", NAME, "--min-samples", "1000", "--trigger", "initial"))
+    first = json.loads(run("models", "retrain", NAME, "--min-samples", "1000", "--trigger", "initial", "--json"))
     assert first["version"] == 1 and first["promoted"]
     rebased = json.loads(
         run(
@@ -432,18 +432,19 @@ def test_the_cli_retrains_rebaselines_and_records_an_equipment_change(tmp_path: 
             START.isoformat(),
             "--end",
             (START + timedelta(days=3)).isoformat(),
+            "--json",
         )
     )
     assert rebased["rows"] == 2 * 432 and rebased["actor"].startswith("cli:")
     bad = runner.invoke(
         app, ["-c", str(settings), "drift", "rebaseline", NAME, "--reason", "x", "--start", "yesterday"]
     )
-    assert isinstance(bad.exception, ConfigError)
-    history = json.loads(run("models", "history", NAME))
+    assert isinstance(bad.exception, InvalidInput)
+    history = json.loads(run("models", "history", NAME, "--json"))
     assert [d["kind"] for d in history["decisions"]] == ["prerequisites", "gates"]
     assert history["references"][0]["reason"] == "reviewed"
 
-    changed = json.loads(run("assets", "event", "ahu-1", "equipment-changed", "--note", "valve replaced"))
+    changed = json.loads(run("assets", "event", "ahu-1", "equipment-changed", "--note", "valve replaced", "--json"))
     assert changed["models"] == [NAME] and changed["event"]["kind"] == "equipment_changed"
     [look] = changed["looks"]  # acted on at once: ahu-2's 800 rows are fewer than 10,000
     assert look["triggers"] == ["equipment_changed: valve replaced (ahu-1)"]

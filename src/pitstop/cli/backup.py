@@ -1,15 +1,12 @@
 """`pitstop backup run|list|verify|drill|restore|prune`."""
 
-from __future__ import annotations
-
-import json
+# No `from __future__ import annotations` here: see pitstop/cli/__init__.py (start time).
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Column, Table
 
+from pitstop.cli.output import AsJson, emit_json, err, say, table
 from pitstop.errors import BackupError
 
 if TYPE_CHECKING:
@@ -20,13 +17,9 @@ if TYPE_CHECKING:
 backup_app = typer.Typer(
     help="Backups proven by restoring: run, list, verify, drill, restore, prune.", no_args_is_help=True
 )
-out = Console()
-err = Console(stderr=True)
-
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _pitstop(ctx: typer.Context) -> Pitstop:
+def _pitstop(ctx: typer.Context) -> "Pitstop":
     pitstop: Pitstop = ctx.obj.pitstop()
     return pitstop
 
@@ -35,7 +28,7 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-def _set_dict(s: BackupSet | OffsiteSet) -> dict[str, Any]:
+def _set_dict(s: "BackupSet | OffsiteSet") -> dict[str, Any]:
     m = s.manifest
     return {
         "id": s.id,
@@ -68,10 +61,10 @@ def run(
         only = {name: sources[name] for name in source}
     backup_set = pitstop.backup.run(only=only)
     if as_json:
-        out.print_json(json.dumps(_set_dict(backup_set)))
+        emit_json(_set_dict(backup_set))
         return
     m = backup_set.manifest
-    out.print(
+    say(
         f"set {backup_set.id}: {', '.join(m.source_names)}; {_mb(m.size)} in, {_mb(m.stored_size)} stored "
         f"({backup_set.dir})"
     )
@@ -86,23 +79,28 @@ def list_sets(
     """Complete sets, newest first."""
     sets = _pitstop(ctx).backup.list_sets(offsite=offsite)
     if as_json:
-        out.print_json(json.dumps([_set_dict(s) for s in sets]))
+        emit_json([_set_dict(s) for s in sets])
         return
-    table = Table("reason", "finished", "sources", "files", "size", "stored", "enc.")
-    table.columns.insert(0, Column("set", no_wrap=True))
+    rows = []
     for s in sets:
         d = _set_dict(s)
-        table.add_row(
-            s.id,
-            d["reason"],
-            s.manifest.finished_at.isoformat(timespec="seconds"),
-            ", ".join(d["sources"]),
-            str(d["files"]),
-            _mb(d["bytes"]),
-            _mb(d["stored_bytes"]),
-            "yes" if d["encrypted"] else "",
+        rows.append(
+            (
+                s.id,
+                d["reason"],
+                s.manifest.finished_at,
+                d["sources"],
+                d["files"],
+                _mb(d["bytes"]),
+                _mb(d["stored_bytes"]),
+                d["encrypted"],
+            )
         )
-    out.print(table)
+    table(
+        ("set", "reason", "finished", "sources", "files", "size", "stored", "enc."),
+        rows,
+        empty="no backup sets off-site" if offsite else "no backup sets: make one with `pitstop backup run`",
+    )
 
 
 @backup_app.command("verify")
@@ -117,10 +115,10 @@ def verify(
     """Check every stored file of a set against its manifest. Exit 1 naming each damaged file."""
     backup_set, problems = _pitstop(ctx).backup.verify(set_id, offsite=offsite)
     if as_json:
-        out.print_json(json.dumps({"set": backup_set.id, "ok": not problems, "problems": problems}))
+        emit_json({"set": backup_set.id, "ok": not problems, "problems": problems})
     elif not problems:
         files = sum(len(s.files) for s in backup_set.manifest.sources)
-        out.print(f"set {backup_set.id}{' (off-site)' if offsite else ''}: {files} files match the manifest")
+        say(f"set {backup_set.id}{' (off-site)' if offsite else ''}: {files} files match the manifest")
     for problem in problems:
         err.print(f"set {backup_set.id}: {problem}", highlight=False, soft_wrap=True)
     if problems:
@@ -139,42 +137,44 @@ def drill(
     """Restore a set into scratch databases and directories, check it, and time it against the RTO."""
     result = _pitstop(ctx).backup.drill(set_id, offsite=from_offsite)
     if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "set": result.set_id,
-                    "ok": result.ok,
-                    "seconds": round(result.seconds, 3),
-                    "rto_seconds": result.rto_seconds,
-                    "within_rto": result.within_rto,
-                    "sources": [
-                        {
-                            "source": s.source,
-                            "kind": s.kind,
-                            "restore_seconds": round(s.restore_seconds, 3),
-                            "verify_seconds": round(s.verify_seconds, 3),
-                            "problems": s.problems,
-                        }
-                        for s in result.sources
-                    ],
-                }
-            )
+        emit_json(
+            {
+                "set": result.set_id,
+                "ok": result.ok,
+                "seconds": round(result.seconds, 3),
+                "rto_seconds": result.rto_seconds,
+                "within_rto": result.within_rto,
+                "sources": [
+                    {
+                        "source": s.source,
+                        "kind": s.kind,
+                        "restore_seconds": round(s.restore_seconds, 3),
+                        "verify_seconds": round(s.verify_seconds, 3),
+                        "problems": s.problems,
+                    }
+                    for s in result.sources
+                ],
+            }
         )
     else:
-        table = Table("source", "kind", "restore s", "verify s", "result")
-        for s in result.sources:
-            table.add_row(
-                s.source,
-                s.kind,
-                f"{s.restore_seconds:.2f}",
-                f"{s.verify_seconds:.2f}",
-                "ok" if not s.problems else "; ".join(s.problems),
-            )
-        out.print(table)
+        table(
+            ("source", "kind", "restore s", "verify s", "result"),
+            (
+                (
+                    s.source,
+                    s.kind,
+                    f"{s.restore_seconds:.2f}",
+                    f"{s.verify_seconds:.2f}",
+                    "ok" if not s.problems else "; ".join(s.problems),
+                )
+                for s in result.sources
+            ),
+            empty="the set has no sources",
+        )
         verdict = "passed" if result.ok else "FAILED"
         rto = "within" if result.within_rto else "ABOVE"
         took = f"{result.seconds:.2f} s ({rto} the RTO of {result.rto_seconds:.0f} s)"
-        out.print(f"drill of {result.set_id} {verdict} in {took}")
+        say(f"drill of {result.set_id} {verdict} in {took}")
     if not result.ok or not result.within_rto:
         raise typer.Exit(1)
 
@@ -189,6 +189,7 @@ def restore(
     ] = None,
     file: Annotated[str | None, typer.Option(help="Only this file of a file source (path relative to it).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite a live target, after a safety backup of it.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Restore a source of a set. A live target is refused without --force."""
     pitstop = _pitstop(ctx)
@@ -200,13 +201,19 @@ def restore(
         source = names[0]
     if file is not None:
         result = pitstop.backup.restore_file(f"{source}:{file}", into=Path(target) if target else None)
+        if as_json:
+            emit_json({"file": str(result.copy.target), "changed": result.changed, "set": result.copy.set_id})
+            return
         what = "already good" if not result.changed else f"restored from set {result.copy.set_id}"
-        out.print(f"{result.copy.target}: {what}")
+        say(f"{result.copy.target}: {what}")
         return
     safety = pitstop.backup.restore(backup_set.id, source, into=target, force=force)
+    if as_json:
+        emit_json({"source": source, "set": backup_set.id, "safety_set": safety.id if safety else None})
+        return
     if safety is not None:
-        out.print(f"safety backup of the target: set {safety.id}")
-    out.print(f"restored {source} from set {backup_set.id}; row counts and checksums match the manifest")
+        say(f"safety backup of the target: set {safety.id}")
+    say(f"restored {source} from set {backup_set.id}; row counts and checksums match the manifest")
 
 
 @backup_app.command("prune")
@@ -226,12 +233,17 @@ def prune(
             }
             for r in results
         ]
-        out.print_json(json.dumps({"dry_run": dry_run, "destinations": data}))
+        emit_json({"dry_run": dry_run, "destinations": data})
         return
+    if not results:
+        say("no backup destinations")
     for r in results:
-        table = Table("set", "action", "kept by", title=str(r.destination))
-        for d in r.decisions:
-            table.add_row(d.id, "keep" if d.keep else ("would delete" if dry_run else "deleted"), ", ".join(d.reasons))
-        for name in r.stale_partials:
-            table.add_row(name, "would delete" if dry_run else "deleted", "left over from an interrupted backup")
-        out.print(table)
+        rows: list[tuple[str, str, str]] = [
+            (d.id, "keep" if d.keep else ("would delete" if dry_run else "deleted"), ", ".join(d.reasons) or "-")
+            for d in r.decisions
+        ]
+        rows += [
+            (name, "would delete" if dry_run else "deleted", "left over from an interrupted backup")
+            for name in r.stale_partials
+        ]
+        table(("set", "action", "kept by"), rows, empty=f"{r.destination}: no backup sets", title=str(r.destination))

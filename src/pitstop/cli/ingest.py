@@ -1,35 +1,34 @@
 """`pitstop ingest FILE...` and `pitstop quarantine list|replay`."""
 
-from __future__ import annotations
-
-import json
+# No `from __future__ import annotations` here: see pitstop/cli/__init__.py (start time).
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
+from pitstop.cli.output import AsJson, emit_json, err, say, table
 from pitstop.errors import InvalidInput
-from pitstop.ingest import REASONS, IngestResult
-from pitstop.ingest.files import ingest_file
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from pitstop.app import Pitstop
+    from pitstop.ingest import IngestResult
 
 quarantine_app = typer.Typer(help="Readings that failed validation: list them, replay them.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
+
+# pitstop.ingest.REASONS, written out: importing it loads pandas, and the help is read before any
+# command runs (tests/e2e/test_cli_conventions.py checks that the two agree).
+REASONS = ("malformed", "unknown_sensor", "bad_timestamp", "not_a_number", "out_of_range", "conflict")
 
 
-def _pitstop(ctx: typer.Context) -> Pitstop:
+def _pitstop(ctx: typer.Context) -> "Pitstop":
     pitstop: Pitstop = ctx.obj.pitstop()
     return pitstop
 
 
-def _summary(result: IngestResult) -> str:
+def _summary(result: "IngestResult") -> str:
     text = f"{result.stored} stored, {result.duplicates} duplicate, {result.quarantined} quarantined"
     if result.reasons:
         text += " (" + ", ".join(f"{k} {v}" for k, v in sorted(result.reasons.items())) + ")"
@@ -42,7 +41,7 @@ def ingest_command(
     ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files, long or wide.")],
     asset: Annotated[str | None, typer.Option(help="The asset of a wide file (ts plus one column per sensor).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Import readings from CSV or Parquet files, streaming in chunks.
 
@@ -50,6 +49,11 @@ def ingest_command(
     of the asset given with --asset. Timestamps: ISO 8601 with an offset, or epoch seconds
     (milliseconds from 1e11). Bad rows are quarantined with a reason; nothing is stored twice.
     """
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    from pitstop.ingest import IngestResult
+    from pitstop.ingest.files import ingest_file
+
     pitstop = _pitstop(ctx)
     total = IngestResult()
     per_file: dict[str, dict[str, object]] = {}
@@ -80,16 +84,16 @@ def ingest_command(
 
         RollupRepo(pitstop.db).after_import(total.first_us, total.last_us, total.sensor_ids, pitstop.clock.now())
     if as_json:
-        out.print_json(json.dumps({"files": per_file, "total": _as_dict(total)}))
+        emit_json({"files": per_file, "total": _as_dict(total)})
     elif len(files) > 1:
-        out.print(f"total: {_summary(total)}")
+        say(f"total: {_summary(total)}")
 
 
-def _advance(progress: Progress, task: TaskID, done: int, size: int) -> None:
+def _advance(progress: "Progress", task: "TaskID", done: int, size: int) -> None:
     progress.update(task, completed=done, total=size)
 
 
-def _as_dict(result: IngestResult) -> dict[str, object]:
+def _as_dict(result: "IngestResult") -> dict[str, object]:
     return {
         "stored": result.stored,
         "duplicates": result.duplicates,
@@ -104,7 +108,7 @@ def quarantine_list(
     ctx: typer.Context,
     reason: Annotated[str | None, typer.Option(help=f"Only this reason: {', '.join(REASONS)}.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many rows.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """List quarantined rows, oldest first, with counts per reason."""
     _check_reason(reason)
@@ -121,14 +125,16 @@ def quarantine_list(
             }
             for r in rows
         ]
-        out.print_json(json.dumps(data))
+        emit_json(data)
         return
-    table = Table("id", "received", "source", "reason", "payload")
-    for r in rows:
-        table.add_row(str(r.id), r.received_at.isoformat(timespec="seconds"), r.source, r.reason, r.payload[:120])
-    out.print(table)
     counts = pitstop.ingest.quarantine.counts()
-    out.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "the quarantine is empty")
+    table(
+        ("id", "received", "source", "reason", "payload"),
+        ((r.id, r.received_at, r.source, r.reason, r.payload[:120]) for r in rows),
+        empty="the quarantine is empty" if not counts else f"no quarantined rows of reason {reason}",
+    )
+    if counts:
+        say(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
 
 
 @quarantine_app.command("replay")
@@ -137,14 +143,26 @@ def quarantine_replay(
     reason: Annotated[
         str | None, typer.Option(help=f"Only rows quarantined for this reason: {', '.join(REASONS)}.")
     ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Validate quarantined rows again against the current inventory (after fixing it); store the
     ones that pass (never twice) and remove them from the quarantine."""
     _check_reason(reason)
     pitstop = _pitstop(ctx)
     result = pitstop.ingest.replay(reason=reason)
+    if as_json:
+        emit_json(
+            {
+                "checked": result.checked,
+                "stored": result.stored,
+                "duplicates": result.duplicates,
+                "still_quarantined": result.still_quarantined,
+                "reasons": result.reasons,
+            }
+        )
+        return
     left = ", ".join(f"{k} {v}" for k, v in sorted(result.reasons.items()))
-    out.print(
+    say(
         f"replayed {result.checked}: {result.stored} stored, {result.duplicates} duplicate, "
         f"{result.still_quarantined} still quarantined" + (f" ({left})" if left else "")
     )

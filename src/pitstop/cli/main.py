@@ -1,19 +1,17 @@
-"""`pitstop` command line. Each command parses, builds a Pitstop, calls one service, prints."""
+"""`pitstop` command line. Each command parses, builds a Pitstop, calls one service, prints.
 
-from __future__ import annotations
+Only typer, rich and light modules are imported here and in the sub-apps: `pitstop --help` does
+not load pandas, SQLAlchemy or the models (tests/meta/test_cli_imports.py keeps it so).
+"""
 
-import json
-import logging
+# No `from __future__ import annotations` here: see pitstop/cli/__init__.py (start time).
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from pitstop import __version__
 from pitstop.cli.backup import backup_app
 from pitstop.cli.heal import heal_app
 from pitstop.cli.health import check_command, incidents_app, silence_app, windows_app
@@ -21,15 +19,15 @@ from pitstop.cli.ingest import ingest_command, quarantine_app
 from pitstop.cli.maintenance import register as register_maintenance
 from pitstop.cli.models import asset_event_command, drift_app, models_app, score_command
 from pitstop.cli.oncall import oncall_app
+from pitstop.cli.output import AsJson, emit_json, err, out, say, table
 from pitstop.cli.rul import rul_app
 from pitstop.cli.sim import sim_app
-from pitstop.config import Settings, load_settings, masked
-from pitstop.config.loader import DEFAULT_FILE
 from pitstop.core.types import Role
 from pitstop.errors import PitstopError
 
 if TYPE_CHECKING:  # building pitstop imports every component: only commands that need it pay for it
     from pitstop.app import Pitstop
+    from pitstop.config import Settings
 
 app = typer.Typer(
     name="pitstop",
@@ -63,9 +61,6 @@ app.add_typer(rul_app, name="rul")
 app.command("score")(score_command)
 assets_app.command("event")(asset_event_command)
 
-out = Console()
-err = Console(stderr=True)
-
 
 class State:
     """Global flags, turned into Settings on first use."""
@@ -76,8 +71,10 @@ class State:
         self._settings: Settings | None = None
 
     @property
-    def settings(self) -> Settings:
+    def settings(self) -> "Settings":
         if self._settings is None:
+            from pitstop.config import load_settings
+
             self._settings = load_settings(self.config, self.overrides)
         return self._settings
 
@@ -85,7 +82,7 @@ class State:
         """Read the settings again on next use (the config file changed)."""
         self._settings = None
 
-    def pitstop(self, *, check_schema: bool = True) -> Pitstop:
+    def pitstop(self, *, check_schema: bool = True) -> "Pitstop":
         from pitstop.app import build
 
         pitstop = build(self.settings)
@@ -101,6 +98,8 @@ def _state(ctx: typer.Context) -> State:
 
 def _version(value: bool) -> None:
     if value:
+        from pitstop import __version__
+
         out.print(f"pitstop {__version__}")
         raise typer.Exit()
 
@@ -134,22 +133,21 @@ def main_options(
 
 
 @config_app.command("show")
-def config_show(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def config_show(ctx: typer.Context, as_json: AsJson = False) -> None:
     """Print the effective settings (defaults < pitstop.toml < env < flags), secrets masked."""
+    from pitstop.config import masked
+
     values = masked(_state(ctx).settings)
     if as_json:
-        out.print_json(json.dumps(values))
+        emit_json(values)
         return
-    table = Table("setting", "value", box=None)
-    for key, value in _flatten(values):
-        table.add_row(key, str(value))
-    out.print(table)
+    table(("setting", "value"), _flatten(values), empty="no settings")
 
 
 def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = []
     for key, value in values.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:
             rows.extend(_flatten(value, f"{prefix}{key}."))
         else:
             rows.append((f"{prefix}{key}", value))
@@ -160,26 +158,38 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 @db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context) -> None:
+def db_upgrade(ctx: typer.Context, as_json: AsJson = False) -> None:
     """Apply all pending migrations."""
     pitstop = _state(ctx).pitstop(check_schema=False)
     before = pitstop.db.current_revisions()
     pitstop.db.upgrade()
     after = pitstop.db.current_revisions()
-    if before == after:
-        out.print(f"database {pitstop.db.display_url} is already current ({', '.join(sorted(after))})")
+    if as_json:
+        emit_json({"database": pitstop.db.display_url, "before": sorted(before), "after": sorted(after)})
+    elif before == after:
+        say(f"database {pitstop.db.display_url} is already current ({', '.join(sorted(after))})")
     else:
         was = ", ".join(sorted(before)) or "empty"
-        out.print(f"upgraded {pitstop.db.display_url}: {was} -> {', '.join(sorted(after))}")
+        say(f"upgraded {pitstop.db.display_url}: {was} -> {', '.join(sorted(after))}")
 
 
 @db_app.command("status")
-def db_status(ctx: typer.Context) -> None:
+def db_status(ctx: typer.Context, as_json: AsJson = False) -> None:
     """Say whether the schema is current. Exit 1 when it is behind."""
     pitstop = _state(ctx).pitstop(check_schema=False)
     current, head = pitstop.db.current_revisions(), pitstop.db.head_revisions()
-    out.print(f"database: {pitstop.db.display_url}")
-    out.print(f"schema:   {', '.join(sorted(current)) or 'empty'} (this pitstop: {', '.join(sorted(head))})")
+    if as_json:
+        emit_json(
+            {
+                "database": pitstop.db.display_url,
+                "current": sorted(current),
+                "head": sorted(head),
+                "up_to_date": current == head,
+            }
+        )
+    else:
+        say(f"database: {pitstop.db.display_url}")
+        say(f"schema:   {', '.join(sorted(current)) or 'empty'} (this pitstop: {', '.join(sorted(head))})")
     if current != head:
         err.print("the schema is behind: run `pitstop db upgrade`")
         raise typer.Exit(1)
@@ -190,7 +200,9 @@ def db_status(ctx: typer.Context) -> None:
 
 @assets_app.command("load")
 def assets_load(
-    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Inventory file (.toml or .yaml).")]
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Inventory file (.toml or .yaml).")],
+    as_json: AsJson = False,
 ) -> None:
     """Create or update sites, assets and sensors from an inventory file. Idempotent, all or nothing."""
     pitstop = _state(ctx).pitstop()
@@ -198,16 +210,27 @@ def assets_load(
 
     spec = inventory.read_file(file)
     summary = inventory.apply(pitstop.db, spec, actor="cli", now=pitstop.clock.now())
+    if as_json:
+        emit_json(
+            {
+                "file": str(file),
+                "created": summary.created,
+                "updated": summary.updated,
+                "unchanged": summary.unchanged,
+                "changes": [str(c) for c in summary.changes],
+            }
+        )
+        return
     for change in summary.changes:
-        out.print(f"  {change}")
-    out.print(f"{file}: {summary.created} created, {summary.updated} updated, {summary.unchanged} unchanged")
+        say(f"  {change}")
+    say(f"{file}: {summary.created} created, {summary.updated} updated, {summary.unchanged} unchanged")
 
 
 @assets_app.command("list")
 def assets_list(
     ctx: typer.Context,
     site: Annotated[str | None, typer.Option(help="Only this site.")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """List assets with their sensors."""
     pitstop = _state(ctx).pitstop()
@@ -216,21 +239,13 @@ def assets_list(
     for s in pitstop.assets.sensors():
         sensors.setdefault(s.asset, []).append(s.name)
     if as_json:
-        data = [{**_asset_dict(a), "sensors": sensors.get(a.name, [])} for a in rows]
-        out.print_json(json.dumps(data))
+        emit_json([{**_asset_dict(a), "sensors": sensors.get(a.name, [])} for a in rows])
         return
-    table = Table("site", "asset", "parent", "type", "crit.", "location", "sensors")
-    for a in rows:
-        table.add_row(
-            a.site,
-            a.name,
-            a.parent or "",
-            a.type,
-            str(a.criticality),
-            a.location,
-            str(len(sensors.get(a.name, []))),
-        )
-    out.print(table)
+    table(
+        ("site", "asset", "parent", "type", "crit.", "location", "sensors"),
+        ((a.site, a.name, a.parent, a.type, a.criticality, a.location, len(sensors.get(a.name, []))) for a in rows),
+        empty=f"no assets{f' at site {site}' if site else ''}: load an inventory with `pitstop assets load FILE`",
+    )
 
 
 def _asset_dict(a: Any) -> dict[str, Any]:
@@ -245,38 +260,47 @@ def keys_create(
     ctx: typer.Context,
     role: Annotated[Role, typer.Option(help="viewer sees, operator acts, admin configures.")] = Role.VIEWER,
     name: Annotated[str, typer.Option(help="Who or what uses the key.")] = "cli",
+    as_json: AsJson = False,
 ) -> None:
-    """Create an API key. The key is printed once; only its hash is stored."""
+    """Create an API key. The key is printed once (alone on stdout); only its hash is stored."""
     pitstop = _state(ctx).pitstop()
     key, token = pitstop.keys.create(name, role, pitstop.clock.now())
+    if as_json:
+        emit_json({**_key_dict(key), "token": token})
+        return
     err.print(f"created {key.role.value} key {key.prefix} for {key.name!r}; store it now, it is not shown again:")
-    out.print(token, soft_wrap=True)
+    out.print(token, soft_wrap=True, highlight=False, markup=False)
+
+
+def _key_dict(k: Any) -> dict[str, Any]:
+    return {"prefix": k.prefix, "name": k.name, "role": k.role, "created_at": k.created_at, "revoked_at": k.revoked_at}
 
 
 @keys_app.command("list")
-def keys_list(ctx: typer.Context) -> None:
+def keys_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     """List API keys (never their secrets)."""
-    pitstop = _state(ctx).pitstop()
-    table = Table("prefix", "name", "role", "created", "revoked")
-    for k in pitstop.keys.list():
-        table.add_row(
-            k.prefix,
-            k.name,
-            k.role.value,
-            k.created_at.isoformat(timespec="seconds"),
-            k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "",
-        )
-    out.print(table)
+    keys = _state(ctx).pitstop().keys.list()
+    if as_json:
+        emit_json([_key_dict(k) for k in keys])
+        return
+    table(
+        ("prefix", "name", "role", "created", "revoked"),
+        ((k.prefix, k.name, k.role, k.created_at, k.revoked_at) for k in keys),
+        empty="no API keys: create one with `pitstop keys create`",
+    )
 
 
 @keys_app.command("revoke")
-def keys_revoke(ctx: typer.Context, prefix: str) -> None:
+def keys_revoke(ctx: typer.Context, prefix: str, as_json: AsJson = False) -> None:
     """Revoke a key by its prefix."""
     pitstop = _state(ctx).pitstop()
     if not pitstop.keys.revoke(prefix, pitstop.clock.now()):
-        err.print(f"no active key with prefix {prefix!r}")
+        err.print(f"no active key with prefix {prefix!r}", highlight=False, markup=False)
         raise typer.Exit(1)
-    out.print(f"revoked {prefix}")
+    if as_json:
+        emit_json({"prefix": prefix, "revoked": True})
+        return
+    say(f"revoked {prefix}")
 
 
 # -- serve and demo ----------------------------------------------------------------------------
@@ -294,10 +318,12 @@ def serve(
         api = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
         state.overrides = {**state.overrides, "api": {**state.overrides.get("api", {}), **api}}
     pitstop = state.pitstop(check_schema=state.settings.database.check_schema_at_start)
-    _serve(pitstop)
+    _serve(pitstop)  # runs until stopped: it prints logs, not data (no --json)
 
 
-def _serve(pitstop: Pitstop) -> None:
+def _serve(pitstop: "Pitstop") -> None:
+    import logging
+
     import uvicorn
 
     from pitstop.api import create_app
@@ -325,8 +351,10 @@ def demo(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     data_dir: Annotated[Path | None, typer.Option(help="Where the demo keeps its data.")] = None,
 ) -> None:
-    """Start pitstop with a small demo site on SQLite, and print the URL and a viewer key."""
-    from pitstop.demo import prepare, settings_file, simulate, train_models
+    """Start pitstop with a small demo site on SQLite, and print the URL and its keys (the same keys
+    on every start, kept in <data dir>/demo-keys.json)."""
+    from pitstop.config.loader import DEFAULT_FILE
+    from pitstop.demo import KEYS_FILE, prepare, settings_file, simulate, train_models
 
     state = _state(ctx)
     overrides = {**state.overrides, "api": {"port": port}}
@@ -349,6 +377,7 @@ def demo(
     out.print(f"  dashboard:    {url}/ui/  (log in with a key below)")
     out.print(f"  viewer key:   {viewer}")
     out.print(f"  operator key: {operator}")
+    out.print(f"  keys kept in: {pitstop.settings.data_dir / KEYS_FILE}  (the same keys on every start)")
     out.print(f"  simulator:    {added} readings of history added; new ones every 10 s (`pitstop sim --help`)")
     for line in trained:
         out.print(f"  model:        {line}")

@@ -1,16 +1,14 @@
 """`pitstop procedures|workorders (wo)|plan|log|kb|report|emergency`: maintenance from the command line."""
 
-from __future__ import annotations
-
-import json
-from datetime import UTC, datetime
+# No `from __future__ import annotations` here: see pitstop/cli/__init__.py (start time).
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from pitstop.cli.output import AsJson, emit_json, fields, say, table
+from pitstop.cli.times import EXAMPLES, optional_time
 from pitstop.core.types import Severity
 from pitstop.errors import InvalidInput
 
@@ -32,30 +30,16 @@ emergency_app = typer.Typer(
     help="Emergencies: declare with a runbook, timeline, post-incident review.", no_args_is_help=True
 )
 
-out = Console()
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 By = Annotated[str, typer.Option("--by", help="Who does it (recorded).")]
 
 
-def _m(ctx: typer.Context) -> Maintenance:
+def _m(ctx: typer.Context) -> "Maintenance":
     pitstop: Pitstop = ctx.obj.pitstop()
     return pitstop.maintenance
 
 
-def _json(data: Any) -> None:
-    out.print_json(json.dumps(data, default=str))
-
-
-def _when(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{text[:40]!r} is not an ISO date or date and time") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
+def _when(m: "Maintenance", text: str | None, option: str, bare: Literal["ago", "ahead"] = "ago") -> datetime | None:
+    return optional_time(text, now=m.clock.now(), option=option, bare=bare)
 
 
 # -- procedures --------------------------------------------------------------------------------
@@ -81,12 +65,10 @@ def procedures_list(ctx: typer.Context, as_json: AsJson = False) -> None:
             }
         )
     if as_json:
-        _json(rows)
+        emit_json(rows)
         return
-    table = Table("name", "title", "origin", "steps", "manual", "schedule", "hash", box=None)
-    for r in rows:
-        table.add_row(*(str(r[k]) for k in ("name", "title", "origin", "steps", "manual", "schedule", "hash")))
-    out.print(table)
+    columns = ("name", "title", "origin", "steps", "manual", "schedule", "hash")
+    table(columns, ([r[k] for k in columns] for r in rows), empty="no procedures")
 
 
 @procedures_app.command("show")
@@ -95,14 +77,19 @@ def procedures_show(ctx: typer.Context, name: str, as_json: AsJson = False) -> N
     m = _m(ctx)
     pf = m.catalog.get(name)
     if as_json:
-        _json({**pf.procedure.model_dump(), "content_hash": pf.content_hash, "versions": m.runner.versions(name)})
+        emit_json({**pf.procedure.model_dump(), "content_hash": pf.content_hash, "versions": m.runner.versions(name)})
         return
-    out.print(f"[bold]{pf.procedure.title}[/bold] ({name}, {pf.origin}, {pf.content_hash[:12]})")
+    rows = []
     for step in pf.procedure.steps:
         what = getattr(step, "instruction", None) or getattr(step, "check", None) or getattr(step, "action", None)
         what = what or " ".join(getattr(step, "command", []))
-        timed = f" within {step.within}" if step.within else ""
-        out.print(f"  {step.id:<22} {step.kind:<8} {step.title}{timed}: {what}", highlight=False)
+        rows.append((step.id, step.kind, step.title, step.within, what))
+    table(
+        ("step", "kind", "title", "within", "what"),
+        rows,
+        empty="no steps",
+        title=f"{pf.procedure.title} ({name}, {pf.origin}, {pf.content_hash[:12]})",
+    )
 
 
 @procedures_app.command("print")
@@ -113,6 +100,7 @@ def procedures_print(
     output: Annotated[
         Path | None, typer.Option(help="File to write (default: <data_dir>/printouts/NAME-vN.html or .pdf).")
     ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """A printable copy: version, schedule, contacts, numbered steps with limits, time limits and boxes to fill in."""
     from pitstop.maintenance import printable
@@ -125,7 +113,11 @@ def procedures_print(
     version = printable.version_of(pf, m.runner.versions(pf.procedure.name))
     page = printable.render(pf, version=version, oncall=pitstop.settings.oncall, now=m.clock.now())
     path = output or pitstop.settings.data_dir / "printouts" / f"{pf.procedure.name}-v{version.number}.{kind}"
-    out.print(f"wrote {printable.write(page, path, kind)} ({version.label})", markup=False, highlight=False)
+    written = printable.write(page, path, kind)
+    if as_json:
+        emit_json({"path": str(written), "version": version.label})
+        return
+    say(f"wrote {written} ({version.label})")
 
 
 def _contacts(ctx: typer.Context, run: Any) -> dict[str, Any]:
@@ -143,10 +135,10 @@ def _contacts(ctx: typer.Context, run: Any) -> dict[str, Any]:
 
 def _print_contacts(contacts: dict[str, Any]) -> None:
     if contacts.get("contacts_note"):
-        out.print(f"contacts: {contacts['contacts_note']}", markup=False, highlight=False)
+        say(f"contacts: {contacts['contacts_note']}")
     for c in contacts.get("contacts", []):
         reach = ", ".join(x for x in (c["phone"], c["email"]) if x) or "no phone or email"
-        out.print(f"  contact {c['name']} ({'; '.join(c['roles'])}): {reach}", markup=False, highlight=False)
+        say(f"  contact {c['name']} ({'; '.join(c['roles'])}): {reach}")
 
 
 def _answers(values: list[str] | None, passed: list[str] | None, failed: list[str] | None) -> dict[str, Any]:
@@ -172,15 +164,17 @@ def _answers(values: list[str] | None, passed: list[str] | None, failed: list[st
 
 def _print_run(run: Any, as_json: bool, contacts: dict[str, Any] | None = None) -> None:
     if as_json:
-        _json({**run.as_dict(), **(contacts or {})})
+        emit_json({**run.as_dict(), **(contacts or {})})
         return
-    out.print(f"run {run.id}: {run.procedure} v{run.version} on {run.asset or 'system'}: {run.state}")
-    for s in run.steps:
-        extra = f" {s.value}" if s.value is not None else ""
-        late = " (overtime)" if s.overtime else ""
-        out.print(
-            f"  {s.id:<22} {s.status}{extra}{late} {s.output.splitlines()[0] if s.output else ''}", highlight=False
-        )
+    table(
+        ("step", "status", "value", "overtime", "by", "output"),
+        (
+            (s.id, s.status, s.value, s.overtime, s.by, s.output.splitlines()[0] if s.output else None)
+            for s in run.steps
+        ),
+        empty="no steps",
+        title=f"run {run.id}: {run.procedure} v{run.version} on {run.asset or 'system'}: {run.state}",
+    )
     _print_contacts(contacts or {})
 
 
@@ -232,10 +226,14 @@ def procedures_enable(
     asset: Annotated[str, typer.Option(help="For one asset.")] = "",
     site: Annotated[str, typer.Option(help="For one site.")] = "",
     by: By = "cli",
+    as_json: AsJson = False,
 ) -> None:
     """Enable the schedule the procedure suggests."""
     s = _m(ctx).schedules.enable(name, asset=asset, site=site, actor=by)
-    out.print(f"schedule {s.name}: {s.rule}", highlight=False)
+    if as_json:
+        emit_json(s.as_dict())
+        return
+    say(f"schedule {s.name}: {s.rule}")
 
 
 @procedures_app.command("schedules")
@@ -248,51 +246,72 @@ def procedures_schedules(ctx: typer.Context, as_json: AsJson = False) -> None:
         due = m.schedules.open_due(s.id)
         rows.append({**s.as_dict(), "current": due.as_dict(now) if due else None})
     if as_json:
-        _json(rows)
+        emit_json(rows)
         return
-    table = Table("schedule", "procedure", "asset", "kind", "status", "due", "deadline", box=None)
-    for r in rows:
-        cur = r["current"] or {}
-        table.add_row(
-            r["name"],
-            r["procedure"],
-            r["asset"] or "-",
-            r["kind"],
-            cur.get("status", "-"),
-            cur.get("due_at", "-"),
-            cur.get("deadline", "-"),
-        )
-    out.print(table)
+    table(
+        ("schedule", "procedure", "asset", "kind", "status", "due", "deadline"),
+        (
+            (
+                r["name"],
+                r["procedure"],
+                r["asset"],
+                r["kind"],
+                (r["current"] or {}).get("status", "nothing open"),
+                (r["current"] or {}).get("due_at"),
+                (r["current"] or {}).get("deadline"),
+            )
+            for r in rows
+        ),
+        empty="no schedules: `pitstop procedures enable NAME` enables one",
+    )
 
 
 @procedures_app.command("tick")
-def procedures_tick(ctx: typer.Context) -> None:
+def procedures_tick(ctx: typer.Context, as_json: AsJson = False) -> None:
     """Bring schedules up to now (what `pitstop serve` does every few minutes)."""
-    for line in _m(ctx).tick():
-        out.print(line, highlight=False)
+    lines = list(_m(ctx).tick())
+    if as_json:
+        emit_json(lines)
+        return
+    for line in lines:
+        say(line)
+    if not lines:
+        say("nothing was due")
 
 
 # -- work orders -------------------------------------------------------------------------------
 
 
-def _print_orders(orders: list[Any], as_json: bool) -> None:
+def _print_orders(orders: list[Any], as_json: bool, empty: str) -> None:
     if as_json:
-        _json([o.as_dict() for o in orders])
+        emit_json([o.as_dict() for o in orders])
         return
-    table = Table("id", "asset", "key", "state", "prio", "due", "est h", "window", "title", box=None)
-    for o in orders:
-        table.add_row(
-            str(o.id),
-            o.asset or "system",
-            o.key,
-            o.state.value,
-            str(o.priority),
-            o.due_at.strftime("%Y-%m-%d %H:%M") if o.due_at else "-",
-            f"{o.estimated_h:g}",
-            o.window_name or "-",
-            o.title,
-        )
-    out.print(table)
+    table(
+        ("id", "asset", "key", "state", "prio", "due", "est h", "window", "title"),
+        (
+            (
+                o.id,
+                o.asset or "system",
+                o.key,
+                o.state,
+                o.priority,
+                o.due_at.strftime("%Y-%m-%d %H:%M") if o.due_at else None,
+                f"{o.estimated_h:g}",
+                o.window_name,
+                o.title,
+            )
+            for o in orders
+        ),
+        empty=empty,
+    )
+
+
+def _order_done(order: Any, as_json: bool, words: str) -> None:
+    """What a work-order move prints: the order as JSON, or one line."""
+    if as_json:
+        emit_json(order.as_dict())
+    else:
+        say(words)
 
 
 @workorders_app.command("list")
@@ -303,13 +322,19 @@ def wo_list(
     as_json: AsJson = False,
 ) -> None:
     """Active work orders, highest priority first."""
-    _print_orders(_m(ctx).orders.list(active=not all_, asset=asset), as_json)
+    orders = _m(ctx).orders.list(active=not all_, asset=asset)
+    what = f"{'' if all_ else 'active '}work orders{f' for {asset}' if asset else ''}"
+    _print_orders(orders, as_json, f"no {what}")
 
 
 @workorders_app.command("show")
-def wo_show(ctx: typer.Context, order_id: int) -> None:
-    """One work order, as JSON."""
-    _json(_m(ctx).orders.get(order_id).as_dict())
+def wo_show(ctx: typer.Context, order_id: int, as_json: AsJson = False) -> None:
+    """One work order."""
+    data = _m(ctx).orders.get(order_id).as_dict()
+    if as_json:
+        emit_json(data)
+        return
+    fields(data, title=f"work order {order_id}")
 
 
 @workorders_app.command("open")
@@ -320,29 +345,36 @@ def wo_open(
     asset: Annotated[str, typer.Option(help="The asset (empty: the system).")] = "",
     severity: Annotated[Severity, typer.Option(help="info, warning, critical or emergency.")] = Severity.WARNING,
     hours: Annotated[float | None, typer.Option(help="Estimated hours.")] = None,
-    due: Annotated[str | None, typer.Option(help="Due date, ISO (UTC if no zone).")] = None,
+    due: Annotated[
+        str | None, typer.Option(help=f"Due: a date (UTC), ISO 8601 with offset, or from now: {EXAMPLES}.")
+    ] = None,
     detail: Annotated[str, typer.Option(help="Details.")] = "",
     by: By = "cli",
+    as_json: AsJson = False,
 ) -> None:
     """Open a work order by hand (or update the active one for the same asset and key)."""
-    order, created = _m(ctx).orders.open_for(
+    m = _m(ctx)
+    order, created = m.orders.open_for(
         "manual",
         asset,
         key,
         title=title,
         severity=severity,
         detail=detail,
-        due_at=_when(due),
+        due_at=_when(m, due, "--due", bare="ahead"),
         estimated_h=hours,
         actor=by,
     )
-    out.print(f"{'opened' if created else 'updated'} work order {order.id} (priority {order.priority})")
+    _order_done(
+        order, as_json, f"{'opened' if created else 'updated'} work order {order.id} (priority {order.priority})"
+    )
 
 
 @workorders_app.command("start")
-def wo_start(ctx: typer.Context, order_id: int, by: By = "cli") -> None:
+def wo_start(ctx: typer.Context, order_id: int, by: By = "cli", as_json: AsJson = False) -> None:
     """Work begins."""
-    out.print(f"work order {order_id}: {_m(ctx).orders.start(order_id, actor=by).state.value}")
+    order = _m(ctx).orders.start(order_id, actor=by)
+    _order_done(order, as_json, f"work order {order_id}: {order.state.value}")
 
 
 @workorders_app.command("close")
@@ -357,35 +389,44 @@ def wo_close(
         typer.Option(help="What was found: failed, no_fault, or the failure mode repaired (e.g. bearing_wear)."),
     ] = None,
     by: By = "cli",
+    as_json: AsJson = False,
 ) -> None:
     """Mark done; the condition that opened it is checked again (verified, or back to in progress)."""
     order = _m(ctx).orders.close(order_id, actor=by, actual_h=hours, parts=part or [], note=note, failure_code=found)
-    out.print(f"work order {order_id}: {order.state.value}")
+    _order_done(order, as_json, f"work order {order_id}: {order.state.value}")
 
 
 @workorders_app.command("verify")
 def wo_verify(
     ctx: typer.Context,
     order_id: int,
-    confirm: Annotated[bool, typer.Option(help="Confirm by hand where pitstop cannot check.")] = False,
+    confirm: Annotated[bool, typer.Option("--confirm", help="Confirm by hand where pitstop cannot check.")] = False,
     by: By = "cli",
+    as_json: AsJson = False,
 ) -> None:
     """Check a done order again (or confirm it by hand)."""
-    out.print(f"work order {order_id}: {_m(ctx).orders.verify(order_id, actor=by, confirmed=confirm).state.value}")
+    order = _m(ctx).orders.verify(order_id, actor=by, confirmed=confirm)
+    _order_done(order, as_json, f"work order {order_id}: {order.state.value}")
 
 
 @workorders_app.command("cancel")
 def wo_cancel(
-    ctx: typer.Context, order_id: int, reason: Annotated[str, typer.Option(help="Why.")], by: By = "cli"
+    ctx: typer.Context,
+    order_id: int,
+    reason: Annotated[str, typer.Option(help="Why.")],
+    by: By = "cli",
+    as_json: AsJson = False,
 ) -> None:
     """Cancel an order."""
-    out.print(f"work order {order_id}: {_m(ctx).orders.cancel(order_id, actor=by, reason=reason).state.value}")
+    order = _m(ctx).orders.cancel(order_id, actor=by, reason=reason)
+    _order_done(order, as_json, f"work order {order_id}: {order.state.value}")
 
 
 @workorders_app.command("assign")
-def wo_assign(ctx: typer.Context, order_id: int, assignee: str, by: By = "cli") -> None:
+def wo_assign(ctx: typer.Context, order_id: int, assignee: str, by: By = "cli", as_json: AsJson = False) -> None:
     """Assign an order to a person."""
-    out.print(f"work order {order_id}: {_m(ctx).orders.assign(order_id, assignee=assignee, actor=by).assignee}")
+    order = _m(ctx).orders.assign(order_id, assignee=assignee, actor=by)
+    _order_done(order, as_json, f"work order {order_id}: assigned to {order.assignee}")
 
 
 # -- plan --------------------------------------------------------------------------------------
@@ -405,17 +446,18 @@ def plan(
 
     result = _m(ctx).planner.plan(duration(horizon, "horizon"), apply=not dry_run)
     if as_json:
-        _json(result.as_dict())
+        emit_json(result.as_dict())
         return
     data = result.as_dict()
-    table = Table("window", "start", "capacity h", "used h", box=None)
-    for w in data["windows"]:
-        table.add_row(w["window"], w["start"], f"{w['capacity_h']:g}", f"{w['used_h']:g}")
-    out.print(table)
+    table(
+        ("window", "start", "capacity h", "used h"),
+        ((w["window"], w["start"], f"{w['capacity_h']:g}", f"{w['used_h']:g}") for w in data["windows"]),
+        empty=f"no maintenance-window slots within {horizon}: `pitstop windows add` makes windows",
+    )
     late = sum(p.late for p in result.placements)
-    out.print(f"placed {len(result.placements)} order(s) ({late} late); could not place {len(result.unplaced)}")
+    say(f"placed {len(result.placements)} order(s) ({late} late); could not place {len(result.unplaced)}")
     for u in result.unplaced:
-        out.print(f"  work order {u.order_id}: {u.reason}", highlight=False)
+        say(f"  work order {u.order_id}: {u.reason}")
 
 
 @plan_app.command("capacity")
@@ -427,12 +469,21 @@ def plan_capacity(
     asset: Annotated[list[str] | None, typer.Option(help="Serves only these assets (repeatable).")] = None,
     fallback: Annotated[str, typer.Option(help="When missed: next, window:<name> or missed.")] = "next",
     max_fallbacks: Annotated[int, typer.Option(help="How many times to fall back.")] = 1,
+    as_json: AsJson = False,
 ) -> None:
     """Set the capacity, scope and fallback of a maintenance window (`pitstop windows add` makes windows)."""
     cap = _m(ctx).capacities.set(
         window, hours, sites=site or [], assets=asset or [], fallback=fallback, max_fallbacks=max_fallbacks
     )
-    out.print(json.dumps(cap.as_dict()), highlight=False)
+    if as_json:
+        emit_json(cap.as_dict())
+        return
+    data = cap.as_dict()
+    say(
+        f"window {data['window']}: {data['capacity_h']:g} technician hours per slot, serves "
+        f"{', '.join(data['sites'] + data['assets']) or 'every site'}; when missed: {data['fallback']} "
+        f"(at most {data['max_fallbacks']} time(s))"
+    )
 
 
 # -- log ---------------------------------------------------------------------------------------
@@ -444,32 +495,42 @@ def log_list(
     asset: Annotated[str | None, typer.Option(help="Only this asset.")] = None,
     site: Annotated[str | None, typer.Option(help="Only this site.")] = None,
     kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
-    since: Annotated[str | None, typer.Option(help="From (ISO).")] = None,
-    until: Annotated[str | None, typer.Option(help="Until (ISO, exclusive).")] = None,
+    since: Annotated[str | None, typer.Option(help=f"From: a date (UTC), ISO 8601 with offset, or {EXAMPLES}.")] = None,
+    until: Annotated[str | None, typer.Option(help="Until, exclusive, as --since.")] = None,
     contains: Annotated[str | None, typer.Option(help="Text in summary, issues or actions.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     output: Annotated[Path | None, typer.Option(help="Write to this file instead.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (as --format json).")] = False,
 ) -> None:
     """The maintenance log, filtered; export as CSV or JSON."""
     from pitstop.maintenance.log import export
 
-    entries = _m(ctx).log.entries(
-        asset=asset, site=site, kind=kind, since=_when(since), until=_when(until), contains=contains, limit=100_000
+    m = _m(ctx)
+    fmt = "json" if as_json else fmt
+    entries = m.log.entries(
+        asset=asset,
+        site=site,
+        kind=kind,
+        since=_when(m, since, "--since"),
+        until=_when(m, until, "--until"),
+        contains=contains,
+        limit=100_000,
     )
     if fmt in ("csv", "json"):
         text = export(entries, fmt)  # type: ignore[arg-type]
         if output is not None:
             output.write_text(text, encoding="utf-8")
-            out.print(f"wrote {len(entries)} entries to {output}")
+            say(f"wrote {len(entries)} entries to {output}")
         else:
             print(text, end="" if text.endswith("\n") else "\n")
         return
     if fmt != "table":
         raise InvalidInput("--format is table, csv or json")
-    table = Table("time", "kind", "asset", "by", "summary", "result", box=None)
-    for e in entries:
-        table.add_row(e.at.strftime("%Y-%m-%d %H:%M"), e.kind, e.asset or "system", e.actor, e.summary, e.result)
-    out.print(table)
+    table(
+        ("time", "kind", "asset", "by", "summary", "result"),
+        ((e.at.strftime("%Y-%m-%d %H:%M"), e.kind, e.asset or "system", e.actor, e.summary, e.result) for e in entries),
+        empty="no log entries match",
+    )
 
 
 @log_app.command("add")
@@ -483,12 +544,16 @@ def log_add(
     result: Annotated[str, typer.Option(help="The result.")] = "",
     evidence: Annotated[list[str] | None, typer.Option(help="An evidence link or path (repeatable).")] = None,
     by: By = "cli",
+    as_json: AsJson = False,
 ) -> None:
     """Append an entry (it is never changed afterwards)."""
     entry = _m(ctx).log.append(
         kind, summary, actor=by, asset=asset, issues=issues, actions=actions, result=result, evidence=evidence or []
     )
-    out.print(f"log entry {entry.id}")
+    if as_json:
+        emit_json(entry.as_dict())
+        return
+    say(f"log entry {entry.id}")
 
 
 # -- kb ----------------------------------------------------------------------------------------
@@ -499,33 +564,48 @@ def kb_search(ctx: typer.Context, query: str, limit: int = 10, as_json: AsJson =
     """Full-text search over the knowledge base."""
     hits = _m(ctx).kb.search(query, limit=limit)
     if as_json:
-        _json([h.as_dict(body=False) for h in hits])
+        emit_json([h.as_dict(body=False) for h in hits])
         return
-    if not hits:
-        out.print("no entries match")
-    for h in hits:
-        out.print(f"{h.slug:<24} {h.title}  [{', '.join(h.issue_keys)}]", highlight=False)
+    table(
+        ("entry", "title", "issue keys"),
+        ((h.slug, h.title, h.issue_keys) for h in hits),
+        empty=f"no entries match {query!r}",
+    )
 
 
 @kb_app.command("list")
-def kb_list(ctx: typer.Context) -> None:
+def kb_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     """Every entry."""
-    for e in _m(ctx).kb.entries():
-        out.print(f"{e.slug:<24} {e.origin:<8} {e.title}", highlight=False)
+    entries = _m(ctx).kb.entries()
+    if as_json:
+        emit_json([e.as_dict(body=False) for e in entries])
+        return
+    table(
+        ("entry", "origin", "title", "issue keys"),
+        ((e.slug, e.origin, e.title, e.issue_keys) for e in entries),
+        empty="the knowledge base has no entries",
+    )
 
 
 @kb_app.command("show")
-def kb_show(ctx: typer.Context, slug: str) -> None:
+def kb_show(ctx: typer.Context, slug: str, as_json: AsJson = False) -> None:
     """One entry, as Markdown."""
     e = _m(ctx).kb.get(slug)
-    print(f"# {e.title}\n\nissue keys: {', '.join(e.issue_keys)}; tags: {', '.join(e.tags)}\n\n{e.body}")
+    if as_json:
+        emit_json(e.as_dict())
+        return
+    keys, tags = ", ".join(e.issue_keys) or "none", ", ".join(e.tags) or "none"
+    print(f"# {e.title}\n\nissue keys: {keys}; tags: {tags}\n\n{e.body}")
 
 
 @kb_app.command("lesson")
-def kb_lesson(ctx: typer.Context, incident_key: str, text: str, by: By = "cli") -> None:
+def kb_lesson(ctx: typer.Context, incident_key: str, text: str, by: By = "cli", as_json: AsJson = False) -> None:
     """Record a lesson learned on an incident."""
     lesson = _m(ctx).kb.add_lesson(incident_key, text, author=by)
-    out.print(f"lesson {lesson.id} recorded; `pitstop kb promote {lesson.id}` turns it into an entry")
+    if as_json:
+        emit_json(lesson.as_dict())
+        return
+    say(f"lesson {lesson.id} recorded; `pitstop kb promote {lesson.id}` turns it into an entry")
 
 
 @kb_app.command("promote")
@@ -534,10 +614,14 @@ def kb_promote(
     lesson_id: int,
     slug: Annotated[str | None, typer.Option(help="Add to this entry (default: a new one).")] = None,
     title: Annotated[str | None, typer.Option(help="Title of a new entry.")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Turn a lesson into a knowledge base entry (new, or added to an existing one)."""
     entry = _m(ctx).kb.lesson_to_entry(lesson_id, slug=slug, title=title)
-    out.print(f"entry {entry.slug}: {entry.title}")
+    if as_json:
+        emit_json(entry.as_dict())
+        return
+    say(f"entry {entry.slug}: {entry.title}")
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -551,8 +635,9 @@ def report_monthly(
     output: Annotated[
         Path | None, typer.Option(help="Write only this file (.html or .pdf), not the archive or the log.")
     ] = None,
-    send: Annotated[bool, typer.Option("--send", help="Also e-mail the PDF to [reports.email].")] = False,
+    send: Annotated[bool, typer.Option("--send", help="Also e-mail the PDF to \\[reports.email].")] = False,
     by: By = "cli",
+    as_json: AsJson = False,
 ) -> None:
     """Compliance, MTTR, MTBF, backlog, self-healing and the month's log, archived as
     <data_dir>/reports/YYYY-MM.html and .pdf (a re-run replaces them) and recorded in the maintenance log."""
@@ -566,7 +651,11 @@ def report_monthly(
     month = month or m.clock.now().strftime("%Y-%m")
     if output is not None:
         page = report.monthly(m, month=month, site=site, predictions=pitstop.prognostics.calibration)
-        out.print(f"wrote {report.write(page, output)}")
+        written = report.write(page, output)
+        if as_json:
+            emit_json({"month": month, "path": str(written)})
+            return
+        say(f"wrote {written}")
         return
     settings = pitstop.settings
     reports = ReportDelivery(
@@ -575,8 +664,11 @@ def report_monthly(
     done = reports.deliver(month, site=site, send=send, actor=by)
     if done.result == FAILED:
         raise ReportNotDelivered(f"report {month} not delivered: {done.detail} (log entry {done.entry.id})")
+    if as_json:
+        emit_json({"month": month, "html": str(done.html), "pdf": str(done.pdf), "recipients": list(done.recipients)})
+        return
     mailed = f"; e-mailed to {', '.join(done.recipients)}" if done.recipients else ""
-    out.print(f"archived {done.html} and {done.pdf}{mailed}", highlight=False)
+    say(f"archived {done.html} and {done.pdf}{mailed}")
 
 
 # -- emergency ---------------------------------------------------------------------------------
@@ -590,11 +682,18 @@ def emergency_declare(
     runbook: Annotated[str, typer.Option(help="The runbook procedure.")] = "emergency-restore",
     asset: Annotated[str, typer.Option(help="The asset (empty: the system).")] = "",
     by: By = "cli",
+    as_json: AsJson = False,
 ) -> None:
     """Open an emergency incident, its work order and the timed runbook run."""
     em = _m(ctx).emergency.declare(key, title, actor=by, runbook=runbook, asset=asset)
-    out.print(f"incident {em.incident.id}, work order {em.order.id}, runbook run {em.run.id} started")
-    _print_contacts(_contacts(ctx, em.run))
+    contacts = _contacts(ctx, em.run)
+    if as_json:
+        emit_json(
+            {"incident": em.incident.as_dict(), "work_order": em.order.as_dict(), "run": em.run.as_dict(), **contacts}
+        )
+        return
+    say(f"incident {em.incident.id}, work order {em.order.id}, runbook run {em.run.id} started")
+    _print_contacts(contacts)
 
 
 @emergency_app.command("timeline")
@@ -602,10 +701,13 @@ def emergency_timeline(ctx: typer.Context, key: str, as_json: AsJson = False) ->
     """Who did what, when."""
     rows = _m(ctx).emergency.timeline(key)
     if as_json:
-        _json(rows)
+        emit_json(rows)
         return
-    for r in rows:
-        out.print(f"{r['at']}  {r['who']:<16} {r['what']}", highlight=False)
+    table(
+        ("at", "who", "what", "detail"),
+        ((r["at"], r["who"], r["what"], r.get("detail")) for r in rows),
+        empty=f"no timeline for {key}",
+    )
 
 
 @emergency_app.command("review")
@@ -615,10 +717,14 @@ def emergency_review(
     summary: Annotated[str, typer.Option(help="What happened.")],
     lessons: Annotated[str, typer.Option(help="Lessons learned.")],
     by: By = "cli",
+    as_json: AsJson = False,
 ) -> None:
     """Record the post-incident review."""
     lesson = _m(ctx).emergency.review(key, summary=summary, lessons=lessons, author=by)
-    out.print(f"review recorded as lesson {lesson.id}")
+    if as_json:
+        emit_json(lesson.as_dict())
+        return
+    say(f"review recorded as lesson {lesson.id}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,6 @@
 """`pitstop sim run` and `pitstop sim backfill`: the fleet simulator from the command line."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: see pitstop/cli/__init__.py (start time).
 import time
 from datetime import timedelta
 from enum import StrEnum
@@ -9,24 +8,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from pitstop import inventory as inventory_file
-from pitstop.core.clock import Clock, SystemClock
-from pitstop.core.types import to_epoch_us
+from pitstop.cli.output import AsJson, emit_json, err, say
+from pitstop.cli.times import EXAMPLES, parse_time
 from pitstop.errors import ScenarioError
-from pitstop.sim import Scenario, Simulator, assets_of_database, assets_of_inventory, parse_duration, parse_time
-from pitstop.sim.publish import DatabasePublisher, HttpPublisher, MqttPublisher, Publisher, parse_speed, run
-from pitstop.storage.repos.rollups import RollupRepo
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from pitstop.app import Pitstop
+    from pitstop.core.clock import Clock
+    from pitstop.sim import Simulator
+    from pitstop.sim.publish import Publisher
 
 sim_app = typer.Typer(help="The fleet simulator: readings for the inventory's assets.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
 
 
 class Target(StrEnum):
@@ -42,8 +37,11 @@ ScenarioOption = Annotated[
 
 
 def _simulator(
-    pitstop: Pitstop | None, inventory: Path | None, seed: int, scenario: Path | None, origin: datetime
-) -> Simulator:
+    pitstop: "Pitstop | None", inventory: Path | None, seed: int, scenario: Path | None, origin: "datetime"
+) -> "Simulator":
+    from pitstop import inventory as inventory_file
+    from pitstop.sim import Scenario, Simulator, assets_of_database, assets_of_inventory
+
     if inventory is not None:
         assets = assets_of_inventory(inventory_file.read_file(inventory))
     else:
@@ -69,8 +67,9 @@ def run_command(
     start: Annotated[
         str | None,
         typer.Option(
-            help="Simulated start: ISO 8601 with offset or -2d. Default: now, or now minus the duration "
-            "above 1x, so that no reading lies in the future."
+            help=f"Simulated start: ISO 8601 with offset, a date, or relative to now ({EXAMPLES}; a bare "
+            "span counts back). Default: now, or now minus the duration above 1x, so that no reading lies in the "
+            "future."
         ),
     ] = None,
     inventory: Annotated[
@@ -83,8 +82,13 @@ def run_command(
     mqtt_host: Annotated[str | None, typer.Option(help="mqtt: broker host (default: \\[mqtt] or 127.0.0.1).")] = None,
     mqtt_port: Annotated[int | None, typer.Option(help="mqtt: broker port (default: \\[mqtt] or 1883).")] = None,
     prefix: Annotated[str | None, typer.Option(help="mqtt: topic prefix (default: \\[mqtt] or pitstop).")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Publish simulated readings as simulated time passes, `--speed` times faster than real time."""
+    from pitstop.core.clock import SystemClock
+    from pitstop.sim import parse_duration
+    from pitstop.sim.publish import DatabasePublisher, HttpPublisher, MqttPublisher, parse_speed, run
+
     state = ctx.obj
     factor, span = parse_speed(speed), parse_duration(duration)
     if publish is Target.HTTP and not api_key:
@@ -93,7 +97,7 @@ def run_command(
     pitstop: Pitstop | None = state.pitstop() if needs_db else None
     clock: Clock = pitstop.clock if pitstop is not None else SystemClock()
     now = clock.now()
-    origin = parse_time(start, now) if start else (now - span if factor > 1 else now)
+    origin = parse_time(start, now=now, option="--start") if start else (now - span if factor > 1 else now)
     simulator = _simulator(pitstop, inventory, seed, scenario, origin)
     settings = state.settings
     target: Publisher
@@ -124,10 +128,14 @@ def run_command(
         raise typer.Exit(130) from None
     finally:
         target.close()
-    out.print(f"{summary.readings} readings published up to {summary.end.isoformat(timespec='seconds')}")
-    if isinstance(target, DatabasePublisher) and target.quarantined:
-        out.print(
-            f"{target.quarantined} readings quarantined: their sensor and time were already stored with "
+    quarantined = target.quarantined if isinstance(target, DatabasePublisher) else 0
+    if as_json:
+        emit_json({"readings": summary.readings, "end": summary.end, "quarantined": quarantined})
+        return
+    say(f"{summary.readings} readings published up to {summary.end.isoformat(timespec='seconds')}")
+    if quarantined:
+        say(
+            f"{quarantined} readings quarantined: their sensor and time were already stored with "
             "other values (pitstop quarantine list --reason conflict)"
         )
 
@@ -138,8 +146,13 @@ def backfill_command(
     days: Annotated[float, typer.Option(min=0.001, max=3650, help="How many days of history, ending now.")] = 30.0,
     seed: SeedOption = 7,
     scenario: ScenarioOption = None,
+    as_json: AsJson = False,
 ) -> None:
     """Write a simulated history into the database, as fast as it goes. Running it twice stores nothing twice."""
+    from pitstop.core.types import to_epoch_us
+    from pitstop.sim.publish import DatabasePublisher
+    from pitstop.storage.repos.rollups import RollupRepo
+
     pitstop: Pitstop = ctx.obj.pitstop()
     end = pitstop.clock.now()
     start = end - timedelta(days=days)
@@ -151,7 +164,10 @@ def backfill_command(
     ids = [index[key].id for key in simulator.keys if key in index]
     RollupRepo(pitstop.db).after_import(to_epoch_us(start), to_epoch_us(end), ids, end)  # plots of the past
     seconds = time.perf_counter() - began
-    out.print(
+    if as_json:
+        emit_json({"readings": taken, "sensors": len(simulator.keys), "days": days, "seconds": round(seconds, 3)})
+        return
+    say(
         f"{taken} readings of {len(simulator.keys)} sensors over {days:g} days in {seconds:.1f} s "
         f"({taken / max(seconds, 1e-9):,.0f} readings/s)"
     )

@@ -3,6 +3,13 @@
 Status rolls up as the worst of the parts; a part whose results are missing or stale is
 `unknown`. Completeness is how many of the expected check targets reported fresh results.
 Recommendations come from a hook keyed by issue (the knowledge base plugs in here).
+
+Only assets that report count towards their site and the installation. An asset reports nothing of
+its own when no check targets one of its sensors and every check of it came back `unknown` having
+observed nothing, without an error: a grouping asset such as a hall whose units carry the sensors
+(the freshness check's "asset hall-a-hvac has no sensors"). It keeps its own `unknown` part, marked
+`reports: false`, but does not make its site or the installation unknown, nor bring advice about
+silent sensors.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ class Part:
     expected: int = 0
     fresh: int = 0
     recommendations: list[str] = field(default_factory=list)
+    reports: bool = True  # False: a grouping asset that has nothing of its own to report
 
     @property
     def completeness(self) -> float:
@@ -79,6 +87,7 @@ class Part:
             "expected": self.expected,
             "fresh": self.fresh,
             "recommendations": self.recommendations,
+            "reports": self.reports,
         }
 
 
@@ -119,18 +128,49 @@ def report(
     recommend: Recommend = builtin_recommendations,
 ) -> Report:
     latest = {(r.check, r.target): r for r in results}
+    judged = []
+    for spec in specs:
+        result = latest.get((spec.check, spec.target))
+        judged.append((spec, result, result is not None and now - result.checked_at <= max_age))
+    silent = _reporting_nothing(judged)
     installation = Part("installation")
     sites: dict[str, Part] = {}
     assets: dict[str, Part] = {}
     shown = []
-    for spec in specs:
-        result = latest.get((spec.check, spec.target))
-        fresh = result is not None and now - result.checked_at <= max_age
+    for spec, result, fresh in judged:
         if result is not None:
             shown.append(result)
+        if spec.asset in silent:
+            part = assets.setdefault(spec.asset, Part(spec.asset, reports=False))
+            part.expected += 1
+            part.fresh += 1
+            part.status = Status.UNKNOWN
+            part.reasons.append(f"{spec.id}: {result.summary if result else 'nothing to judge'}")
+            continue
         installation.add(result, fresh, recommend, spec)
         if spec.site:
             sites.setdefault(spec.site, Part(spec.site)).add(result, fresh, recommend, spec)
         if spec.asset:
             assets.setdefault(spec.asset, Part(spec.asset)).add(result, fresh, recommend, spec)
     return Report(now, installation, dict(sorted(sites.items())), dict(sorted(assets.items())), shown)
+
+
+def _reporting_nothing(judged: Sequence[tuple[CheckSpec, CheckResult | None, bool]]) -> set[str]:
+    """The assets with nothing of their own to report: no check targets one of their sensors
+    (`<asset>/<sensor>`), and every check of them returned a fresh `unknown` that observed nothing
+    and raised nothing (an asset without sensors). A stale or missing result, an error, or anything
+    observed keeps an asset counted: then its unknown is news."""
+    nothing: dict[str, bool] = {}
+    for spec, result, fresh in judged:
+        if not spec.asset:
+            continue
+        empty = (
+            fresh
+            and result is not None
+            and result.status is Status.UNKNOWN
+            and not result.observed
+            and result.error is None
+            and not spec.target.startswith(f"{spec.asset}/")
+        )
+        nothing[spec.asset] = nothing.get(spec.asset, True) and bool(empty)
+    return {asset for asset, empty in nothing.items() if empty}
