@@ -1,4 +1,7 @@
-"""pitstop's own Prometheus metrics, on a registry per Pitstop (never the global one)."""
+"""pitstop's own Prometheus metrics, on a registry per Pitstop (never the global one).
+
+These count what happens in this process. The guides' KPI table (check status, incidents, model
+drift, backups, ingest lag) is read from the records at scrape time: `pitstop.observability_kpis`."""
 
 from __future__ import annotations
 
