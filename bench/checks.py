@@ -1,11 +1,13 @@
 """Cost of one round of 1,000 cheap check targets, and of the alert rules over 100,000 evaluations.
 
-    python bench/checks.py [--targets 1000] [--evaluations 100000]
+    python bench/checks.py [--targets 1000] [--evaluations 100000] [--repeat 7]
 
 Prints JSON. The check round is 1,000 targets of the cheap built-in checks (disk free of 10
 paths, memory, pitstop's own database and the scheduler heartbeat, data freshness of 100 assets)
-run by the runner with 1 and with 8 workers, on SQLite; then the same results through the whole
-loop (stored, judged by the alert rules, incidents). The policy part drives 1,000 alert keys with
+on SQLite, run by the runner as it was (every check in a pool of 8 threads, and with 1 worker)
+and as it is (threads sized by check kind: these are all local, so they run inline), taking
+turns for --repeat rounds each, medians reported; then the same results through the whole loop
+(stored, judged by the alert rules, incidents). The policy part drives 1,000 alert keys with
 random signals (a fifth of them flapping) through the alert rules' judgement, and each start or
 end of a problem through the notification policy with a weekly window and a silence in force.
 """
@@ -15,11 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import random
+import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +33,8 @@ from pitstop.alerts.policy import NotificationPolicy, Subject
 from pitstop.app import build
 from pitstop.config import Settings
 from pitstop.core.types import Severity
-from pitstop.health.runner import CheckRunner
+from pitstop.health.base import CheckContext, CheckResult
+from pitstop.health.runner import ROUND_KEYS, CheckRunner, _collect, _run_one
 from pitstop.health.specs import CheckSpec
 from pitstop.incidents.policy import AlertPolicy, AlertRule, Observation
 from pitstop.incidents.windows import Mutes, Silence, recurring
@@ -40,6 +46,19 @@ def measure(func: object) -> tuple[object, float, float]:
     cpu, wall = time.process_time(), time.perf_counter()
     out = func()  # type: ignore[operator]
     return out, time.process_time() - cpu, time.perf_counter() - wall
+
+
+class PoolRunner(CheckRunner):
+    """The runner before threads were sized by check kind: every check in a pool of `workers`."""
+
+    def run(self, ctx: CheckContext) -> list[CheckResult]:
+        for key in ROUND_KEYS:
+            ctx.extra.pop(key, None)
+        if self.workers <= 1 or len(self.instances) <= 1:
+            return [_run_one(check, ctx) for _, check in self.instances]
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(self.instances)), thread_name_prefix="check") as pool:
+            futures = [(check, pool.submit(_run_one, check, ctx)) for _, check in self.instances]
+            return [_collect(check, future, ctx) for check, future in futures]
 
 
 def inventory_of(assets: int) -> inventory.InventorySpec:
@@ -59,7 +78,7 @@ def inventory_of(assets: int) -> inventory.InventorySpec:
     )
 
 
-def check_round(targets: int, tmp: Path) -> dict[str, object]:
+def check_round(targets: int, tmp: Path, repeat: int) -> dict[str, object]:
     db = Database(f"sqlite:///{tmp / 'bench.db'}")
     db.upgrade()
     settings = Settings(data_dir=tmp, health={"default_checks": False})
@@ -82,11 +101,31 @@ def check_round(targets: int, tmp: Path) -> dict[str, object]:
         }[kind]
         specs.append(CheckSpec(kind, target, asset=target if kind == "freshness" else None))
     out: dict[str, object] = {"targets": targets, "by_check": {k: targets // len(kinds) for k in kinds}}
-    for workers in (1, 8):
-        runner = CheckRunner(specs, workers=workers)
+    runners = {
+        "old_pool_8_workers": PoolRunner(specs, workers=8),
+        "old_1_worker": PoolRunner(specs, workers=1),
+        "new_by_kind_8_workers": CheckRunner(specs, workers=8),
+    }
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in runners}
+    for runner in runners.values():
         runner.run(pitstop.health.context)  # warm up
-        results, cpu, wall = measure(lambda runner=runner: runner.run(pitstop.health.context))
-        out[f"round_workers_{workers}"] = {"cpu_s": round(cpu, 4), "wall_s": round(wall, 4)}
+    for _ in range(repeat):  # turns, so that the load on the machine hits each alike
+        for name, runner in runners.items():
+            results, cpu, wall = measure(lambda runner=runner: runner.run(pitstop.health.context))
+            samples[name].append((cpu, wall))
+    rounds = {
+        name: {
+            "cpu_s": round(statistics.median(c for c, _ in runs), 4),
+            "wall_s": round(statistics.median(w for _, w in runs), 4),
+            "wall_s_min_max": [round(min(w for _, w in runs), 4), round(max(w for _, w in runs), 4)],
+        }
+        for name, runs in samples.items()
+    }
+    out["round"] = rounds
+    walls = {name: statistics.median(w for _, w in runs) for name, runs in samples.items()}
+    out["old_pool_over_new_wall"] = round(walls["old_pool_8_workers"] / walls["new_by_kind_8_workers"], 2)
+    out["old_pool_over_old_1_worker_wall"] = round(walls["old_pool_8_workers"] / walls["old_1_worker"], 2)
+    runner = runners["new_by_kind_8_workers"]
     pitstop.health._runner, pitstop.health._runner_ids = runner, tuple(s.id for s in specs)
     logging.getLogger("pitstop.alerts").setLevel(logging.ERROR)
     _, cpu, wall = measure(lambda: pitstop.health.results.save(results))  # type: ignore[arg-type]
@@ -144,12 +183,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=1000)
     parser.add_argument("--evaluations", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
-        checks = check_round(args.targets, Path(tmp))
+        checks = check_round(args.targets, Path(tmp), args.repeat)
     result = {
         "python": sys.version.split()[0],
         "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "load_average_before_after": [load_before, [round(x, 2) for x in os.getloadavg()]],
         "check_round": checks,
         "alert_policy": policy(args.evaluations),
     }

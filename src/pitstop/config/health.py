@@ -149,5 +149,10 @@ class HealthSettings(_Section):
         default_factory=dict, description="per check name and metric, e.g. thresholds.cpu.cpu_pct"
     )
     history_days: int = Field(default=30, ge=1, description="keep check results this long")
-    workers: int = Field(default=8, ge=1, le=64, description="checks run concurrently in this many threads")
+    workers: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="checks that wait on the network run concurrently in this many threads; local ones run inline",
+    )
     alerts: AlertSettings = AlertSettings()

@@ -154,6 +154,7 @@ class Check(abc.ABC):
     # an asset name every one of that asset's (pitstop.health.specs.resolve expands both).
     per_sensor: ClassVar[bool] = False
     default_thresholds: ClassVar[tuple[Threshold, ...]] = ()
+    waits_on_network: ClassVar[bool] = False  # True: runs in the runner's pool; False: inline, one after another
 
     def __init__(
         self,

@@ -98,6 +98,7 @@ class CameraImageCheck(Check):
 
     name = "camera_image"
     issue = "camera.image"
+    waits_on_network = True
     # A round takes at most about seconds + 3 x timeout_s (opening, grabbing, the last read): 50 s.
     timeout_s = 60.0
     default_thresholds = (CHANGE, DARK, BRIGHT, SHARPNESS, SHIFT, MISSING)

@@ -71,6 +71,7 @@ class PostgresCheck(Check):
 
     name = "postgres"
     issue = "postgres.unhealthy"
+    waits_on_network = True
     default_thresholds = (
         QUERY_LATENCY,
         Threshold("dead_tuple_ratio", "above", warning=0.2, critical=0.5, clear=0.15),

@@ -181,6 +181,7 @@ class ModbusCheck(Check):
 
     name = "modbus"
     issue = "plc.link"
+    waits_on_network = True
     default_thresholds = (LATENCY,)
 
     def configure(self, **params: Any) -> None:

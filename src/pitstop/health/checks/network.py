@@ -40,6 +40,7 @@ class HttpCheck(Check):
 
     name = "http"
     issue = "http.failing"
+    waits_on_network = True
     default_thresholds = (LATENCY,)
 
     def configure(self, **params: Any) -> None:
@@ -87,6 +88,7 @@ class TcpCheck(Check):
 
     name = "tcp"
     issue = "link.down"
+    waits_on_network = True
     default_thresholds = (LATENCY,)
 
     def configure(self, **params: Any) -> None:
@@ -118,6 +120,7 @@ class RtspCheck(Check):
 
     name = "rtsp"
     issue = "camera.down"
+    waits_on_network = True
     default_thresholds = (LATENCY,)
 
     def configure(self, **params: Any) -> None:
@@ -153,6 +156,7 @@ class MqttCheck(Check):
 
     name = "mqtt"
     issue = "mqtt.down"
+    waits_on_network = True
     default_thresholds = (LATENCY,)
 
     def configure(self, **params: Any) -> None:

@@ -209,6 +209,7 @@ class PostgresActivityCheck(Check):
 
     name = "postgres_activity"
     issue = "database.activity"
+    waits_on_network = True
     timeout_s = 15.0  # connect (timeout_s) and a few catalog reads, each bounded by timeout_s
     default_thresholds = (
         Threshold("long_queries", "above", warning=1),

@@ -152,6 +152,7 @@ class UpdatesCheck(Check):
 
     name = "updates"
     issue = "updates.pending"
+    waits_on_network = True
     # the runner's limit: the three commands of a round (apt, the listing, pip-audit), each bounded
     timeout_s: ClassVar[float] = 3 * MAX_COMMAND_S + 5.0
     default_target = "localhost"
