@@ -1,4 +1,4 @@
-"""The knowledge base on SQLite (FTS5) and PostgreSQL (to_tsvector), lessons learned, emergencies."""
+"""The knowledge base on SQLite and PostgreSQL, lessons learned, emergencies (search: test_kb_search.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,23 @@ SHIPPED = {
     "slow-inference",
     "false-drift-alerts",
     "api-not-responding",
+    # the faults pitstop detects
+    "asset-anomaly",
+    "bearing-wear",
+    "coil-fouling",
+    "stuck-valve",
+    "sensor-drift",
+    "frozen-sensor",
+    "sensor-out-of-limits",
+    "readings-stopped",
+    "scheduler-stalled",
+    "high-cpu",
+    "log-errors",
+    "pending-updates",
+    "network-interface",
+    "mqtt-broker",
+    "model-accuracy",
+    "backup-problems",
 }
 
 
@@ -52,7 +69,7 @@ def test_user_entries_replace_and_join_the_shipped_ones(pitstop: Pitstop) -> Non
         "---\ntitle: Chiller scaling\nissue_keys: [asset.anomaly]\ntags: [hvac]\n---\nDescale the condenser tubes.\n"
     )
     kb = pitstop.maintenance.kb
-    assert kb.sync() == 9
+    assert kb.sync() == len(SHIPPED) + 1
     assert kb.search("descale condenser")[0].slug == "chiller-scaling"
     assert kb.sync() == 0
 

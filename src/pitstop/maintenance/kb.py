@@ -10,7 +10,8 @@
 
 Shipped entries live in `pitstop/kb/` (package data), a site's own in `<data_dir>/kb/` (they
 replace shipped ones with the same file name). Lessons learned on resolving an incident are
-stored and can become an entry. Search is full-text: SQLite FTS5, PostgreSQL to_tsvector.
+stored and can become an entry. Search ranks entries by the English stems of their title, tags,
+issue keys and body (`pitstop.maintenance.kb_search`), the same on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -25,18 +26,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Row, func, insert, select, text, update
+from sqlalchemy import Row, insert, select, update
 
 from pitstop.core.clock import Clock
 from pitstop.errors import InvalidInput, NotFound
 from pitstop.maintenance.common import text as checked
+from pitstop.maintenance.kb_search import SearchIndex
 from pitstop.maintenance.log import MaintenanceLog
 from pitstop.storage.engine import Database
 from pitstop.storage.schema import kb_entries, lessons
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
-WORD = re.compile(r"\w+", re.UNICODE)
-TSV = "to_tsvector('english', title || ' ' || body || ' ' || tags || ' ' || issue_keys)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +132,8 @@ class KnowledgeBase:
         self.clock = clock
         self.user_dir = user_dir
         self._synced = False
+        # The search index and the entries it was built from ((slug, content hash) of each).
+        self._index: tuple[tuple[tuple[str, str], ...], SearchIndex, dict[str, Entry]] | None = None
 
     # -- loading --------------------------------------------------------------------------------
 
@@ -188,32 +190,28 @@ class KnowledgeBase:
             return [_entry(r) for r in conn.execute(select(kb_entries).order_by(kb_entries.c.slug))]
 
     def search(self, query: str, *, limit: int = 10) -> list[Entry]:
-        """Entries matching any word of `query`, those matching more (and rarer) words first."""
+        """Entries holding any word of `query` (or another form of it: "bearings", "bearing"), those
+        holding more, rarer words, and in the title or tags rather than the body, first."""
         self._ensure()
-        terms = WORD.findall(query.replace("\x00", " "))[:20]
-        if not terms:
-            return []
         limit = max(1, min(limit, 100))
+        index, entries = self._search_index()
+        return [entries[slug] for slug, _ in index.search(query.replace("\x00", " ")[:2000], limit)]
+
+    def _search_index(self) -> tuple[SearchIndex, dict[str, Entry]]:
+        """The index of the stored entries, rebuilt when one was added, removed or changed (by a sync,
+        a lesson, or another process sharing the database)."""
         with self.db.connect() as conn:
-            if self.db.dialect == "postgresql":
-                words = " | ".join(t.lower() for t in terms)
-                tsq = func.to_tsquery("english", words)
-                rows = conn.execute(
-                    select(kb_entries)
-                    .where(text(f"{TSV} @@ to_tsquery('english', :q)").bindparams(q=words))
-                    .order_by(func.ts_rank(text(TSV), tsq).desc(), kb_entries.c.slug)
-                    .limit(limit)
-                ).all()
-            else:
-                match = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
-                rows = conn.execute(
-                    text(
-                        "SELECT kb_entries.* FROM kb_fts JOIN kb_entries ON kb_entries.id = kb_fts.rowid "
-                        "WHERE kb_fts MATCH :q ORDER BY bm25(kb_fts), kb_entries.slug LIMIT :n"
-                    ),
-                    {"q": match, "n": limit},
-                ).all()
-        return [_entry(r) for r in rows]
+            stamp = tuple(
+                (r.slug, r.content_hash)
+                for r in conn.execute(select(kb_entries.c.slug, kb_entries.c.content_hash).order_by(kb_entries.c.slug))
+            )
+        cached = self._index
+        if cached is not None and cached[0] == stamp:
+            return cached[1], cached[2]
+        entries = {e.slug: e for e in self.entries()}
+        index = SearchIndex(entries.values())
+        self._index = (stamp, index, entries)
+        return index, entries
 
     def recommendations_for(self, issue_key: str) -> list[Entry]:
         """Entries linked to an issue ("disk.low") or an incident key ("disk.low:/var/lib/vms")."""
