@@ -70,7 +70,8 @@ def test_an_operator_opens_every_page(page: Page, demo: Demo, request: pytest.Fi
         assert response.headers["content-security-policy"].startswith("default-src 'self'")
         shot(page, request, path.removeprefix("/ui").strip("/").replace("/", "_") or "overview")
     page.goto(f"{demo.url}/ui/assets/pump-1")
-    assert page.locator("svg.plot polyline.series").count() >= 1  # the simulator's readings are plotted
+    plotted = page.locator("#plots .js-plotly-plot .scatterlayer .trace")  # the simulator's readings, by plotly.js
+    expect(plotted.first).to_be_attached()
 
 
 def test_an_operator_acknowledges_assigns_and_silences_an_incident(

@@ -63,6 +63,8 @@ def test_a_viewer_sees_versions_decisions_and_drift_but_no_buttons(
         assert f"<code>{feature}</code>" in drift, drift[:3000]
     assert re.search(r'class="badge s-(stable|monitor|warn|critical)"', drift)
     assert 'class="action' not in html and "Promote…" not in html
+    assert 'id="predict"' not in html and "<form" not in html.replace('<form class="who"', "")  # logout only
+    assert client.get(f"/ui/models/{NAME}/predict", params={"UCWIT": "20"}).status_code == 403
     assert client.get(f"/ui/models/{NAME}/promote", params={"version": 2}).status_code == 403
     assert client.get(f"/ui/models/{NAME}/rollback").status_code == 403
     token = csrf_of(html)
@@ -110,7 +112,7 @@ def test_promote_refuses_bad_versions(client: TestClient, models: Pitstop, keys:
 
 
 def test_a_test_prediction_calls_the_champion(client: TestClient, models: Pitstop, keys: dict[Role, str]) -> None:
-    login(client, keys[Role.VIEWER])
+    login(client, keys[Role.OPERATOR])
     html = client.get(f"/ui/models/{NAME}").text
     values = dict(re.findall(r'<input name="(\w+)" value="([^"]*)"', html))
     assert list(values) == list(HVAC_INPUTS)

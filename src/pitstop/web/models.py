@@ -81,8 +81,9 @@ def model_page(request: Request, name: ModelName) -> HTMLResponse:
 
 @router.get("/models/{name}/predict")
 def model_predict(request: Request, name: ModelName) -> HTMLResponse:
-    """A test prediction with the champion: one row of inputs from the form (read-only, so a GET)."""
-    key = caller_key(request)
+    """A test prediction with the champion: one row of inputs from the form (read-only, so a GET).
+    Operators only, like the form: a viewer gets 403 (`POST /predict/<name>` with a key is the API's)."""
+    key = caller_key(request, Role.OPERATOR)
     p = pitstop_of(request)
     server = p.models.server
     if server is None:

@@ -11,13 +11,17 @@ from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as FastPath
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pitstop.app import Pitstop
 from pitstop.core.types import Role
 from pitstop.errors import PitstopError
 from pitstop.storage.repos.sessions import SessionRepo
+from pitstop.web import evidence, series
+from pitstop.web.markdown import render_markdown
 from pitstop.web.pages import (
     HERE,
     PREFIX,
@@ -33,8 +37,21 @@ from pitstop.web.pages import (
     run_action,
     sessions_of,
 )
-from pitstop.web.plots import band, line
-from pitstop.web.series import points as plot_points
+from pitstop.web.plots import (
+    Mark,
+    band,
+    epoch_us,
+    figure,
+    from_local,
+    installation_zone,
+    line,
+    local,
+    plain,
+    plotly_bundle,
+    plotly_gzipped,
+    series_traces,
+    unit_label,
+)
 from pitstop.web.session import COOKIE, LIFETIME_S, Sessions
 
 
@@ -52,6 +69,27 @@ def mount(app: FastAPI) -> None:
         if exc.status == 401:
             return RedirectResponse(f"{PREFIX}/login", status_code=303)
         return render("error.html", request, None, status=exc.status, message=str(exc))
+
+    api_http_error = app.exception_handlers.get(StarletteHTTPException, http_exception_handler)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def not_found(request: Request, exc: StarletteHTTPException) -> Response:
+        """An unknown dashboard path is a page (the dashboard's layout, links back), 404; anything
+        else (the API's paths, static files) keeps the API's JSON error."""
+        path = request.url.path
+        page = path.startswith(f"{PREFIX}/") and not path.startswith(f"{PREFIX}/static/")
+        if exc.status_code == 404 and page:
+            return render("not_found.html", request, _logged_in(request), status=404, path=path[:200])
+        response: Response = await api_http_error(request, exc)  # type: ignore[misc]
+        return response
+
+
+def _logged_in(request: Request) -> Any:
+    """The caller's key when logged in, else None (the page then shows no navigation)."""
+    try:
+        return caller_key(request)
+    except Refused:
+        return None
 
 
 # -- login -------------------------------------------------------------------------------------
@@ -219,13 +257,18 @@ def incident_page(request: Request, incident_id: int) -> HTMLResponse:
         for s in page_part("silences", lambda: p.alerts.mutes.silences(active_at=now)) or []
         if s.matchers.get("key") == item.key
     ]
+    found = page_part("evidence", lambda: evidence.describe(p, item)) or evidence.read(item.detail)
     return render(
         "incident.html",
         request,
         key,
         item=item,
+        evidence=found,
+        advice=page_part("knowledge base", lambda: evidence.recommended(p, item, found)) or [],
         timeline=timeline,
+        in_words=evidence.inline,
         lessons=lessons,
+        markdown=render_markdown,
         silences=silences,
         silence_for=list(SILENCE_FOR),
     )
@@ -388,18 +431,13 @@ def asset_page(
         raise Refused(404, f"no asset {name!r}")
     end = p.clock.now()
     start = end - RANGES[range]
-    plots = []
-    for sensor in page_part("sensors", partial(p.assets.sensors, name)) or []:
-        frame, count = page_part("readings", partial(_points, p, sensor.id, start, end)) or ([], 0)
-        marks = [v for v in (sensor.min_value, sensor.max_value) if v is not None]
-        svg = line(frame, thresholds=marks, label=sensor.name)
-        plots.append({"sensor": sensor, "count": count, "svg": svg})
     incidents = [
         i
         for i in page_part("incidents", lambda: p.incidents.list(state=None, limit=1000)) or []
         if _target_is(i.key, name)
     ][:20]
     orders = page_part("work orders", lambda: p.maintenance.orders.list(asset=name, limit=50)) or []
+    plots = page_part("charts", partial(_charts, p, asset, start, end, incidents, orders)) or {"charts": []}
     entries = page_part("maintenance log", lambda: p.maintenance.log.entries(asset=name, limit=100000)) or []
     rul = _rul(p, name, RANGES[range]) if name in (page_part("prognostics", p.prognostics.monitored) or []) else None
     scoring = page_part("anomaly scoring", partial(p.scoring.status, name))
@@ -412,6 +450,7 @@ def asset_page(
         range=range,
         ranges=list(RANGES),
         incidents=incidents,
+        briefs={i.id: evidence.read(i.detail, target=i.target).sentence for i in incidents},
         orders=orders,
         entries=list(reversed(entries))[:30],
         rul=rul,
@@ -434,10 +473,121 @@ def _rul(p: Pitstop, name: str, span: timedelta) -> dict[str, Any] | None:
     return {**summary, "svg": svg}
 
 
-def _points(p: Pitstop, sensor_id: int, start: datetime, end: datetime) -> tuple[list[tuple[float, float]], int]:
-    """(points, readings) of a signal over the range: min and max per plot bucket, from the stored roll-ups
-    and only the newest readings (web/series.py)."""
-    return plot_points(p.db, sensor_id, int(start.timestamp() * 1e6), int(end.timestamp() * 1e6))
+def _charts(p: Pitstop, asset: Any, start: datetime, end: datetime, incidents: list[Any], orders: list[Any]) -> Any:
+    """The asset page's sensor charts (web/plots.py, web/series.py): each sensor's buckets from the
+    roll-ups, the twin's expected band, the incidents, findings and work orders on the time line, all
+    charts over one extent: the data's within the window (and the marks' starts in it)."""
+    zone, zone_name = installation_zone()
+    start_us, end_us = epoch_us(start), epoch_us(end)
+    sensors = page_part("sensors", partial(p.assets.sensors, asset.name)) or []
+    data = {s.id: page_part("readings", partial(series.buckets, p.db, s.id, start_us, end_us)) or [] for s in sensors}
+    marks = _chart_marks(p, asset.name, start, incidents, orders)
+    edges = [t for b in data.values() if b for t in (b[0].start_us, b[-1].end_us)]
+    edges += [t for t in (epoch_us(m.start) for m in marks) if start_us <= t <= end_us]
+    extent = (min(edges), max(edges)) if edges else None
+    expected = (
+        page_part("expected values", partial(series.expected, p, asset.type, sensors, *extent)) if extent else None
+    ) or {}
+    charts = [
+        {
+            "id": f"chart-{s.id}",
+            "sensor": s,
+            "unit": unit_label(s.unit),
+            "count": plain(sum(b.n for b in data[s.id])),
+            "figure": figure(
+                s,
+                data[s.id],
+                zone=zone,
+                extent_us=extent,
+                window_s=(end - start).total_seconds(),
+                expected=expected.get(s.name),
+                marks=marks,
+            ),
+        }
+        for s in sensors
+    ]
+    shown = None if extent is None else (local(extent[0], zone)[:16], local(extent[1], zone)[:16])
+    return {"charts": charts, "zone": zone_name, "extent": shown, "bundle": plotly_bundle(), "twin": bool(expected)}
+
+
+def _chart_marks(p: Pitstop, asset: str, start: datetime, incidents: list[Any], orders: list[Any]) -> list[Mark]:
+    """The asset's incidents (a sensor's only on its chart), the anomaly scorer's findings (their
+    evidence windows) and its work orders, for the time line."""
+    marks = [
+        Mark(
+            "incident",
+            i.opened_at,
+            i.resolved_at,
+            f"incident #{i.id} ({i.severity.value}, {i.state.value}): {i.title}",
+            i.key.partition(":")[2].partition("/")[2] or None,
+        )
+        for i in incidents
+    ]
+    for f in page_part("findings", lambda: p.scoring.findings(asset, since=start, limit=50)) or []:
+        top = [s["signal"] for s in f["explanation"].get("top_signals", [])][:3]
+        text = (
+            f"finding: {', '.join(top) or 'signals'} abnormal (score {plain(f['score'])}, cut-off {plain(f['cutoff'])})"
+        )
+        marks.append(Mark("finding", datetime.fromisoformat(f["start"]), datetime.fromisoformat(f["end"]), text))
+    marks += [
+        Mark("order", o.opened_at, o.closed_at, f"work order #{o.id} ({o.state.value}): {o.title}") for o in orders
+    ]
+    return marks
+
+
+MAX_SERIES_SPAN = timedelta(days=400)
+
+
+@router.get("/assets/{name}/series")
+def asset_series(
+    request: Request,
+    name: Annotated[str, FastPath(max_length=200)],
+    sensor: Annotated[str, Query(max_length=200)],
+    start: Annotated[str, Query(max_length=40)],
+    end: Annotated[str, Query(max_length=40)],
+) -> Response:
+    """A chart's series for a zoomed span (times in the charts' zone, as plotly's axis gives them): the
+    buckets and the expected band of that span at full resolution, and its y-range, as JSON."""
+    caller_key(request)
+    p = pitstop_of(request)
+    zone, _ = installation_zone()
+    try:
+        t0, t1 = from_local(start, zone), min(from_local(end, zone), p.clock.now())
+    except (ValueError, OverflowError):
+        raise Refused(400, "start and end are local times like 2024-05-01 13:00:00") from None
+    t0 = max(t0, t1 - MAX_SERIES_SPAN)
+    if t0 >= t1:
+        raise Refused(400, "start must be before end (and before now)")
+    asset = p.assets.get_asset(name)
+    found = next((s for s in p.assets.sensors(name) if s.name == sensor), None) if asset else None
+    if asset is None or found is None:
+        raise Refused(404, f"no sensor {sensor!r} on asset {name!r}")
+    t0_us, t1_us = epoch_us(t0), epoch_us(t1)
+    data = series.buckets(p.db, found.id, t0_us, t1_us)
+    sensors = p.assets.sensors(name)
+    expected = page_part(
+        "expected values", partial(series.expected, p, asset.type, sensors, t0_us, t1_us, only=found.name)
+    )
+    traces, y = series_traces(found, data, zone, (expected or {}).get(found.name))
+    return JSONResponse(
+        {"data": traces, "yrange": y, "readings": sum(b.n for b in data)}, headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get("/vendor/{file}")
+def vendor(request: Request, file: Annotated[str, FastPath(max_length=100)]) -> Response:
+    """plotly.js and its CSS from the plotly package (never a CDN): named by version, cached for a year."""
+    bundle = plotly_bundle()
+    headers = {"Cache-Control": "public, max-age=31536000, immutable", "Vary": "Accept-Encoding"}
+    if bundle is not None and file == bundle.js_name:
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(
+                plotly_gzipped(), media_type="text/javascript", headers={**headers, "Content-Encoding": "gzip"}
+            )
+        return FileResponse(bundle.path, media_type="text/javascript", headers=headers)
+    if bundle is not None and file == bundle.css_name:
+        return Response(bundle.css, media_type="text/css", headers=headers)
+    raise Refused(404, f"no file {file[:100]!r} here")
 
 
 def _target_is(key: str, asset: str) -> bool:
@@ -539,4 +689,4 @@ def kb_entry_page(request: Request, slug: Annotated[str, FastPath(max_length=200
         entry = p.maintenance.kb.get(slug)
     except PitstopError:
         raise Refused(404, "no such knowledge base entry") from None
-    return render("kb_entry.html", request, key, entry=entry)
+    return render("kb_entry.html", request, key, entry=entry, body=render_markdown(entry.body))

@@ -8,6 +8,7 @@
   if (!(seconds > 0)) { return; }
   function busy() {
     var el = document.activeElement;
+    if (document.querySelector(".js-plotly-plot:hover")) { return true; } // someone reads a chart (charts.js)
     return el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT");
   }
   function refresh() {
