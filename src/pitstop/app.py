@@ -184,7 +184,22 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     _build_prognostics(pitstop)
     _build_rollups(pitstop)
     _build_reports(pitstop)
+    _build_kpis(pitstop)
     return pitstop
+
+
+def _build_kpis(pitstop: Pitstop) -> None:
+    """The guides' KPI table in /metrics (check status, incidents, drift, backups, ingest lag), read at scrape time."""
+    from pitstop.observability_kpis import KpiCollector
+
+    collector = KpiCollector(
+        db=pitstop.db,
+        clock=pitstop.clock,
+        backup=pitstop.backup,
+        expected_checks=lambda: [(s.check, s.target) for s in pitstop.health.specs()],
+        stale_after=timedelta(seconds=3 * pitstop.settings.health.interval_s),  # as the health page's
+    )
+    pitstop.metrics.registry.register(collector)
 
 
 def _build_reports(pitstop: Pitstop) -> None:
