@@ -234,6 +234,40 @@ def test_a_passing_smoke_test_keeps_the_update(pitstop: Pitstop, venv: Path, tmp
     assert installed_version(venv) == "2.0"
 
 
+def test_a_smoke_test_that_breaks_rolls_the_update_back(pitstop: Pitstop, venv: Path, tmp_path: Path) -> None:
+    """A smoke test that raises instead of failing (an invalid URL: httpx.InvalidURL is no HTTPError)
+    must not leave the update applied."""
+    v1 = build_probe(tmp_path, "1.0", smoke_exit=0)
+    build_probe(tmp_path, "2.0", smoke_exit=0)
+    pip_install(venv, v1)
+    open_window(pitstop)
+    pip_update(pitstop, venv, v1.parent)
+    path = pitstop.settings.data_dir / "procedures" / "software-update.toml"
+    text = path.read_text().replace('command = ["', 'http = { url = "http://127.0.0.1:99999/" }\n        command = ["')
+    path.write_text(text.replace("        http = {", "http = {"))
+
+    run = pitstop.maintenance.runner.start("software-update", actor="tech")
+
+    assert installed_version(venv) == "1.0"
+    (step,) = run.steps
+    assert run.state == "failed" and step.status == "failed", step.output
+    assert "rolled back to 1.0" in step.output
+
+
+def test_a_run_asset_that_is_no_asset_name_is_refused(pitstop: Pitstop) -> None:
+    """The asset fills command arguments and paths: an option or a path is refused before anything runs."""
+    for hostile in ("--index-url=http://evil/", "../../etc", "a b", "pump-1/../x"):
+        with pytest.raises(InvalidInput, match="not an asset name"):
+            pitstop.maintenance.runner.start("software-update", actor="tech", asset=hostile)
+
+
+def test_the_log_masks_credentials_in_index_urls() -> None:
+    from pitstop.maintenance.updates import _show
+
+    shown = _show(["pip", "install", "--index-url", "https://user:token@pypi.example/simple", "x==2"])
+    assert "token" not in shown and "https://***@pypi.example/simple" in shown
+
+
 def test_no_update_outside_a_maintenance_window(pitstop: Pitstop, venv: Path, tmp_path: Path) -> None:
     v1 = build_probe(tmp_path, "1.0", smoke_exit=0)
     build_probe(tmp_path, "2.0", smoke_exit=0)

@@ -15,6 +15,7 @@ from pitstop.storage.schema import assets, sites
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$")
 _UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")  # as the inventory names assets
 
 
 def text(what: str, value: str | None, limit: int, *, required: bool = True) -> str:

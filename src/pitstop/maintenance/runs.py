@@ -31,7 +31,7 @@ from pitstop.core.clock import Clock
 from pitstop.core.types import Severity, Status
 from pitstop.errors import InvalidInput, NotFound
 from pitstop.incidents.windows import MuteStore, matches
-from pitstop.maintenance.common import duration, param, site_of, text
+from pitstop.maintenance.common import ASSET_NAME, duration, param, site_of, text
 from pitstop.maintenance.log import MaintenanceLog
 from pitstop.maintenance.procedures import (
     ActionStep,
@@ -240,6 +240,8 @@ class ProcedureRunner:
         proc = pf.procedure
         actor = text("actor", actor, 200)
         asset = text("asset", asset, 200, required=False)
+        if asset and not ASSET_NAME.match(asset):  # it fills commands' arguments: no options, no paths
+            raise InvalidInput(f"asset {asset[:60]!r} is not an asset name (letters, digits, '.', '_', '-')")
         for step_id in answers or {}:
             if not isinstance(proc.step(step_id), ManualStep):
                 raise InvalidInput(f"step {step_id!r} of {name} is not a manual checklist item")

@@ -314,7 +314,9 @@ class UpdateError(Exception):
 
 
 # what stops an update part-way: a command that could not run or timed out, unreadable output
-BROKEN = (UpdateError, OSError, subprocess.SubprocessError, ValueError, KeyError)
+# Whatever stops an update once it changed something (a check that raises, an invalid smoke-test URL,
+# a pip that times out) ends in the rollback: the update must not stay half applied.
+BROKEN = (Exception,)
 
 
 # -- files ---------------------------------------------------------------------------------------
@@ -457,7 +459,11 @@ class Updater:
         except BROKEN as exc:
             why = f"{type(exc).__name__}: {exc}"[:MAX_TEXT]
             record.entry("error", f"update of {method.what} stopped: {why}", issues=why)
-            if not attempt.touched or attempt.undone:
+            if attempt.undone:  # it stopped in the rollback itself: the kept files were put back
+                return Outcome(
+                    "failed", f"update stopped: {why}\nthe rollback did not finish; files restored"[:MAX_TEXT]
+                )
+            if not attempt.touched:
                 return Outcome("failed", f"update stopped: {why}")
             try:  # it stopped after changing something: undo what can be undone
                 _, restored, files = self._undo(method, attempt, record, after=None)
@@ -469,9 +475,11 @@ class Updater:
         self, method: Method, attempt: _Attempt, record: _Record, *, after: str | None
     ) -> tuple[bool, str | None, str]:
         """Roll back: the method's way, then the files exactly as kept. (done, version now, files)."""
-        attempt.undone = True
-        rolled = method.rollback()
-        wrong = restore_files(attempt.manifest)
+        try:
+            rolled = method.rollback()
+        finally:  # the kept files go back even when the method's rollback fails
+            wrong = restore_files(attempt.manifest)
+            attempt.undone = True
         restored = method.version()
         ok = rolled.ok and not wrong
         files = f"files restored: {len(attempt.manifest) - len(wrong)} of {len(attempt.manifest)}" + (
@@ -601,5 +609,9 @@ def _clean(text: str) -> str:
     return "".join(c if c in "\t\n" or ord(c) >= 32 else "?" for c in text.replace("\r", ""))[:MAX_TEXT]
 
 
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
 def _show(argv: Sequence[str]) -> str:
-    return " ".join(argv)[:300]
+    """A command as the log shows it: a URL's user:password@ (an index URL with a token) masked."""
+    return _URL_CREDENTIALS.sub("***@", " ".join(argv))[:300]
