@@ -16,6 +16,20 @@ before (`Result.all()` into numpy). The paths take turns, --repeat rounds, media
 `ratio_to_plain` is pitstop's median over the plain fetch's (sqlite3's or psycopg's text
 `fetchall`), `ratios` every path's. `recent` (every sensor, the last hour) and `tails` (every
 sensor, 10 readings) are timed too. PostgreSQL's statistics are taken (ANALYZE) after the load.
+
+    python bench/storage.py --partitioned [--partition-sensors 10,1000] [--partition-days 70] [--repeat 15]
+
+Partitioned readings (PostgreSQL, migration 0020), one database of the bench's own per size, dropped
+after it: readings at 1 a minute for --partition-days days (from 2026-01-01: three monthly partitions)
+of 10 sensors (1.0 M readings) and of 1,000 sensors (100.8 M), loaded through `ReadingRepo.write` (the
+binary COPY path) in batches of 500 minutes of every sensor, so that one sensor's readings lie in
+runs of 500 in both sizes and only the table's size differs. The month partitions are created first
+(`ReadingPartitions.create_month`), so nothing lands in the DEFAULT one. Then VACUUM ANALYZE (what
+autovacuum does to an insert-only table) and the roll-ups of every sensor, as the `rollups` job would
+have stored them (here in one INSERT .. SELECT a partition, the job's SQL in bulk). Timed, median of
+--repeat, the two queries taking turns: one sensor's last 30 days of raw readings
+(`ReadingRepo.window`, 43,200 rows) and the asset page's 30-day plot of it (`web.series.buckets`:
+hourly roll-ups plus the raw tail). `ratio` is the 100 M median over the 1 M one (target: within 2x).
 """
 
 from __future__ import annotations
@@ -30,6 +44,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +203,157 @@ def read_run(db: Database, days: int, sensors: int, repeat: int) -> dict[str, ob
     }
 
 
+# -- partitioned readings on PostgreSQL ---------------------------------------------------------
+
+PART_START = datetime(2026, 1, 1, tzinfo=UTC)
+PART_CHUNK_MINUTES = 500
+MINUTE_US = 60_000_000
+DAY_US = 1440 * MINUTE_US
+
+
+def load_partitioned(db: Database, sensors: int, days: int) -> dict[str, object]:
+    """`sensors` sensors at 1 a minute for `days` days through the COPY path, time-ordered in batches of
+    PART_CHUNK_MINUTES minutes of every sensor; the months' partitions made first."""
+    from pitstop.storage.partitions import ReadingPartitions, add_months, month_start
+
+    partitions = ReadingPartitions(db)
+    month, last = month_start(PART_START), month_start(PART_START + timedelta(days=days))
+    while month <= last:
+        partitions.create_month(month)
+        month = add_months(month, 1)
+    repo = ReadingRepo(db)
+    rng = np.random.default_rng(7)
+    start_us = int(PART_START.timestamp()) * 1_000_000
+    steps = days * 1440
+    ids = np.arange(1, sensors + 1, dtype=np.int32)
+    began = time.perf_counter()
+    stored = 0
+    for first in range(0, steps, PART_CHUNK_MINUTES):
+        minutes = np.arange(first, min(first + PART_CHUNK_MINUTES, steps), dtype=np.int64)
+        ts = start_us + np.repeat(minutes, sensors) * MINUTE_US
+        batch = ReadingBatch.of(np.tile(ids, len(minutes)), ts, rng.normal(20, 5, len(ts)))
+        stored += repo.write(batch).stored
+    load_seconds = time.perf_counter() - began
+    assert stored == steps * sensors
+    began = time.perf_counter()
+    with psycopg.connect(_plain_url(db), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE readings")
+        vacuum_seconds = time.perf_counter() - began
+        began = time.perf_counter()
+        names = [r[0] for r in conn.execute(_MONTHS, ("readings",)).fetchall()]
+        for name in names:  # the 5-minute roll-ups, one partition at a time, in key order
+            conn.execute(_FINE_ROLLUPS.format(table=name))
+        conn.execute(_HOUR_ROLLUPS)
+        conn.execute("VACUUM ANALYZE reading_rollups")
+        rollup_seconds = time.perf_counter() - began
+        size = conn.execute(
+            "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits WHERE inhparent = 'readings'::regclass"
+        ).fetchone()
+        rollup_rows = conn.execute("SELECT count(*) FROM reading_rollups").fetchone()
+    return {
+        "sensors": sensors,
+        "days": days,
+        "rows": stored,
+        "load_seconds": round(load_seconds, 1),
+        "readings_per_s": round(stored / load_seconds),
+        "vacuum_analyze_seconds": round(vacuum_seconds, 1),
+        "rollups_seconds": round(rollup_seconds, 1),
+        "rollup_rows": int(rollup_rows[0]) if rollup_rows else 0,
+        "readings_bytes": int(size[0]) if size and size[0] is not None else 0,
+        "partitions": [
+            {"name": p.name, "rows_estimate": p.rows_estimate, "bytes": p.bytes} for p in partitions.list_all()
+        ],
+    }
+
+
+_MONTHS = (
+    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+    "WHERE i.inhparent = to_regclass(%s) ORDER BY 1"
+)
+_FINE_ROLLUPS = (
+    "INSERT INTO reading_rollups (sensor_id, span_s, start_us, low, high, n, total) "
+    "SELECT sensor_id, 300, ts / 300000000 * 300000000, min(value), max(value), count(*), sum(value) "
+    "FROM {table} GROUP BY sensor_id, ts / 300000000 ORDER BY 1, 3"
+)
+_HOUR_ROLLUPS = (
+    "INSERT INTO reading_rollups (sensor_id, span_s, start_us, low, high, n, total) "
+    "SELECT sensor_id, 3600, start_us / 3600000000 * 3600000000, min(low), max(high), sum(n), sum(total) "
+    "FROM reading_rollups WHERE span_s = 300 GROUP BY sensor_id, start_us / 3600000000 ORDER BY 1, 3"
+)
+
+
+def _plain_url(db: Database) -> str:
+    return db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def plot_paths(db: Database, sensors: int, days: int) -> tuple[dict[str, Callable[[], Any]], dict[str, int]]:
+    """One sensor's last 30 days, raw (`ReadingRepo.window`) and the asset page's plot (`web.series.buckets`),
+    checked once: the paths to time and what they return."""
+    from pitstop.web.series import buckets
+
+    repo = ReadingRepo(db)
+    one = (sensors + 1) // 2
+    end = int(PART_START.timestamp()) * 1_000_000 + days * DAY_US
+    start = end - 30 * DAY_US
+    frame = repo.window(one, start, end)
+    plot = buckets(db, one, start, end)
+    assert len(frame) == 30 * 1440 and sum(b.n for b in plot) == 30 * 1440, (len(frame), sum(b.n for b in plot))
+    paths: dict[str, Callable[[], Any]] = {
+        "window_30d": lambda: repo.window(one, start, end),
+        "plot_30d": lambda: buckets(db, one, start, end),
+    }
+    return paths, {"sensor": one, "window_rows": len(frame), "plot_buckets": len(plot)}
+
+
+def partitioned_main(sizes: list[int], days: int, repeat: int) -> dict[str, object]:
+    """Load every size into a database of its own, then time the reads of all sizes taking turns, so
+    that the load of the machine (other work on the two cores) hits every size alike."""
+    result: dict[str, object] = {
+        "benchmark": "storage --partitioned",
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "layout": f"N sensors x {days} days at 1/min from {PART_START.date()}, monthly partitions, "
+        f"COPY in batches of {PART_CHUNK_MINUTES} minutes of every sensor",
+        "repeat": repeat,
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+    }
+    runs: dict[str, dict[str, object]] = {}
+    paths: dict[str, Callable[[], Any]] = {}
+    try:
+        with ExitStack() as stack:
+            for sensors in sizes:
+                db = Database(stack.enter_context(scratch_postgres_database()))
+                stack.callback(db.dispose)
+                db.upgrade()
+                loaded = load_partitioned(db, sensors, days)
+                size = f"{int(str(loaded['rows'])) / 1e6:.1f}M"
+                size_paths, shape = plot_paths(db, sensors, days)
+                paths |= {f"{size} {name}": func for name, func in size_paths.items()}
+                runs[size] = {**loaded, "reads": shape, "load_average": [round(x, 2) for x in os.getloadavg()]}
+            medians = turns(paths, repeat)
+    except BaseException as exc:  # pytest.skip raises a BaseException subclass
+        result["skipped"] = str(exc) or type(exc).__name__
+        medians = {}
+    for key, ms in medians.items():
+        size, name = key.split(" ")
+        reads = runs[size]["reads"]
+        assert isinstance(reads, dict)
+        reads[f"{name}_ms"] = ms
+    result["sizes"] = runs
+    if len(runs) >= 2 and medians:
+        small, large = min(runs, key=_millions), max(runs, key=_millions)
+        result["ratio_largest_to_smallest"] = {
+            name: round(medians[f"{large} {name}"] / medians[f"{small} {name}"], 2)
+            for name in ("window_30d", "plot_30d")
+        }
+        result["target"] = "largest within 2x of smallest"
+    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    return result
+
+
+def _millions(key: str) -> float:
+    return float(key.rstrip("M"))
+
+
 def on_both(run_one: Callable[[Database], dict[str, object]]) -> dict[str, object]:
     out: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -212,7 +379,15 @@ def main() -> None:
     parser.add_argument("--read-days", type=int, default=30)
     parser.add_argument("--read-sensors", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--partitioned", action="store_true", help="only the partitioned PostgreSQL sizes")
+    parser.add_argument("--partition-sensors", default="10,1000", help="sensors of each size, comma-separated")
+    parser.add_argument("--partition-days", type=int, default=70)
     args = parser.parse_args()
+    if args.partitioned:
+        sizes = [int(n) for n in args.partition_sensors.split(",") if n.strip()]
+        json.dump(partitioned_main(sizes, args.partition_days, args.repeat), sys.stdout, indent=2)
+        print()
+        return
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     if not parts or parts - {"write", "read"}:
         parser.error(f"--parts takes write and/or read, not {args.parts!r}")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
-from pitstop.background import Background, Supervisor
+from pitstop.background import ROLES, Background, Supervisor
 from pitstop.backup import BackupRecords, BackupService
 from pitstop.backup.records import FailedRunIncidents
 from pitstop.config.models import Settings
@@ -34,6 +35,7 @@ from pitstop.storage.repos.readings import ReadingRepo
 
 if TYPE_CHECKING:  # heavy (scikit-learn, LightGBM): imported when built, not when the CLI starts
     from pitstop.alerts.service import AlertService
+    from pitstop.fleet.worker import Fleet
     from pitstop.ml.registry import ModelLifecycle
     from pitstop.ml.registry.data import ModelData
     from pitstop.ml.registry.drift_reports import DriftReports
@@ -58,6 +60,8 @@ class Pitstop:
     metrics: Metrics
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("pitstop"))
     background: list[Background] = field(default_factory=list)
+    part_roles: dict[str, frozenset[str]] = field(default_factory=dict)  # background part -> roles that run it
+    fleet: Fleet | None = None  # [fleet]: per-asset jobs go to workers over NATS JetStream
     supervisor: Supervisor = field(default_factory=Supervisor)
     # Components: one attribute each, set in build() below.
     ingest: IngestService = field(init=False)
@@ -76,9 +80,19 @@ class Pitstop:
     scoring: StreamScorer = field(init=False)
     prognostics: Prognostics = field(init=False)
 
-    def start_background(self) -> None:
+    def add_background(self, part: Background, *, roles: set[str]) -> None:
+        """A part that runs beside the API in the processes whose roles include one of `roles`."""
+        self.background.append(part)
+        self.part_roles[part.name] = frozenset(roles)
+
+    def start_background(self, roles: frozenset[str] = frozenset(ROLES)) -> None:
+        started = []
         for part in self.background:
-            part.start()
+            if self.part_roles.get(part.name, frozenset(ROLES)) & roles:
+                part.start()
+                started.append(part)
+        self.background = started + [p for p in self.background if p not in started]
+        self._started = started
 
     def scheduler_runner(self) -> SchedulerRunner:
         """The scheduler's threads, started by `pitstop serve` beside the background parts."""
@@ -100,7 +114,7 @@ class Pitstop:
         )
 
     def stop_background(self) -> None:
-        for part in reversed(self.background):
+        for part in reversed(getattr(self, "_started", self.background)):
             try:
                 part.stop()
             except Exception:
@@ -108,6 +122,8 @@ class Pitstop:
 
     def close(self) -> None:
         self.stop_background()
+        if self.fleet is not None:
+            self.fleet.close()
         self.db.dispose()
 
 
@@ -185,7 +201,48 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     _build_rollups(pitstop)
     _build_reports(pitstop)
     _build_kpis(pitstop)
+    _build_fleet(pitstop)
     return pitstop
+
+
+def _build_fleet(pitstop: Pitstop) -> None:
+    """With [fleet]: the per-asset jobs (stream scoring, remaining useful life) are published by the
+    scheduler and run by the worker role's processes (pitstop/fleet); without it they run inline."""
+    settings = pitstop.settings.fleet
+    if settings is None:
+        return
+    from pitstop.fleet.jobs import JobRuns
+    from pitstop.fleet.worker import Fleet
+
+    runs = JobRuns(pitstop.db)
+    pitstop.fleet = Fleet(
+        settings,
+        leases=pitstop.jobs,
+        runs=runs,
+        clock=pitstop.clock,
+        metrics=pitstop.metrics,
+        instance=pitstop.scheduler.instance,
+        handlers={
+            "scoring": lambda asset, until: pitstop.scoring.run_asset(asset, until),
+            "rul": lambda asset, until: pitstop.prognostics.run(until, asset=asset),
+        },
+    )
+    pitstop.add_background(pitstop.fleet.worker(pitstop.supervisor), roles={"worker"})
+    pitstop.scheduler.add("fleet-runs", timedelta(hours=1), runs.prune)
+
+
+def per_asset(
+    pitstop: Pitstop, kind: str, assets: Callable[[], list[str]], inline: Callable[[datetime], object]
+) -> Callable[[datetime], None]:
+    """A scheduled per-asset job: published to the fleet's workers when there is a fleet, else run here."""
+
+    def job(now: datetime) -> None:
+        if pitstop.fleet is not None:
+            pitstop.fleet.fan_out(kind, assets(), now)
+        else:
+            inline(now)
+
+    return job
 
 
 def _build_kpis(pitstop: Pitstop) -> None:
@@ -240,9 +297,13 @@ def _build_feed(pitstop: Pitstop) -> None:
     pitstop.feed.subscribe(SUBSCRIBER, pitstop.alerts)
     pitstop.feed.subscribe("maintenance-log", pitstop.maintenance.log.record_transitions)
     pitstop.scheduler.add("alerts", REMIND_EVERY, pitstop.alerts.scheduled)
-    delivery = FeedDelivery(pitstop.feed, pitstop.supervisor)
+    scheduling = settings.scheduler.enabled
+    delivery = FeedDelivery(
+        pitstop.feed, pitstop.supervisor, leading=lambda: not scheduling or pitstop.scheduler.is_leader
+    )
     pitstop.incidents.listeners.append(delivery.wake)
-    pitstop.background.append(delivery)
+    # One process hands the feed out: the scheduler's (a second deliverer would send alerts twice).
+    pitstop.add_background(delivery, roles={"scheduler"})
 
 
 def _build_oncall(pitstop: Pitstop) -> None:
@@ -300,10 +361,19 @@ def _build_procedures(pitstop: Pitstop) -> None:
 
 
 def _build_rollups(pitstop: Pitstop) -> None:
-    """5-minute and hourly roll-ups of readings for the dashboard's long plots, kept up to date by a job."""
+    """5-minute and hourly roll-ups of readings for the dashboard's long plots, kept up to date by a job;
+    on PostgreSQL the readings' monthly partitions too (created ahead, expired ones dropped)."""
     from pitstop.storage.repos.rollups import JOB_EVERY, RollupRepo
 
     pitstop.scheduler.add("rollups", JOB_EVERY, RollupRepo(pitstop.db).scheduled)
+    if pitstop.db.dialect == "postgresql":  # SQLite keeps one readings table: no job, nothing written
+        from pitstop.storage.partitions import JOB_EVERY as PARTITIONS_EVERY
+        from pitstop.storage.partitions import ReadingPartitions
+
+        cfg = pitstop.settings.database
+        retention = None if cfg.readings_retention_days is None else timedelta(days=cfg.readings_retention_days)
+        partitions = ReadingPartitions(pitstop.db, ahead_months=cfg.partitions_ahead_months, retention=retention)
+        pitstop.scheduler.add("partitions", PARTITIONS_EVERY, partitions.scheduled)
 
 
 def _build_prognostics(pitstop: Pitstop) -> None:
@@ -318,9 +388,8 @@ def _build_prognostics(pitstop: Pitstop) -> None:
         maintenance=pitstop.maintenance,
     )
     if settings.enabled:
-        pitstop.scheduler.add(
-            "prognostics", timedelta(minutes=settings.interval_minutes), pitstop.prognostics.scheduled
-        )
+        job = per_asset(pitstop, "rul", pitstop.prognostics.monitored, pitstop.prognostics.scheduled)
+        pitstop.scheduler.add("prognostics", timedelta(minutes=settings.interval_minutes), job)
 
 
 def _build_models(pitstop: Pitstop) -> None:
@@ -374,19 +443,20 @@ def _build_scoring(pitstop: Pitstop) -> None:
     """Stream scoring: every minute, each asset's new readings against its baseline; findings open incidents."""
     from pitstop.ml.scoring import StreamScorer
 
+    settings = pitstop.settings.scoring
     pitstop.scoring = StreamScorer(
         db=pitstop.db,
         clock=pitstop.clock,
         assets=pitstop.assets,
         readings=pitstop.readings,
         incidents=pitstop.incidents,
-        data_dir=pitstop.settings.data_dir,
+        baseline=timedelta(hours=settings.baseline_hours),
+        window=timedelta(minutes=settings.window_minutes),
     )
 
-    def score(now: datetime) -> None:
-        pitstop.scoring.run(now)
-
-    pitstop.scheduler.add("scoring", timedelta(minutes=1), score)
+    every = timedelta(seconds=settings.every_s)
+    names = lambda: [a.name for a in pitstop.assets.list_assets()]  # noqa: E731
+    pitstop.scheduler.add("scoring", every, per_asset(pitstop, "scoring", names, pitstop.scoring.run))
 
 
 def _build_remediation(pitstop: Pitstop) -> None:
@@ -426,10 +496,11 @@ def _build_ingest(pitstop: Pitstop) -> None:
         metrics=pitstop.metrics,
         settings=settings.ingest,
     )
-    pitstop.background.append(SpoolFlusher(pitstop.ingest, supervisor=pitstop.supervisor))
+    pitstop.add_background(SpoolFlusher(pitstop.ingest, supervisor=pitstop.supervisor), roles={"api", "ingest"})
     if settings.mqtt is not None:
         from pitstop.ingest.mqtt import MqttSubscriber
 
-        pitstop.background.append(
-            MqttSubscriber(settings.mqtt, pitstop.ingest, pitstop.metrics, supervisor=pitstop.supervisor)
+        pitstop.add_background(
+            MqttSubscriber(settings.mqtt, pitstop.ingest, pitstop.metrics, supervisor=pitstop.supervisor),
+            roles={"ingest"},
         )

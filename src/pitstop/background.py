@@ -18,6 +18,10 @@ log = logging.getLogger("pitstop.background")
 BACKOFF_MIN_S = 1.0
 BACKOFF_MAX_S = 60.0
 
+# What `pitstop serve --role` can run (a process runs all of them unless told otherwise): the HTTP API,
+# the ingest parts (MQTT, the spool), the fleet's per-asset jobs, and the scheduler (one leads by lease).
+ROLES = ("api", "ingest", "worker", "scheduler")
+
 # (thread name, what went wrong or None when it runs again)
 Report = Callable[[str, str | None], None]
 

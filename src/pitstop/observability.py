@@ -40,6 +40,22 @@ class Metrics:
         self.spool_bytes = Gauge("pitstop_ingest_spool_bytes", "Bytes waiting in the spool", registry=registry)
         self.mqtt_connected = Gauge("pitstop_mqtt_connected", "1 while the MQTT link is up", registry=registry)
         self.mqtt_messages = Counter("pitstop_mqtt_messages", "MQTT messages received", registry=registry)
+        # -- fleet (pitstop/fleet): per-asset jobs over NATS JetStream --
+        self.fleet_jobs_published = Counter(
+            "pitstop_fleet_jobs_published", "Per-asset jobs published, by kind", ["kind"], registry=registry
+        )
+        self.fleet_jobs = Counter(
+            "pitstop_fleet_jobs",
+            "Per-asset jobs run by this worker, by kind and outcome (ok, failed, repeat: done before)",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.fleet_job_seconds = Histogram(
+            "pitstop_fleet_job_seconds", "Time a per-asset job took on this worker", ["kind"], registry=registry
+        )
+        self.fleet_partitions_held = Gauge(
+            "pitstop_fleet_partitions_held", "Job partitions this worker holds", registry=registry
+        )
         self.scheduler_leader = Gauge(
             "pitstop_scheduler_leader", "1 when this instance runs the scheduled jobs", registry=registry
         )

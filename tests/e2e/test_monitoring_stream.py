@@ -33,7 +33,6 @@ def _scorer(pitstop: Pitstop, **settings: Any) -> StreamScorer:
         assets=pitstop.assets,
         readings=pitstop.readings,
         incidents=pitstop.incidents,
-        data_dir=pitstop.settings.data_dir,
         **settings,
     )
 

@@ -8,12 +8,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import func, select
 
 from pitstop import inventory
 from pitstop.app import Pitstop
 from pitstop.ml.scoring import StreamScorer, asset_frame
 from pitstop.sim import Simulator, assets_of_database
 from pitstop.storage.repos.readings import ReadingBatch
+from pitstop.storage.schema import scorer_baselines
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DEMO = Path(__file__).resolve().parents[2] / "src" / "pitstop" / "data" / "demo-inventory.toml"
@@ -26,7 +28,6 @@ def _scorer(pitstop: Pitstop, **settings: Any) -> StreamScorer:
         assets=pitstop.assets,
         readings=pitstop.readings,
         incidents=pitstop.incidents,
-        data_dir=pitstop.settings.data_dir,
         **settings,
     )
 
@@ -123,7 +124,8 @@ def test_an_asset_is_learning_until_its_baseline_is_complete(demo_pitstop: Pitst
     assert "learning" in learning.describe() and learning.as_dict()["baseline_end"] == learning.baseline_end.isoformat()
     assert scorer.run(T0 + timedelta(hours=12)) == []
     assert demo_pitstop.incidents.list() == []
-    assert not (Path(demo_pitstop.settings.data_dir) / "scoring").exists()  # asking fits nothing
+    with demo_pitstop.db.connect() as conn:  # asking fits nothing
+        assert conn.execute(select(func.count()).select_from(scorer_baselines)).scalar_one() == 0
 
     _backfill(demo_pitstop, ("hvac",), T0 + timedelta(hours=12), T0 + timedelta(hours=26))
     scorer.run(T0 + timedelta(hours=26))

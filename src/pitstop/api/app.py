@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib.resources import files
 
@@ -30,6 +30,7 @@ from pitstop.api.routers import oncall as oncall_routes
 from pitstop.api.routers import prognostics as prognostics_routes
 from pitstop.api.routers import remediation as remediation_routes
 from pitstop.app import Pitstop
+from pitstop.background import ROLES
 from pitstop.errors import AuthError, DatabaseUnavailable, InventoryError, NotFound, PitstopError
 from pitstop.storage.repos.audit import AuditRepo
 
@@ -127,14 +128,18 @@ def _offline_docs(app: FastAPI) -> None:
         )
 
 
-def create_app(pitstop: Pitstop, *, run_background: bool = False) -> FastAPI:
-    """`run_background`: also run the scheduler and the background parts (what `pitstop serve` does)."""
+def create_app(pitstop: Pitstop, *, run_background: bool = False, roles: Iterable[str] = ROLES) -> FastAPI:
+    """`run_background`: also run the scheduler and the background parts (what `pitstop serve` does).
+    `roles` (`pitstop serve --role`): without "api" only /health, /ready and /metrics are served;
+    the scheduler runs with "scheduler", each background part with its roles (`Pitstop.add_background`)."""
+    roles = frozenset(roles)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        scheduler = pitstop.scheduler_runner() if run_background and pitstop.settings.scheduler.enabled else None
+        scheduling = run_background and pitstop.settings.scheduler.enabled and "scheduler" in roles
+        scheduler = pitstop.scheduler_runner() if scheduling else None
         if run_background:
-            await anyio.to_thread.run_sync(pitstop.start_background)
+            await anyio.to_thread.run_sync(pitstop.start_background, roles)
         if scheduler is not None:
             scheduler.start()
         yield
@@ -180,6 +185,8 @@ def create_app(pitstop: Pitstop, *, run_background: bool = False) -> FastAPI:
         return _error(422, "request.invalid", "the request is not valid", detail)
 
     app.include_router(system.router)
+    if "api" not in roles:
+        return app
     app.include_router(assets.router)
     app.include_router(backup_routes.router)
     app.include_router(health_routes.router)

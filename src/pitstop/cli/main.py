@@ -26,6 +26,8 @@ from pitstop.core.types import Role
 from pitstop.errors import PitstopError
 
 if TYPE_CHECKING:  # building pitstop imports every component: only commands that need it pay for it
+    from datetime import datetime
+
     from pitstop.app import Pitstop
     from pitstop.config import Settings
 
@@ -37,7 +39,7 @@ app = typer.Typer(
     add_completion=False,
 )
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
-db_app = typer.Typer(help="Database schema: upgrade and status.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema: upgrade and status; readings partitions.", no_args_is_help=True)
 assets_app = typer.Typer(help="Sites, assets and sensors.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys and their roles.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -195,6 +197,55 @@ def db_status(ctx: typer.Context, as_json: AsJson = False) -> None:
         raise typer.Exit(1)
 
 
+@db_app.command("partitions")
+def db_partitions(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """List the readings' monthly partitions on PostgreSQL: range, estimated rows, size."""
+    pitstop = _state(ctx).pitstop(check_schema=False)
+    from pitstop.storage.partitions import ReadingPartitions
+
+    db = pitstop.db
+    partitions = ReadingPartitions(db)
+    try:
+        partitioned = partitions.partitioned()
+        found = partitions.list_all()
+    finally:
+        pitstop.close()
+    if as_json:
+        emit_json(
+            {
+                "database": db.display_url,
+                "dialect": db.dialect,
+                "partitioned": partitioned,
+                "partitions": [p.as_dict() for p in found],
+            }
+        )
+        return
+    if db.dialect == "sqlite":
+        say(f"{db.display_url}: SQLite keeps the readings in one table, without partitions")
+        return
+    if not partitioned:
+        say(f"{db.display_url}: readings is not partitioned here: run `pitstop db upgrade`")
+        return
+    rows = [
+        (p.name, "DEFAULT" if p.default else _day(p.start), _day(p.end), p.rows_estimate, _size(p.bytes)) for p in found
+    ]
+    # from/to in UTC, `to` excluded; rows: the planner's estimate, as of the last ANALYZE
+    table(("partition", "from (UTC)", "to", "rows (est.)", "size"), rows, empty="no partitions")
+
+
+def _day(t: "datetime | None") -> str | None:
+    """A month partition's bound: midnight UTC, so the date says it all."""
+    return None if t is None else t.date().isoformat() if t.time() == t.min.time() else t.isoformat()
+
+
+def _size(n: int) -> str:
+    """Bytes for a person: 8.2 MB (powers of 1024, as PostgreSQL's pg_size_pretty)."""
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("kB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
 # -- assets ------------------------------------------------------------------------------------
 
 
@@ -311,22 +362,39 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="What this process runs: api, ingest, worker, scheduler (repeat or comma-separate; default all). "
+            "Without api it serves /health, /ready and /metrics only; worker needs [fleet].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run the service: API, scheduler and the configured sources, in one process."""
+    """Run the service: API, scheduler and the configured sources, in one process (or some of them: --role)."""
+    from pitstop.background import ROLES
+
     state = _state(ctx)
+    roles = {r.strip() for value in role or [",".join(ROLES)] for r in value.split(",") if r.strip()}
+    unknown = sorted(roles - set(ROLES))
+    if unknown or not roles:
+        raise typer.BadParameter(f"unknown role {', '.join(unknown)!s}; roles: {', '.join(ROLES)}", param_hint="--role")
+    if "worker" in roles and role and state.settings.fleet is None:
+        raise typer.BadParameter("the worker role runs the per-asset jobs of [fleet], not set", param_hint="--role")
     if host is not None or port is not None:
         api = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
         state.overrides = {**state.overrides, "api": {**state.overrides.get("api", {}), **api}}
     pitstop = state.pitstop(check_schema=state.settings.database.check_schema_at_start)
-    _serve(pitstop)  # runs until stopped: it prints logs, not data (no --json)
+    _serve(pitstop, roles)  # runs until stopped: it prints logs, not data (no --json)
 
 
-def _serve(pitstop: "Pitstop") -> None:
+def _serve(pitstop: "Pitstop", roles: set[str] | None = None) -> None:
     import logging
 
     import uvicorn
 
     from pitstop.api import create_app
+    from pitstop.background import ROLES
 
     settings = pitstop.settings
     logging.basicConfig(level=settings.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -337,7 +405,7 @@ def _serve(pitstop: "Pitstop") -> None:
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(f"{os.getpid()}\n")
     uvicorn.run(
-        create_app(pitstop, run_background=True),
+        create_app(pitstop, run_background=True, roles=roles or ROLES),
         host=settings.api.host,
         port=settings.api.port,
         log_level=settings.log.level.lower(),

@@ -77,7 +77,6 @@ def score_command(
             assets=pitstop.assets,
             readings=pitstop.readings,
             incidents=pitstop.incidents,
-            data_dir=pitstop.settings.data_dir,
             baseline=timedelta(hours=baseline_hours),
         )
         finding = scorer.score_asset(asset, start)

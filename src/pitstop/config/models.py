@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pitstop.config.fleet import FleetSettings
 from pitstop.config.health import HealthSettings
 from pitstop.config.lifecycle import ModelsSettings
 from pitstop.config.offsite import OffsiteSettings
@@ -33,11 +34,36 @@ class DatabaseSettings(_Section):
         description="SQLite page cache per connection (the pool keeps several; 64 took a month's demo past 500 MB)",
     )
     check_schema_at_start: bool = True
+    partitions_ahead_months: int = Field(
+        default=2,
+        ge=0,
+        le=120,
+        description="PostgreSQL: the `partitions` job keeps the readings' monthly partitions created this many "
+        "months past the current one",
+    )
+    readings_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="PostgreSQL: drop a month's raw readings (its whole partition) once all of it is older than "
+        "this; roll-ups stay. None: keep raw readings forever. SQLite keeps everything",
+    )
 
     @field_validator("url", mode="before")
     @classmethod
     def _blank_is_none(cls, v: object) -> object:
         return None if v == "" else v
+
+
+class ScoringSettings(_Section):
+    """Stream scoring (pitstop.ml.scoring): the defaults are the ones chosen on simulated plants."""
+
+    every_s: float = Field(default=60.0, ge=1.0, le=86_400.0, description="how often new readings are scored")
+    baseline_hours: float = Field(
+        default=24.0, gt=0, le=24 * 90, description="an asset's first baseline spans this much of its readings"
+    )
+    window_minutes: float = Field(
+        default=15.0, gt=0, le=24 * 60, description="rolling median: a row scores high only when most of this does"
+    )
 
 
 class ApiSettings(_Section):
@@ -80,6 +106,12 @@ class MqttSettings(_Section):
     qos: int = Field(default=1, ge=0, le=2)
     batch_ms: int = Field(default=50, ge=1, le=10_000, description="collect messages this long before one write")
     batch_max: int = Field(default=2000, ge=1, description="or this many messages, whichever comes first")
+    share_group: str | None = Field(
+        default=None,
+        pattern=r"^[^/+#\x00]+$",  # MQTT 5 forbids these in a share name; empty is no name either
+        description="several ingest nodes with the same group split the topics: each message goes to one of them "
+        "(MQTT 5 shared subscription $share/<group>/...)",
+    )
 
 
 class LogSettings(_Section):
@@ -264,6 +296,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     log: LogSettings = LogSettings()
+    scoring: ScoringSettings = ScoringSettings()
     health: HealthSettings = HealthSettings()
     ingest: IngestSettings = IngestSettings()
     mqtt: MqttSettings | None = Field(default=None, description="the MQTT subscriber runs in `pitstop serve` when set")
@@ -273,6 +306,9 @@ class Settings(BaseSettings):
     models: ModelsSettings = ModelsSettings()
     oncall: OncallSettings = OncallSettings()
     reports: ReportSettings = ReportSettings()
+    fleet: FleetSettings | None = Field(
+        default=None, description="per-asset jobs shared among worker processes over NATS JetStream when set"
+    )
 
     @model_validator(mode="after")
     def _oncall_channels(self) -> Settings:

@@ -135,15 +135,28 @@ class FeedDelivery:
 
     name = "incident-feed"
 
-    def __init__(self, feed: IncidentFeed, supervisor: Supervisor, every_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        feed: IncidentFeed,
+        supervisor: Supervisor,
+        every_s: float = 1.0,
+        leading: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.feed = feed
         self.supervisor = supervisor
         self.every_s = every_s
+        # Several processes may run the feed's part (a standby scheduler): only the leading one hands
+        # transitions out, so that no alert goes twice.
+        self.leading = leading
         self._thread: SupervisedThread | None = None
 
     def start(self) -> None:
-        self._thread = self.supervisor.thread(self.name, self.feed.deliver, every_s=self.every_s)
+        self._thread = self.supervisor.thread(self.name, self._step, every_s=self.every_s)
         self._thread.start()
+
+    def _step(self) -> None:
+        if self.leading():
+            self.feed.deliver()
 
     def wake(self) -> None:
         if self._thread is not None:

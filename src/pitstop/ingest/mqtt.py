@@ -18,18 +18,37 @@ and packet id and appended to a deque; the socket is read in large chunks); the 
 up to `batch_max` messages (or what came within `batch_ms`), parses them with orjson, validates and
 writes them as one batch, and acks them with one write. The broker may send up to four batches
 beyond the one being written (MQTT 5 receive maximum), so it keeps streaming during the write.
+
+Several nodes (setting `mqtt.share_group`): each subscribes to `$share/<group>/<filter>`, and the
+broker hands each message to one node of the group. What Mosquitto (2.0) does, and so what we do:
+- It deals messages round-robin to every session in the group, connected or not: a node that is
+  down keeps getting its share, held in its session. A restarted node must therefore come back
+  under the same client id to get it; with the default `client_id` each node derives one that is
+  stable across restarts and unique per node: `pitstop-<hostname>-<8 hex hashed from its data dir>` (not
+  the pid, which would leave the old session holding its share until it expires).
+- It does not hand a dead session's messages to the others (MQTT 5 says it SHOULD): what a session
+  held when it expired is lost. So the session expiry of a group member is short (five minutes):
+  long enough for a restart or a deploy to resume the session, short enough that a node gone for
+  good (or under a new hostname) stops taking a share soon.
+- A node that stops leaves the group first: it unsubscribes (the broker sends it nothing new), then
+  writes and acks what it was already dealt, then disconnects; the others take the whole load and
+  nothing waits in its session. If that does not finish within ten seconds (the database is away),
+  the rest stays in its session for its next start.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import socket
 import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -46,6 +65,10 @@ from pitstop.ingest.validate import FIELDS, MAX_PAYLOAD_CHARS, loads, loads_each
 from pitstop.observability import Metrics
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+SHARED_SESSION_EXPIRY_S = 5 * 60  # a share group's member: see the module's docstring
+LEAVE_TIMEOUT_S = 10.0  # a node leaving its share group writes what it was dealt for at most this long
+LEAVE_QUIET_S = 0.3  # ... and has written it all when nothing more came for this long
+DEFAULT_CLIENT_ID: str = MqttSettings.model_fields["client_id"].default
 RECEIVE_MAXIMUM_MIN = 1000  # unacked messages the broker may send us: at least this, and 4 batches
 IDLE_FLUSH_S = 0.005  # write a partial batch when nothing more arrives for this long
 READ_CHUNK = 1 << 18  # bytes read from the socket at once
@@ -233,6 +256,18 @@ class _Client(Client):
             self._packet_queue(PUBACK, data, 0, 1)
 
 
+def node_client_id(settings: MqttSettings, node_dir: Path, hostname: str | None = None) -> str:
+    """The client id this node connects with: `client_id` as set, except in a share group with the
+    default one, where every node needs its own id and must get the same one after a restart (the
+    broker keeps the node's share of messages in the session of that id). The host name tells the
+    machines apart, the node's own directory (its spool, under its data dir) the nodes on one host."""
+    if settings.share_group is None or settings.client_id != DEFAULT_CLIENT_ID:
+        return settings.client_id
+    host = re.sub(r"[^A-Za-z0-9_.-]+", "-", hostname if hostname is not None else socket.gethostname())[:40]
+    key = hashlib.sha256(str(node_dir.resolve()).encode()).hexdigest()[:8]
+    return f"{settings.client_id}-{host or 'host'}-{key}"
+
+
 def _raw(message: Message, item: object = None) -> str:
     body: object = item if item is not None else message.payload.decode("utf-8", errors="replace")
     return payload_text({"topic": message.topic, "payload": body})
@@ -256,6 +291,9 @@ class MqttSubscriber:
         self.metrics = metrics
         self.log = log or logging.getLogger("pitstop.ingest.mqtt")
         self.router = TopicRouter(settings)
+        self.client_id = node_client_id(settings, service.spool.directory)
+        group = settings.share_group
+        self.subscriptions = [f"$share/{group}/{f}" if group else f for f in self.router.filters]
         # Filled by the network thread, emptied by the writer; `_wake` is set when it was empty.
         self._pending: deque[Message] = deque()
         self._inflight: list[Message] = []  # the batch being written, kept until it is stored
@@ -265,22 +303,25 @@ class MqttSubscriber:
         self._generation = 0
         self._connected = False
         self._subscribed = False  # the broker confirmed the subscription on this connection
+        self._unsubscribed = threading.Event()  # ... and, when leaving the share group, its end
+        self._batches_written = 0  # by the writer: a node leaving its group waits for this to stand still
         self._state = "not started"
         self._client: _Client | None = None
         # Two supervised threads: paho's network loop, and the writer (restarted if they fail).
         self.supervisor = supervisor or Supervisor()
         self._network: SupervisedThread | None = None
         self._writer: SupervisedThread | None = None
-        service.links[self.name] = self.state
 
     # -- Background -------------------------------------------------------------------------
 
     def start(self) -> None:
+        # /ready answers for the link from here on: a process whose roles leave ingest out never starts it
+        self.service.links[self.name] = self.state
         s = self.settings
         client = _Client(
             self._deliver,
             CallbackAPIVersion.VERSION2,
-            client_id=s.client_id,
+            client_id=self.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
@@ -291,8 +332,9 @@ class MqttSubscriber:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = self._on_unsubscribe
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S if s.share_group is None else SHARED_SESSION_EXPIRY_S
         # Room for the next batches while one is written: the broker keeps sending until this many
         # messages are unacked. (All of them come again after a restart: stored once, counted as
         # duplicates.)
@@ -311,7 +353,9 @@ class MqttSubscriber:
 
     def stop(self) -> None:
         """Stop taking messages. What was received but not yet written is not acked: the broker
-        delivers it again on the next connection."""
+        delivers it again on the next connection. A member of a share group leaves it first."""
+        if self.settings.share_group is not None:
+            self._leave_group()
         self._stop.set()
         if self._writer is not None:
             self._writer.stop()
@@ -328,6 +372,38 @@ class MqttSubscriber:
         self.metrics.mqtt_connected.set(0)
         self._pending.clear()
         self._inflight = []
+
+    def _leave_group(self) -> None:
+        """Unsubscribe, so that the broker deals this node nothing more, then let the writer store and
+        ack what it had dealt it (in flight and queued in the session), so that nothing waits there
+        for a restart that may not come. Bounded by LEAVE_TIMEOUT_S; called before `_stop` is set."""
+        client, group = self._client, self.settings.share_group
+        if client is None or not self._connected:
+            return
+        self._unsubscribed.clear()
+        self._subscribed = False
+        self._state = f"leaving share group {group}"
+        client.unsubscribe(self.subscriptions)
+        deadline = time.perf_counter() + LEAVE_TIMEOUT_S
+        if not self._unsubscribed.wait(LEAVE_TIMEOUT_S):
+            self.log.warning("MQTT share group %s: no answer to the unsubscribe; stopping anyway", group)
+            return
+        while self._connected and time.perf_counter() < deadline:
+            written = self._batches_written
+            if self._pending or self._inflight:
+                time.sleep(0.02)
+                continue
+            time.sleep(LEAVE_QUIET_S)  # acks free room in flight: the broker sends what it still holds
+            if not self._pending and not self._inflight and self._batches_written == written:
+                self.log.info("MQTT share group %s left: all that was dealt to %s is stored", group, self.client_id)
+                return
+        self.log.warning(
+            "MQTT share group %s left with messages not yet stored: they wait in the session of %s "
+            "(kept %d s) for the next start",
+            group,
+            self.client_id,
+            SHARED_SESSION_EXPIRY_S,
+        )
 
     def state(self) -> str:
         """ "ok" while connected, subscribed and both threads run, else what is wrong (for /ready)."""
@@ -350,12 +426,13 @@ class MqttSubscriber:
         self._state = "subscribing"
         self.metrics.mqtt_connected.set(1)
         self.log.info(
-            "MQTT connected to %s:%s (session present: %s)",
+            "MQTT connected to %s:%s as %s (session present: %s)",
             self.settings.host,
             self.settings.port,
+            self.client_id,
             getattr(flags, "session_present", "?"),
         )
-        client.subscribe([(f, self.settings.qos) for f in self.router.filters])
+        client.subscribe([(f, self.settings.qos) for f in self.subscriptions])
 
     def _on_subscribe(self, client: Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
         refused = [str(r) for r in reasons if getattr(r, "is_failure", False)]
@@ -364,6 +441,9 @@ class MqttSubscriber:
             self.log.warning("MQTT subscription refused: %s", ", ".join(refused))
             return
         self._subscribed = True
+
+    def _on_unsubscribe(self, client: Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
+        self._unsubscribed.set()
 
     def _on_disconnect(self, client: Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         with self._lock:
@@ -422,6 +502,7 @@ class MqttSubscriber:
             for message in current:
                 if message.qos == 2:
                     client.ack(message.mid, message.qos)
+            self._batches_written += 1
 
     def _store(self, batch: list[Message]) -> bool:
         """Store a batch, retrying while the database and the spool both refuse; False when asked

@@ -36,32 +36,39 @@ data set:
 An asset is *learning* until its readings span ``baseline`` (`StreamScorer.status`); it raises
 nothing meanwhile. `report` opens (or updates) the incident ``asset.anomaly:<asset>`` with the
 evidence window and the signals to look at first, and stores the finding in the ``findings``
-table. `run` does both for every asset, from where the last run stopped.
+table. `StreamScorer.run_asset` does both for one asset from where the last run stopped, whichever
+process ran it; `run` does it for every asset.
 
 The settings (window, span share, margin, growth) were chosen on simulated plants (seeds 1-3 of
 ``bench/scenarios/all-faults.toml``, 30 days) and measured on others (seeds 4-6; bench/README,
 "Plant scorecard").
 
-State survives restarts: each asset's fitted baseline (detector, threshold, loop twins) is a JSON
-file under ``<data_dir>/scoring/``, recorded in ``scorer_baselines`` with the sensors and the fit
-window it was fitted on and how far the stream has been scored. It is refitted only when the
-asset's sensors change, when the baseline length asked for changes, when it was stored by an
-older version, or when it is older than ``refit_after`` (then on the latest ``baseline`` of
-readings already scored).
+State survives restarts and moves between processes: each asset's fitted baseline (detector,
+threshold, loop twins) is stored whole, as compressed JSON, in its ``scorer_baselines`` row with
+the sensors and the fit window it was fitted on, a version counting its refits and how far the
+stream has been scored. Worker processes on several machines share that row, not a data
+directory: a worker keeps a model in memory while the row's version is the one it loaded, and
+advances how far the stream was scored by compare-and-set, so that when two of them score one
+asset (a hand-over, a redelivered job) one of them reports each window and the other stops
+(`StreamScorer.run_asset`). The baseline is refitted only when the asset's sensors change, when
+the baseline length asked for changes, when it was stored by an older version (rows written
+before the state moved into the database have none), or when it is older than ``refit_after``
+(then on the latest ``baseline`` of readings already scored).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from pitstop.core.types import Severity, from_epoch_us, to_epoch_us
 from pitstop.ml.base import Estimator
@@ -79,7 +86,8 @@ if TYPE_CHECKING:
     from pitstop.storage.repos.assets import AssetRepo
     from pitstop.storage.repos.readings import ReadingRepo
 
-STATE_FORMAT = 3  # 2: smoothed residual z-scores and a peaks-over-threshold cut-off; 3: one twin per loop
+STATE_FORMAT = 4  # 2: smoothed residual z-scores and a peaks-over-threshold cut-off; 3: one twin per
+# loop; 4: in the database row, twins inside
 TWIN_MIN_ROWS = 200  # loop twins are fitted only on a baseline at least this long
 TWIN_FOLDS = 3  # blocked folds in time for the twin's out-of-fold residuals
 SPAN_SHARE = 0.005  # a deviation under this share of a sensor's span never scores high
@@ -161,6 +169,7 @@ class AssetModel:
     baseline_start: datetime | None = None
     sensors: str = ""  # `sensors_key` when fitted
     fitted_at: datetime | None = None
+    version: int = 0  # the `scorer_baselines` row's version it was stored as or loaded from
 
     def residuals(self, frame: pd.DataFrame) -> pd.DataFrame:
         """What is scored, row by row: measured minus the twins' predictions, or the signals."""
@@ -229,18 +238,36 @@ def sensors_key(assets: AssetRepo, asset: str) -> str:
     return hashlib.sha256(json.dumps(names).encode()).hexdigest()
 
 
+def _stored_finding(row: Row[Any]) -> Finding:
+    """The `Finding` of a ``findings`` row."""
+    explanation = json.loads(row.explanation)
+    return Finding(
+        row.asset,
+        row.start_at,
+        row.end_at,
+        row.flagged_rows,
+        row.scored_rows,
+        row.score,
+        row.cutoff,
+        [Contribution(s["signal"], s["share"]) for s in explanation.get("top_signals", [])],
+        explanation.get("explained_by", "deviation from baseline"),
+    )
+
+
 @dataclass(kw_only=True)
 class StreamScorer:
     """Scores each asset's new readings against its baseline (module docstring). It reads the
-    inventory and the readings, keeps its state in the database and under ``<data_dir>/scoring/``,
-    and opens and resolves ``asset.anomaly:<asset>`` through the incident registry."""
+    inventory and the readings, keeps its state in the database (``scorer_baselines``,
+    ``findings``; what it holds in memory is a cache of it), and opens and resolves
+    ``asset.anomaly:<asset>`` through the incident registry. Several of them, in processes on
+    different machines, may score the same assets: `run_asset` says how they stay out of each
+    other's way."""
 
     db: Database
     clock: Clock
     assets: AssetRepo
     readings: ReadingRepo
     incidents: IncidentRegistry
-    data_dir: Path
     baseline: timedelta = timedelta(hours=24)
     window: timedelta = timedelta(minutes=15)
     false_per_week: float = 0.05
@@ -261,29 +288,40 @@ class StreamScorer:
     grow_tried: dict[str, datetime] = field(default_factory=dict)
 
     # -- baselines -------------------------------------------------------------------------------
-    def _dir(self) -> Path:
-        return Path(self.data_dir) / "scoring"
-
     def model(self, asset: str) -> AssetModel | None:
-        """The asset's model: in memory, else the stored baseline if still valid, else fitted on
-        the asset's first ``baseline`` of readings once they exist (and stored). It is refitted
-        each ``grow_every`` of scored readings on the first and the latest ``grow_for`` of them
-        but the findings' evidence (`_grown`)."""
+        """The asset's model: in memory while the stored row's version is the one loaded, else the
+        stored baseline if still valid, else fitted on the asset's first ``baseline`` of readings
+        once they exist (and stored). It is refitted each ``grow_every`` of scored readings on the
+        first and the latest ``grow_for`` of them but the findings' evidence (`_grown`). Reading
+        the row also refreshes how far the stream was scored (`scored_until`), by any process."""
+        for _ in range(3):
+            settled, model = self._model(asset)
+            if settled:
+                return model
+        return None  # other processes kept refitting it under this one: the next run tries again
+
+    def _model(self, asset: str) -> tuple[bool, AssetModel | None]:
+        """(True, the model or None while learning), or (False, None) when another process stored
+        a refit first (this one's is dropped; the caller looks again)."""
         key = sensors_key(self.assets, asset)
-        known = self.models.get(asset)
-        current = known is not None and known.sensors == key and not self._stale(known.fitted_at)
-        if known is not None and current and not self._due(asset, known):
-            return known
-        self.models.pop(asset, None)
-        with self.db.connect() as conn:
-            row = conn.execute(select(scorer_baselines).where(scorer_baselines.c.asset == asset)).first()
+        row = self._row(asset)
+        fits = row is not None and row.sensors == key and row.window_s == self.baseline.total_seconds()
+        if row is not None and fits and row.scored_until is not None:
+            self.scored_until[asset] = row.scored_until
+        else:
+            self.scored_until.pop(asset, None)
+        known = self.models.pop(asset, None)
+        if known is not None and (row is None or not fits or known.version != row.version):
+            known = None  # refitted by another process, or no longer the asset's baseline
+        stale = row is not None and self._stale(row.fitted_at)
+        if known is not None and not stale and not self._due(asset, known):
+            self.models[asset] = known
+            return True, known
         model: AssetModel | None = None
         window: pd.DataFrame | None = None
-        if row is not None and row.sensors == key and row.window_s == self.baseline.total_seconds():
-            if row.scored_until is not None:
-                self.scored_until[asset] = row.scored_until
-            if not self._stale(row.fitted_at):
-                model = self._load(self._dir() / Path(row.path).name)
+        if row is not None and fits:
+            if not stale:
+                model = known or self._load(asset)
                 if model is not None and self._due(asset, model):
                     grown = self._grown(asset, model.baseline_start or model.baseline_end)
                     self.grow_tried[asset] = self.scored_until[asset]
@@ -294,23 +332,34 @@ class StreamScorer:
                 window = asset_frame(
                     self.assets, self.readings, asset, row.scored_until - self.baseline, row.scored_until
                 )
-        else:
-            self.scored_until.pop(asset, None)
         if model is None:
             if window is None or window.empty:
                 span = self._reading_span(asset)
                 if span is None or span[1] - span[0] < self.baseline:
-                    return None  # still learning (found without reading the readings themselves)
+                    return True, None  # still learning (found without reading the readings themselves)
                 frame = asset_frame(self.assets, self.readings, asset)
                 if frame.empty or frame.index[-1] - frame.index[0] < self.baseline:
-                    return None
+                    return True, None
                 window = frame[frame.index < frame.index[0] + self.baseline]
             model = self._fit(asset, window)
-            self._save(asset, key, model)
-        else:
-            model.sensors, model.fitted_at = key, row.fitted_at if row is not None else None
+            if not self._save(asset, key, model, row, keep_scored=fits):
+                return False, None
         self.models[asset] = model
-        return model
+        return True, model
+
+    def _row(self, asset: str) -> Row[*tuple[Any, ...]] | None:
+        """The asset's ``scorer_baselines`` row without its state: the cheap look before each use."""
+        c = scorer_baselines.c
+        query = select(c.sensors, c.window_s, c.fit_start, c.fit_end, c.fitted_at, c.version, c.scored_until)
+        with self.db.connect() as conn:
+            return conn.execute(query.where(c.asset == asset)).first()
+
+    def forget(self, asset: str) -> None:
+        """Drop what this scorer holds in memory for the asset (its model, how far it was scored):
+        another process scores it now, and the next use here reads the database again."""
+        self.models.pop(asset, None)
+        self.scored_until.pop(asset, None)
+        self.grow_tried.pop(asset, None)
 
     def _due(self, asset: str, model: AssetModel) -> bool:
         """A further ``grow_every`` of readings has been scored since the baseline's end (or since
@@ -449,14 +498,46 @@ class StreamScorer:
         assert blocks is not None, "a loop twin is fitted on TWIN_MIN_ROWS rows or more"
         return pd.concat([block[outputs] - fold.predict(block)[outputs] for fold, block in blocks])
 
-    def _save(self, asset: str, key: str, model: AssetModel) -> None:
-        directory = self._dir()
-        directory.mkdir(parents=True, exist_ok=True)
-        stamp = model.baseline_end.strftime("%Y%m%dT%H%M%S")
-        path = directory / f"{hashlib.sha256(asset.encode()).hexdigest()[:16]}-{stamp}.json"
-        twin_paths = {name: path.with_suffix(f".twin{i}.json") for i, name in enumerate(model.twins)}
-        for name, twin in model.twins.items():
-            twin.save(twin_paths[name], metadata={"asset": asset, "role": "loop twin of the scoring baseline"})
+    def _save(
+        self, asset: str, key: str, model: AssetModel, seen: Row[*tuple[Any, ...]] | None, *, keep_scored: bool
+    ) -> bool:
+        """Store a model fitted here as the asset's baseline, one version after the row ``seen``
+        when this one looked (inserted when there was none); how far the stream was scored stays
+        unless the row was another baseline's (``keep_scored`` False: other sensors or length).
+        False when another process stored a baseline since: theirs stands, this one is dropped."""
+        now = self.clock.now()
+        values: dict[str, Any] = {
+            "sensors": key,
+            "window_s": self.baseline.total_seconds(),
+            "fit_start": model.baseline_start or model.baseline_end,
+            "fit_end": model.baseline_end,
+            "fitted_at": now,
+            "state": self._encode(asset, model),
+        }
+        if not keep_scored:
+            values["scored_until"] = None
+        version = 1 if seen is None else seen.version + 1
+        try:
+            with self.db.begin() as conn:
+                if seen is None:
+                    conn.execute(insert(scorer_baselines).values(asset=asset, version=version, **values))
+                else:
+                    stored = conn.execute(
+                        update(scorer_baselines)
+                        .where(scorer_baselines.c.asset == asset, scorer_baselines.c.version == seen.version)
+                        .values(version=version, **values)
+                    ).rowcount
+                    if stored != 1:
+                        return False
+        except IntegrityError:  # another process inserted the asset's first baseline
+            return False
+        model.sensors, model.fitted_at, model.version = key, now, version
+        return True
+
+    @staticmethod
+    def _encode(asset: str, model: AssetModel) -> bytes:
+        """The whole baseline as zlib-compressed JSON (no pickle: a row never runs code when read)."""
+        role = {"asset": asset, "role": "loop twin of the scoring baseline"}
         state = {
             "format": STATE_FORMAT,
             "kind": "pitstop.scoring-baseline",
@@ -466,33 +547,23 @@ class StreamScorer:
             "baseline_end": model.baseline_end.isoformat(),
             "detector": _dump(model.detector),
             "threshold": _dump(model.threshold),
-            "twins": {name: twin_path.name for name, twin_path in twin_paths.items()},
+            "twins": {name: twin.to_dict(metadata=role) for name, twin in model.twins.items()},
         }
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
-        tmp.replace(path)
-        now = self.clock.now()
-        values = {
-            "sensors": key,
-            "window_s": self.baseline.total_seconds(),
-            "fit_start": model.baseline_start or model.baseline_end,
-            "fit_end": model.baseline_end,
-            "fitted_at": now,
-            "path": path.name,  # under <data_dir>/scoring: the data directory can move
-            "scored_until": self.scored_until.get(asset),
-        }
-        model.sensors, model.fitted_at = key, now
-        with self.db.begin() as conn:
-            conn.execute(delete(scorer_baselines).where(scorer_baselines.c.asset == asset))
-            conn.execute(insert(scorer_baselines).values(asset=asset, **values))
+        return zlib.compress(json.dumps(state).encode())
 
-    def _load(self, path: Path) -> AssetModel | None:
-        """The stored model, or None when its file is gone or unreadable (then it is refitted)."""
+    def _load(self, asset: str) -> AssetModel | None:
+        """The stored model with the row's version, or None when the row holds none or one this
+        version cannot read (then it is refitted)."""
+        c = scorer_baselines.c
+        with self.db.connect() as conn:
+            row = conn.execute(select(c.state, c.version, c.sensors, c.fitted_at).where(c.asset == asset)).first()
+        if row is None or row.state is None:
+            return None
         try:
-            state = json.loads(path.read_text())
+            state = json.loads(zlib.decompress(row.state))
             if state.get("kind") != "pitstop.scoring-baseline" or state.get("format") != STATE_FORMAT:
                 return None
-            twins = {name: Twin.load(path.parent / file) for name, file in state["twins"].items()}
+            twins = {name: Twin.from_dict(envelope) for name, envelope in state["twins"].items()}
             return AssetModel(
                 list(state["signals"]),
                 _restore(state["detector"]),
@@ -500,8 +571,11 @@ class StreamScorer:
                 datetime.fromisoformat(state["baseline_end"]),
                 twins,
                 datetime.fromisoformat(state["baseline_start"]),
+                sensors=row.sensors,
+                fitted_at=row.fitted_at,
+                version=row.version,
             )
-        except (OSError, ValueError, KeyError, TypeError):
+        except (zlib.error, ValueError, KeyError, TypeError):
             return None
 
     # -- scoring -----------------------------------------------------------------------------------
@@ -539,16 +613,24 @@ class StreamScorer:
         )
 
     def report(self, finding: Finding) -> None:
-        """Open or update ``asset.anomaly:<asset>`` and store the finding (once per evidence window)."""
-        top = finding.signals[0].signal if finding.signals else "?"
-        key = f"asset.anomaly:{finding.asset}"
-        self.incidents.open_or_update(
-            key,
-            severity=Severity.WARNING,
-            title=f"{finding.asset} behaves abnormally; look at {top} first",
-            detail=json.dumps(finding.as_dict()),
-            source="monitoring",
-        )
+        """Store the finding (once per evidence window) and open or update ``asset.anomaly:<asset>``
+        from it."""
+        with self.db.begin() as conn:
+            self._store(conn, finding)
+        self._open_pending(finding.asset)
+
+    def _store(self, conn: Connection, finding: Finding) -> None:
+        """The finding in ``findings``, not yet opened (``incident_key`` ""), unless its evidence
+        window is there already."""
+        known = conn.execute(
+            select(findings.c.id).where(
+                findings.c.asset == finding.asset,
+                findings.c.start_at == finding.start,
+                findings.c.end_at == finding.end,
+            )
+        ).first()
+        if known is not None:
+            return
         values = {
             "asset": finding.asset,
             "start_at": finding.start,
@@ -563,19 +645,43 @@ class StreamScorer:
                     "top_signals": [{"signal": c.signal, "share": c.share} for c in finding.signals],
                 }
             ),
-            "incident_key": key,
+            "incident_key": "",
             "created_at": self.clock.now(),
         }
-        with self.db.begin() as conn:
-            known = conn.execute(
-                select(findings.c.id).where(
-                    findings.c.asset == finding.asset,
-                    findings.c.start_at == finding.start,
-                    findings.c.end_at == finding.end,
-                )
-            ).first()
-            if known is None:
+        try:
+            with conn.begin_nested():
                 conn.execute(insert(findings).values(**values))
+        except IntegrityError:
+            pass  # stored meanwhile by another writer: the same evidence window, once
+
+    def _open_pending(self, asset: str) -> None:
+        """Open or update ``asset.anomaly:<asset>`` for each of the asset's stored findings not yet
+        opened, oldest first, then mark each opened. The incident is made from the stored row, so
+        opening one twice (a crash between the two steps) sends the same detail, which changes
+        nothing."""
+        key = f"asset.anomaly:{asset}"
+        with self.db.connect() as conn:
+            pending = conn.execute(
+                select(findings)
+                .where(findings.c.asset == asset, findings.c.incident_key == "")
+                .order_by(findings.c.start_at, findings.c.id)
+            ).all()
+        for row in pending:
+            finding = _stored_finding(row)
+            top = finding.signals[0].signal if finding.signals else "?"
+            self.incidents.open_or_update(
+                key,
+                severity=Severity.WARNING,
+                title=f"{asset} behaves abnormally; look at {top} first",
+                detail=json.dumps(finding.as_dict()),
+                source="monitoring",
+            )
+            with self.db.begin() as conn:
+                conn.execute(
+                    update(findings)
+                    .where(findings.c.id == row.id, findings.c.incident_key == "")
+                    .values(incident_key=key)
+                )
 
     def findings(self, asset: str, *, since: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Stored findings of an asset, newest first."""
@@ -602,36 +708,83 @@ class StreamScorer:
             for r in rows
         ]
 
-    def _mark(self, asset: str, now: datetime) -> None:
-        self.scored_until[asset] = now
-        with self.db.begin() as conn:
-            conn.execute(update(scorer_baselines).where(scorer_baselines.c.asset == asset).values(scored_until=now))
-
     def run(self, now: datetime) -> list[Finding]:
-        """Score every asset's readings since the last run, up to ``now``; report findings.
+        """`run_asset` for every asset of the inventory."""
+        found = []
+        for asset in self.assets.list_assets():
+            found += self.run_asset(asset.name, now)
+        return found
+
+    def run_asset(self, asset: str, now: datetime) -> list[Finding]:
+        """Score the asset's readings from where the stream was last scored (by any process) up
+        to ``now``; store and report what is found; resolve its anomaly incident once quiet.
 
         A long gap (the first start on a history, a restart after downtime) is caught up a
         ``grow_every`` at a time, so the baseline grows through it as it would have live instead
-        of one young baseline judging days it never grew into."""
+        of one young baseline judging days it never grew into.
+
+        Safe to run again and in two processes at once (at-least-once delivery, a hand-over): it
+        returns what this call reported, [] when the stream was scored up to ``now`` already (a
+        job delivered again), or from where another process took over the asset."""
+        # Each window's effects happen once, however often and wherever the asset is run:
+        # 1. score the window (reads only);
+        # 2. one transaction: move `scored_until` from what this run read to the window's end
+        #    (compare-and-set) and store the finding, not yet opened. No match: another process
+        #    scored from there first; nothing is stored, this scorer forgets the asset and stops.
+        # 3. open the incident from the stored finding, then mark the finding opened.
+        # Window and finding commit together, so a window is never marked scored without its
+        # finding (mark-then-report loses it in a crash between the two) nor its finding stored
+        # twice (report-then-mark stores it again when the mark is lost). The incident cannot join
+        # that transaction (the registry commits its own): a crash between 2 and 3 leaves the
+        # finding not opened, and the asset's next run, in whichever process, opens it first.
+        # Opening is idempotent (one unresolved incident per key; the same detail changes
+        # nothing), and a process that lost the compare-and-set never gets to 3, so it cannot
+        # reopen an incident the winner has resolved since. Left open: a process that stalls
+        # between its 2 and 3 while another opens its finding, scores on and resolves the
+        # incident (an hour of quiet readings later) reopens it when it resumes.
+        self._open_pending(asset)
+        row = self._row(asset)
+        if row is not None and row.scored_until is not None and row.scored_until >= now:
+            return []
+        model = self.model(asset)  # also reads how far the stream was scored
+        if model is None:
+            return []
+        since = self.scored_until.get(asset)  # as the row has it: the compare-and-set's expectation
+        start = since or model.baseline_end
         found = []
-        for asset in self.assets.list_assets():
-            model = self.model(asset.name)  # also restores how far the stream was scored
-            if model is None:
-                continue
-            since = self.scored_until.get(asset.name, model.baseline_end)
-            while True:
-                until = min(since + self.grow_every, now)
-                finding = self.score_asset(asset.name, since, until)
-                self._mark(asset.name, until)
-                if finding is not None:
-                    self.report(finding)
-                    found.append(finding)
-                else:
-                    self._clear(asset.name, now)
-                if until >= now or self.model(asset.name) is None:
-                    break
-                since = until
+        while start < now:
+            until = min(start + self.grow_every, now)
+            finding = self.score_asset(asset, start, until)
+            if not self._advance(asset, since, until, finding):
+                self.forget(asset)
+                break
+            if finding is not None:
+                self._open_pending(asset)
+                found.append(finding)
+            else:
+                self._clear(asset, now)
+            since = start = until
+            if self.model(asset) is None:
+                break
         return found
+
+    def _advance(self, asset: str, since: datetime | None, until: datetime, finding: Finding | None) -> bool:
+        """Mark the asset scored up to ``until`` if the row still says ``since``, and store the
+        window's finding with it, in one transaction; False (and nothing stored) when the row has
+        moved on: another process scored the window."""
+        c = scorer_baselines.c
+        with self.db.begin() as conn:
+            moved = conn.execute(
+                update(scorer_baselines)
+                .where(c.asset == asset, c.scored_until.is_not_distinct_from(since))
+                .values(scored_until=until)
+            ).rowcount
+            if moved != 1:
+                return False
+            if finding is not None:
+                self._store(conn, finding)
+        self.scored_until[asset] = until
+        return True
 
     def _clear(self, asset: str, now: datetime) -> None:
         """Resolve the asset's anomaly incident once no finding has ended within ``clear_after``."""

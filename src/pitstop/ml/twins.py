@@ -401,16 +401,17 @@ class Twin(Estimator):
         return {name: regression_metrics(frame[name], predicted[name]) for name in self.outputs}
 
     # -- artifacts ---------------------------------------------------------------------------
-    def save(self, path: Path, *, metadata: dict[str, Any] | None = None) -> None:
-        """A JSON envelope: format version, parameters (with the feature expressions), the ridge
-        base, residual scales, LightGBM model text."""
+    def to_dict(self, *, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The twin as a JSON-ready envelope: format version, parameters (with the feature
+        expressions), the ridge base, residual scales, LightGBM model text. A file (`save`) or a
+        database row (the stream scorer's baselines) holds it alike."""
         import lightgbm as lgb  # imported on use: it takes seconds to load
 
         if not hasattr(self, "boosters_"):
             raise NotFittedError("Twin is not fitted; call fit() first")
         params = {**self.get_params(), "inputs": list(self.inputs), "outputs": list(self.outputs)}
         params["derived"] = list(self.derived)
-        envelope = {
+        return {
             "format": FORMAT_VERSION,
             "kind": "pitstop.twin",
             "lightgbm": lgb.__version__,
@@ -420,18 +421,15 @@ class Twin(Estimator):
             "models": [b.model_to_string() for b in self.boosters_],
             "metadata": metadata or {},
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(envelope))
-        tmp.replace(path)
 
     @classmethod
-    def load(cls, path: Path) -> Twin:
+    def from_dict(cls, envelope: dict[str, Any], *, source: str = "envelope") -> Twin:
+        """The twin of a `to_dict` envelope (format 1 or the current one); ``source`` names where
+        it came from in the error when it is not one."""
         import lightgbm as lgb  # imported on use: it takes seconds to load
 
-        envelope = json.loads(path.read_text())
         if envelope.get("kind") != "pitstop.twin" or envelope.get("format") not in (1, FORMAT_VERSION):
-            raise InvalidInputError(f"{path} is not a pitstop twin of format 1 or {FORMAT_VERSION}")
+            raise InvalidInputError(f"{source} is not a pitstop twin of format 1 or {FORMAT_VERSION}")
         params = dict(envelope["params"])
         if envelope["format"] == 1:  # trees on the raw inputs, no base
             params |= {"derived": (), "ridge": None}
@@ -441,6 +439,18 @@ class Twin(Estimator):
         twin.base_ = RidgeBase.of_dict(base) if base else None
         twin.residual_scale_ = np.asarray(envelope["residual_scale"], dtype=np.float64)
         return twin
+
+    def save(self, path: Path, *, metadata: dict[str, Any] | None = None) -> None:
+        """The `to_dict` envelope as a JSON file, written whole or not at all."""
+        envelope = self.to_dict(metadata=metadata)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(envelope))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Twin:
+        return cls.from_dict(json.loads(path.read_text()), source=str(path))
 
     def to_onnx(self) -> OnnxTwin:
         """The same twin as one ONNX Runtime session (1 intra-op thread): the feature step in

@@ -28,7 +28,7 @@ LEASE = "scheduler"
 class Job:
     name: str
     every: timedelta
-    func: Callable[[datetime], None]
+    func: Callable[[datetime], object]
     next_due: datetime | None = None  # None: due at the first tick
 
 
@@ -41,7 +41,7 @@ class Scheduler:
         self.jobs: dict[str, Job] = {}
         self.is_leader = False
 
-    def add(self, name: str, every: timedelta, func: Callable[[datetime], None]) -> None:
+    def add(self, name: str, every: timedelta, func: Callable[[datetime], object]) -> None:
         if name in self.jobs:
             raise ValueError(f"job {name!r} is already scheduled")
         self.jobs[name] = Job(name, every, func)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -725,8 +726,9 @@ rul_outcomes = Table(
 
 # -- stream scoring (findings) --
 
-# Each asset's fitted scoring baseline: which sensors and fit window it was fitted on, where the
-# fitted models are (a JSON file under the data directory) and how far the stream has been scored.
+# Each asset's fitted scoring baseline: which sensors and fit window it was fitted on, the fitted
+# models themselves (zlib-compressed JSON; workers share the database, not a data directory), a
+# version counting the refits, and how far the stream has been scored (advanced compare-and-set).
 scorer_baselines = Table(
     "scorer_baselines",
     metadata,
@@ -736,12 +738,13 @@ scorer_baselines = Table(
     Column("fit_start", UtcDateTime, nullable=False),
     Column("fit_end", UtcDateTime, nullable=False),
     Column("fitted_at", UtcDateTime, nullable=False),
-    Column("path", Text, nullable=False),
+    Column("state", LargeBinary),  # None in rows of before 0019: refitted
+    Column("version", Integer, nullable=False, server_default="0"),
     Column("scored_until", UtcDateTime),
 )
 
 # What the stream scorer found: the evidence window, how far above the cut-off, which signals
-# explain it (JSON) and the incident it opened or updated.
+# explain it (JSON) and the incident it opened or updated ("" until the scorer has opened it).
 findings = Table(
     "findings",
     metadata,
@@ -788,4 +791,21 @@ model_drift = Table(
     Column("computed_at", UtcDateTime, nullable=False),
     Column("window_days", Float, nullable=False),
     Column("result", Text, nullable=False),
+)
+
+# -- fleet: per-asset jobs run by workers (pitstop/fleet) --
+
+# One row per finished job id (<kind>:<asset>:<until µs>): a job handed out again after it finished
+# is acknowledged without running. Kept two days (the scheduler's `fleet-runs` job).
+fleet_job_runs = Table(
+    "fleet_job_runs",
+    metadata,
+    Column("id", String(300), primary_key=True),
+    Column("kind", String(50), nullable=False),
+    Column("asset", String(200), nullable=False),
+    Column("until_at", UtcDateTime, nullable=False),
+    Column("worker", String(200), nullable=False),
+    Column("deliveries", Integer, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=False, index=True),
 )

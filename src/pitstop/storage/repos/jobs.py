@@ -84,6 +84,14 @@ class JobRepo:
                 return False  # another instance inserted it first
             return True
 
+    def leases(self, prefix: str, now: datetime) -> dict[str, str]:
+        """The leases whose name starts with `prefix` and that have not expired: name -> holder."""
+        query = select(scheduler_leases.c.name, scheduler_leases.c.holder).where(
+            scheduler_leases.c.name.startswith(prefix, autoescape=True), scheduler_leases.c.expires_at >= now
+        )
+        with self.db.connect() as conn:
+            return {name: holder for name, holder in conn.execute(query)}
+
     def release_lease(self, name: str, holder: str) -> None:
         with self.db.begin() as conn:
             conn.execute(

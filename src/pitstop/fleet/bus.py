@@ -1,0 +1,206 @@
+"""The per-asset job stream on NATS JetStream, used from pitstop's threads.
+
+One stream (work-queue retention: a job is deleted once acknowledged) with subjects
+`<subject>.<partition>`, and one durable pull consumer per partition. Each consumer lets one job out
+at a time (`max_ack_pending = 1`): a partition's jobs, hence each asset's, run in the order they were
+published, whichever worker holds the partition, and a job whose worker died is handed out again
+(after `ack_wait_s` without an acknowledgement or a "still working" beat) before any later one.
+A publish carries the job id as `Nats-Msg-Id`, so a scheduler that publishes again after a failover
+adds nothing within the stream's duplicate window.
+
+nats-py is asyncio; the bus runs its own event loop on a daemon thread and offers plain calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pitstop.config.fleet import FleetSettings
+from pitstop.fleet.jobs import AssetJob, partition_of
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.js import JetStreamContext
+
+log = logging.getLogger("pitstop.fleet")
+T = TypeVar("T")
+DUPLICATE_WINDOW_S = 300.0  # a job id published again within this is dropped by JetStream
+CALL_TIMEOUT_S = 30.0
+
+
+class BusUnavailable(RuntimeError):
+    """NATS could not be reached or did not answer (the caller's job is retried later)."""
+
+
+class JobBus:
+    def __init__(self, settings: FleetSettings, *, name: str) -> None:
+        self.settings = settings
+        self.name = name  # shown in the NATS server's connection list
+        self._loop: asyncio.AbstractEventLoop | None = None  # made when first needed, closed by close()
+        self._thread: threading.Thread | None = None
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._lock = threading.Lock()
+        self._connecting = asyncio.Lock()
+
+    # -- the loop thread -------------------------------------------------------------------------
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start a coroutine on the bus's loop from any other thread; its future tells when it ended."""
+        return asyncio.run_coroutine_threadsafe(coro, self._start_loop())
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = CALL_TIMEOUT_S) -> T:
+        """Run a coroutine on the bus's loop from any other thread and wait for its result."""
+        future = self.submit(coro)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise BusUnavailable(f"NATS did not answer within {timeout:g} s") from None
+
+    def call_soon(self, callback: Callable[[], object]) -> None:
+        """Run a plain callback on the bus's loop (an asyncio.Event's set, say) from another thread."""
+        self._start_loop().call_soon_threadsafe(callback)
+
+    def _start_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._connecting = asyncio.Lock()
+                self._thread = threading.Thread(target=self._loop.run_forever, name="pitstop-fleet-bus", daemon=True)
+                self._thread.start()
+            return self._loop
+
+    def close(self) -> None:
+        """Close the connection and stop the loop (a later call starts them again)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            self.call(self._close(), timeout=5)
+        except Exception:
+            log.warning("closing the NATS connection failed", exc_info=True)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        with self._lock:
+            self._loop = self._thread = None
+        if not thread.is_alive():
+            loop.close()
+
+    async def _close(self) -> None:
+        """Close the connection (what was published is acknowledged already) and end what still runs."""
+        if self._nc is not None and not self._nc.is_closed:
+            await self._nc.close()
+        self._nc = self._js = None
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+
+    # -- connection and stream ---------------------------------------------------------------------
+    async def jetstream(self) -> JetStreamContext:
+        """The JetStream context, connecting (and creating the stream and consumers) on first use."""
+        async with self._connecting:  # the partitions' consumers start together: one connection for all
+            if self._js is not None and self._nc is not None and not self._nc.is_closed:
+                return self._js
+            return await self._connect()
+
+    async def _connect(self) -> JetStreamContext:
+        import nats
+        from nats.errors import Error as NatsError
+
+        try:
+            self._nc = await nats.connect(
+                servers=list(self.settings.servers),
+                name=self.name,
+                connect_timeout=3,
+                reconnect_time_wait=0.5,
+                max_reconnect_attempts=-1,  # a cluster node that dies is left for another, for ever
+                allow_reconnect=True,
+            )
+        except (NatsError, OSError) as exc:
+            raise BusUnavailable(f"cannot reach NATS at {', '.join(self.settings.servers)}: {exc}") from exc
+        self._js = self._nc.jetstream(timeout=10)
+        await self._ensure_stream(self._js)
+        return self._js
+
+    async def _ensure_stream(self, js: JetStreamContext) -> None:
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StreamConfig
+        from nats.js.errors import NotFoundError
+
+        s = self.settings
+        try:
+            await js.stream_info(s.stream)
+        except NotFoundError:
+            await js.add_stream(
+                StreamConfig(
+                    name=s.stream,
+                    subjects=[f"{s.subject}.*"],
+                    retention=RetentionPolicy.WORK_QUEUE,
+                    num_replicas=s.replicas,
+                    duplicate_window=DUPLICATE_WINDOW_S,
+                )
+            )
+            log.info("created JetStream stream %s (%d replicas)", s.stream, s.replicas)
+        for partition in range(s.partitions):
+            durable = consumer_name(partition)
+            try:
+                await js.consumer_info(s.stream, durable)
+            except NotFoundError:
+                await js.add_consumer(
+                    s.stream,
+                    ConsumerConfig(
+                        durable_name=durable,
+                        filter_subject=f"{s.subject}.{partition}",
+                        ack_policy=AckPolicy.EXPLICIT,
+                        deliver_policy=DeliverPolicy.ALL,
+                        ack_wait=s.ack_wait_s,
+                        max_deliver=s.max_deliver,
+                        max_ack_pending=1,  # one job of a partition at a time: an asset's jobs in order
+                    ),
+                )
+
+    # -- publishing ---------------------------------------------------------------------------------
+    def publish(self, jobs: Sequence[AssetJob]) -> int:
+        """Publish jobs and wait until JetStream stored them; returns how many were new (not duplicates)."""
+        if not jobs:
+            return 0
+        return self.call(self._publish(jobs), timeout=CALL_TIMEOUT_S + len(jobs) / 1000)
+
+    async def _publish(self, jobs: Sequence[AssetJob]) -> int:
+        from nats.errors import Error as NatsError
+
+        js = await self.jetstream()
+        s = self.settings
+        try:
+            acks = await asyncio.gather(
+                *(
+                    js.publish(
+                        f"{s.subject}.{partition_of(job.asset, s.partitions)}",
+                        job.encode(),
+                        stream=s.stream,
+                        headers={"Nats-Msg-Id": job.id},
+                    )
+                    for job in jobs
+                )
+            )
+        except (NatsError, OSError) as exc:
+            raise BusUnavailable(f"publishing {len(jobs)} jobs failed: {exc}") from exc
+        return sum(1 for ack in acks if not ack.duplicate)
+
+    def pending(self) -> int:
+        """Jobs in the stream not yet finished (all partitions)."""
+        return self.call(self._pending())
+
+    async def _pending(self) -> int:
+        js = await self.jetstream()
+        info = await js.stream_info(self.settings.stream)
+        return int(info.state.messages)
+
+
+def consumer_name(partition: int) -> str:
+    return f"partition-{partition}"

@@ -1,0 +1,249 @@
+"""The fleet: publishing per-asset jobs (the scheduler's side) and running them (a worker's).
+
+A worker holds partitions by leases in the database (`fleet-partition:<k>`, beside the scheduler's
+lease) and announces itself by one more (`fleet-worker:<instance>`). Every third of `lease_seconds`
+it renews them and balances: with W live workers each holds at most ceil(P / W) partitions, gives
+back what is above that and takes free ones up to it. A worker that dies stops renewing, so within
+`lease_seconds` its partitions are free and the others take them; the job it was running is handed
+out again by JetStream `ack_wait_s` after its last "still working" beat, and runs from the asset's
+checkpoint in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import math
+import zlib
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from pitstop.background import SupervisedThread, Supervisor
+from pitstop.config.fleet import FleetSettings
+from pitstop.core.clock import Clock
+from pitstop.fleet.bus import JobBus, consumer_name
+from pitstop.fleet.jobs import AssetJob, Handler, JobRuns
+from pitstop.observability import Metrics
+from pitstop.storage.repos.jobs import JobRepo
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+
+log = logging.getLogger("pitstop.fleet")
+WORKER_LEASE = "fleet-worker:"
+PARTITION_LEASE = "fleet-partition:"
+
+
+class Fleet:
+    """Per-asset jobs over NATS JetStream: `fan_out` publishes them, `worker()` runs them."""
+
+    def __init__(
+        self,
+        settings: FleetSettings,
+        *,
+        leases: JobRepo,
+        runs: JobRuns,
+        clock: Clock,
+        metrics: Metrics,
+        instance: str,
+        handlers: Mapping[str, Handler],
+    ) -> None:
+        self.settings = settings
+        self.leases = leases
+        self.runs = runs
+        self.clock = clock
+        self.metrics = metrics
+        self.instance = instance
+        self.handlers = dict(handlers)
+        self.bus = JobBus(settings, name=f"pitstop {instance}")
+
+    def fan_out(self, kind: str, assets: Iterable[str], until: datetime) -> int:
+        """Publish one `kind` job per asset, up to `until` (the scheduler's job); returns how many."""
+        if kind not in self.handlers:
+            raise ValueError(f"no worker handles {kind!r} jobs")
+        jobs = [AssetJob(kind, asset, until) for asset in assets]
+        self.bus.publish(jobs)
+        self.metrics.fleet_jobs_published.labels(kind).inc(len(jobs))
+        return len(jobs)
+
+    def worker(self, supervisor: Supervisor) -> FleetWorker:
+        return FleetWorker(self, supervisor)
+
+    def close(self) -> None:
+        self.bus.close()
+
+
+class FleetWorker:
+    """The worker role's background part: partition leases on a supervised thread, and a consumer
+    task per held partition on the bus's event loop; jobs themselves run on a thread pool."""
+
+    name = "fleet-worker"
+
+    def __init__(self, fleet: Fleet, supervisor: Supervisor) -> None:
+        self.fleet = fleet
+        self.settings = fleet.settings
+        self.supervisor = supervisor
+        self.held: set[int] = set()
+        self._consumers: dict[int, asyncio.Event] = {}  # partition -> its consumer's stop signal
+        self._running: dict[int, concurrent.futures.Future[None]] = {}  # partition -> its consumer's end
+        self._pool = ThreadPoolExecutor(max_workers=self.settings.threads, thread_name_prefix="pitstop-fleet-job")
+        self._thread: SupervisedThread | None = None
+        # Each worker starts its search for free partitions elsewhere, so that they do not all race for 0.
+        self._offset = zlib.crc32(fleet.instance.encode()) % self.settings.partitions
+
+    def start(self) -> None:
+        every = self.settings.lease_seconds / 3
+        self._thread = self.supervisor.thread(self.name, self.balance, every_s=every)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._thread.stop()
+        self._set_held(set())
+        for k in list(self._running):  # each ends after its current job (a fetch lasts 1 s)
+            with contextlib.suppress(Exception):
+                self._running.pop(k).result(timeout=self.settings.ack_wait_s)
+        leases = self.fleet.leases
+        for name in [WORKER_LEASE + self.fleet.instance, *(PARTITION_LEASE + str(k) for k in sorted(self.held))]:
+            try:
+                leases.release_lease(name, self.fleet.instance)
+            except Exception:
+                log.warning("could not release lease %s; it expires by itself", name, exc_info=True)
+        self.held = set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- leases -------------------------------------------------------------------------------------
+    def balance(self) -> None:
+        """Renew this worker's leases, then hold its share of the partitions (module docstring)."""
+        fleet, s = self.fleet, self.settings
+        now = fleet.clock.now()
+        ttl = timedelta(seconds=s.lease_seconds)
+        fleet.leases.acquire_lease(WORKER_LEASE + fleet.instance, fleet.instance, now, ttl)
+        live = max(1, len(fleet.leases.leases(WORKER_LEASE, now)))
+        share = math.ceil(s.partitions / live)
+        held = {k for k in sorted(self.held) if fleet.leases.acquire_lease(_lease(k), fleet.instance, now, ttl)}
+        for k in sorted(held)[share:]:  # more than the share: give the rest back for the newcomers
+            held.discard(k)
+            fleet.leases.release_lease(_lease(k), fleet.instance)
+        if len(held) < share:
+            taken = fleet.leases.leases(PARTITION_LEASE, now)
+            for i in range(s.partitions):
+                k = (self._offset + i) % s.partitions
+                if len(held) >= share:
+                    break
+                if (
+                    k not in held
+                    and _lease(k) not in taken
+                    and fleet.leases.acquire_lease(_lease(k), fleet.instance, now, ttl)
+                ):
+                    held.add(k)
+        if held != self.held:
+            log.info(
+                "worker %s holds partitions %s (of %d, %d workers)", fleet.instance, sorted(held), s.partitions, live
+            )
+        self._set_held(held)
+        fleet.metrics.fleet_partitions_held.set(len(held))
+
+    def _set_held(self, held: set[int]) -> None:
+        """Start consumers of newly held partitions and stop those of partitions given up."""
+        self.held = set(held)
+        bus = self.fleet.bus
+        for k in [k for k in self._consumers if k not in held]:
+            bus.call_soon(self._consumers.pop(k).set)
+        for k in held - set(self._consumers):
+            stop = asyncio.Event()
+            self._consumers[k] = stop
+            self._running[k] = bus.submit(self._consume(k, stop))
+
+    # -- consuming ----------------------------------------------------------------------------------
+    async def _consume(self, partition: int, stop: asyncio.Event) -> None:
+        from nats.errors import TimeoutError as NatsTimeout
+
+        bus = self.fleet.bus
+        while not stop.is_set():
+            try:
+                js = await bus.jetstream()
+                sub = await js.pull_subscribe_bind(durable=consumer_name(partition), stream=self.settings.stream)
+            except Exception as exc:  # NATS down or the cluster electing: try again
+                log.warning("partition %d: cannot subscribe (%s); retrying", partition, exc)
+                await _wait(stop, 1.0)
+                continue
+            try:
+                while not stop.is_set():
+                    try:
+                        messages = await sub.fetch(1, timeout=1.0)
+                    except (TimeoutError, NatsTimeout):
+                        continue
+                    for message in messages:
+                        await self._handle(message)
+            except Exception as exc:
+                log.warning("partition %d: consuming failed (%s); retrying", partition, exc)
+                await _wait(stop, 1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+    async def _handle(self, message: Msg) -> None:
+        fleet, loop = self.fleet, asyncio.get_running_loop()
+        try:
+            job = AssetJob.decode(message.data)
+        except ValueError as exc:
+            log.error("dropping a message that is not a job on %s: %s", message.subject, exc)
+            await message.term()
+            return
+        handler = fleet.handlers.get(job.kind)
+        if handler is None:
+            log.error("dropping job %s: this worker has no %r handler", job.id, job.kind)
+            await message.term()
+            return
+        deliveries = message.metadata.num_delivered
+        if await loop.run_in_executor(self._pool, fleet.runs.done, job.id):
+            await message.ack()  # finished before; its acknowledgement was lost
+            fleet.metrics.fleet_jobs.labels(job.kind, "repeat").inc()
+            return
+        started = fleet.clock.now()
+        beat = asyncio.create_task(self._beat(message))
+        try:
+            with fleet.metrics.fleet_job_seconds.labels(job.kind).time():
+                await loop.run_in_executor(self._pool, handler, job.asset, job.until)
+        except Exception as exc:
+            beat.cancel()
+            fleet.metrics.fleet_jobs.labels(job.kind, "failed").inc()
+            if deliveries >= self.settings.max_deliver:
+                log.error("job %s failed %d times; given up: %s", job.id, deliveries, exc, exc_info=True)
+                await message.term()
+            else:
+                log.warning("job %s failed (try %d); it runs again: %s", job.id, deliveries, exc, exc_info=True)
+                await message.nak(delay=min(2.0**deliveries, 30.0))
+            return
+        beat.cancel()
+        await loop.run_in_executor(
+            self._pool,
+            lambda: fleet.runs.record(
+                job, worker=fleet.instance, deliveries=deliveries, started=started, finished=fleet.clock.now()
+            ),
+        )
+        await message.ack()
+        fleet.metrics.fleet_jobs.labels(job.kind, "ok").inc()
+
+    async def _beat(self, message: Msg) -> None:
+        """Tell JetStream the job is still running, so a long one is not handed to another worker."""
+        while True:
+            await asyncio.sleep(self.settings.ack_wait_s / 3)
+            try:
+                await message.in_progress()
+            except Exception:
+                log.warning("could not extend a running job's acknowledgement time", exc_info=True)
+
+
+def _lease(partition: int) -> str:
+    return f"{PARTITION_LEASE}{partition}"
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
