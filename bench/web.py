@@ -59,7 +59,7 @@ PAGES = [
 # The jobs whose first run the pages wait for: the roll-ups' catch-up on the month, the drift reports (the
 # `dashboard-drift` job of old is the model component's `model-drift` now), the stream scoring.
 FIRST_JOBS = ("rollups", "model-drift", "scoring")
-START_TIMEOUT_S = 180.0
+START_TIMEOUT_S = 180.0  # the server's start; its first round of jobs: --jobs-timeout
 
 
 def memory_mb(pid: int) -> dict[str, float]:
@@ -95,18 +95,18 @@ def prepare(data_dir: Path, days: float) -> dict[str, object]:
     return {"readings": stored, "fill_s": fill_s, "models": trained, "train_s": train_s, "operator": operator}
 
 
-def wait_for_jobs(data_dir: Path, proc: subprocess.Popen[str], since: float) -> float:
+def wait_for_jobs(data_dir: Path, proc: subprocess.Popen[str], since: float, timeout_s: float) -> float:
     """Seconds until the server's scheduler finished each of FIRST_JOBS once (its first round of jobs)."""
     pitstop = build(Settings(data_dir=data_dir))
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and proc.poll() is None:
             if all(pitstop.jobs.last_finished(job) is not None for job in FIRST_JOBS):
                 return time.monotonic() - since
             time.sleep(0.5)
     finally:
         pitstop.close()
-    raise SystemExit(f"the server did not finish its first round of jobs in {START_TIMEOUT_S:g} s")
+    raise SystemExit(f"the server did not finish its first round of jobs in {timeout_s:g} s")
 
 
 def main() -> None:
@@ -114,6 +114,9 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=30)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--command", choices=["demo", "serve"], default="demo")
+    parser.add_argument(
+        "--jobs-timeout", type=float, default=900, help="seconds to wait for the server's first round of jobs"
+    )
     parser.add_argument("--sqlite-cache-mb", type=int, help="the server's database.sqlite_cache_mb (default: its own)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,7 +131,7 @@ def main() -> None:
             with running_pitstop(command, port=port, cwd=Path(tmp), timeout_s=START_TIMEOUT_S, env=env) as server:
                 started = time.monotonic() - server.ready_s
                 at_ready = memory_mb(server.process.pid)
-                jobs_s = wait_for_jobs(data_dir, server.process, started)
+                jobs_s = wait_for_jobs(data_dir, server.process, started, args.jobs_timeout)
                 after_jobs = memory_mb(server.process.pid)
                 pages = drive(server.url, str(prepared["operator"]), args.repeat)
                 after_pages = memory_mb(server.process.pid)
