@@ -12,9 +12,11 @@ median) has a baseline from the start. Then two phases:
    scoring job per asset every --every seconds and the workers run them, for --seconds. Assets
    scored per second (after a 15 s warm-up) = jobs finished in the window / its length (the offered rate is assets /
    every); lag = a job's finish time minus the time it was published for (P50, P95 from
-   `fleet_job_runs`); jobs still waiting in the stream at the end.
+   `fleet_job_runs`); the workers' CPU per job (their processes' user + system time over the
+   window); jobs still waiting in the stream at the end.
 2. Ingest: two HTTP clients post --ingest-readings in batches of 5,000 (timestamps a month back, so
-   no scoring reaches them) to the API node: readings stored per second.
+   no scoring reaches them) to the API node: readings stored per second, and the API process's CPU
+   per reading.
 
 Prints JSON, one object per W. Everything runs on this machine: the API node, the workers, NATS,
 PostgreSQL and the load share its cores (`os.cpu_count()` in the output).
@@ -35,6 +37,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+import psutil
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,7 +49,7 @@ from pitstop.config.fleet import FleetSettings
 from pitstop.core.types import Role
 from pitstop.fleet.bus import JobBus
 from pitstop.storage.schema import fleet_job_runs, readings
-from pitstop.testing.fleet import FleetSite
+from pitstop.testing.fleet import FleetSite, Node
 from pitstop.testing.nats import nats_servers
 from pitstop.testing.services import scratch_postgres_database
 
@@ -112,6 +115,16 @@ class LiveReadings(threading.Thread):
             raise SystemExit(self.error)
 
 
+def cpu_seconds(nodes: list[Node]) -> float:
+    """User and system CPU seconds the nodes' processes have used so far."""
+    total = 0.0
+    for node in nodes:
+        assert node.process is not None
+        times = psutil.Process(node.process.pid).cpu_times()
+        total += times.user + times.system
+    return total
+
+
 def post_all(url: str, key: str, batches: list[list[dict[str, Any]]]) -> int:
     sent = 0
     with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {key}"}) as http:
@@ -152,8 +165,10 @@ def run(assets: int, sensors: int, workers: int, seconds: float, every: float, i
             with admin.db.connect() as conn:
                 done_before = conn.execute(select(func.count()).select_from(fleet_job_runs)).scalar_one()
             window_start, since = time.perf_counter(), datetime.now(UTC)
+            workers_cpu = cpu_seconds(nodes)
             time.sleep(seconds)
             window_s = time.perf_counter() - window_start
+            workers_cpu = cpu_seconds(nodes) - workers_cpu
             with admin.db.connect() as conn:
                 done = conn.execute(select(func.count()).select_from(fleet_job_runs)).scalar_one() - done_before
                 rows = conn.execute(
@@ -168,7 +183,7 @@ def run(assets: int, sensors: int, workers: int, seconds: float, every: float, i
             batches = [body(backfill.iloc[i : i + 5000]) for i in range(0, len(backfill), 5000)]
             halves = [batches[0::2], batches[1::2]]
             counts = [0, 0]
-            start = time.perf_counter()
+            start, api_cpu = time.perf_counter(), cpu_seconds([api])
             threads = [
                 threading.Thread(target=lambda i=i: counts.__setitem__(i, post_all(api.url, key, halves[i])))
                 for i in range(2)
@@ -177,7 +192,7 @@ def run(assets: int, sensors: int, workers: int, seconds: float, every: float, i
                 t.start()
             for t in threads:
                 t.join()
-            ingest_s = time.perf_counter() - start
+            ingest_s, api_cpu = time.perf_counter() - start, cpu_seconds([api]) - api_cpu
             with admin.db.connect() as conn:
                 stored = conn.execute(select(func.count()).select_from(readings)).scalar_one()
             bus = JobBus(FleetSettings(**site.settings()["fleet"]), name="bench")
@@ -195,10 +210,12 @@ def run(assets: int, sensors: int, workers: int, seconds: float, every: float, i
         "workers": workers,
         "ingest_readings": sum(counts),
         "ingest_readings_per_s": round(sum(counts) / ingest_s),
+        "ingest_api_cpu_us_per_reading": round(api_cpu / sum(counts) * 1e6, 1),
         "scoring_every_s": every,
         "scoring_offered_assets_per_s": round(assets / every, 1),
         "scoring_window_s": round(window_s, 1),
         "assets_scored_per_s": round(done / window_s, 1),
+        "worker_cpu_ms_per_job": round(workers_cpu / done * 1000, 1) if done else None,
         "scoring_lag_p50_s": round(float(np.percentile(lags, 50)), 2) if len(lags) else None,
         "scoring_lag_p95_s": round(float(np.percentile(lags, 95)), 2) if len(lags) else None,
         "jobs_waiting_at_end": waiting,

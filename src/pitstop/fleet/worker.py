@@ -103,12 +103,14 @@ class FleetWorker:
     def stop(self) -> None:
         if self._thread is not None:
             self._thread.stop()
+        held = sorted(self.held)
         self._set_held(set())
         for k in list(self._running):  # each ends after its current job (a fetch lasts 1 s)
             with contextlib.suppress(Exception):
                 self._running.pop(k).result(timeout=self.settings.ack_wait_s)
         leases = self.fleet.leases
-        for name in [WORKER_LEASE + self.fleet.instance, *(PARTITION_LEASE + str(k) for k in sorted(self.held))]:
+        # given back at once: the others take them at their next balancing, not a lease later
+        for name in [WORKER_LEASE + self.fleet.instance, *(_lease(k) for k in held)]:
             try:
                 leases.release_lease(name, self.fleet.instance)
             except Exception:
@@ -163,15 +165,18 @@ class FleetWorker:
     async def _consume(self, partition: int, stop: asyncio.Event) -> None:
         from nats.errors import TimeoutError as NatsTimeout
 
-        bus = self.fleet.bus
+        bus, failures = self.fleet.bus, 0
         while not stop.is_set():
             try:
                 js = await bus.jetstream()
                 sub = await js.pull_subscribe_bind(durable=consumer_name(partition), stream=self.settings.stream)
-            except Exception as exc:  # NATS down or the cluster electing: try again
-                log.warning("partition %d: cannot subscribe (%s); retrying", partition, exc)
-                await _wait(stop, 1.0)
+            except Exception as exc:  # NATS down or the cluster electing: try again, less and less often
+                failures += 1
+                if failures == 1 or failures % 10 == 0:
+                    log.warning("partition %d: cannot subscribe (%s); retrying", partition, exc)
+                await _wait(stop, min(2.0**failures / 4, 30.0))
                 continue
+            failures = 0
             try:
                 while not stop.is_set():
                     try:
