@@ -171,7 +171,7 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     )
     pitstop.health.context.extra["metrics"] = pitstop.metrics  # the predict_latency check reads the histograms
     if settings.health.enabled:
-        scheduler.add("health", timedelta(seconds=settings.health.interval_s), pitstop.health.scheduled)
+        scheduler.add("health", timedelta(seconds=settings.health.interval_s), _health_round(pitstop))
     pitstop.backup = BackupService(
         settings.backup, data_dir=settings.data_dir, db=db, clock=clock, records=BackupRecords(db)
     )
@@ -206,8 +206,9 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
 
 
 def _build_fleet(pitstop: Pitstop) -> None:
-    """With [fleet]: the per-asset jobs (stream scoring, remaining useful life) are published by the
-    scheduler and run by the worker role's processes (pitstop/fleet); without it they run inline."""
+    """With [fleet]: the per-asset jobs (stream scoring, remaining useful life, an asset's checks) are
+    published by the scheduler and run by the worker role's processes (pitstop/fleet); without it
+    they run inline."""
     settings = pitstop.settings.fleet
     if settings is None:
         return
@@ -225,10 +226,25 @@ def _build_fleet(pitstop: Pitstop) -> None:
         handlers={
             "scoring": lambda asset, until: pitstop.scoring.run_asset(asset, until),
             "rul": lambda asset, until: pitstop.prognostics.run(until, asset=asset),
+            "checks": lambda asset, until: pitstop.health.run_asset(asset, until),
         },
     )
     pitstop.add_background(pitstop.fleet.worker(pitstop.supervisor), roles={"worker"})
     pitstop.scheduler.add("fleet-runs", timedelta(hours=1), runs.prune)
+
+
+def _health_round(pitstop: Pitstop) -> Callable[[datetime], None]:
+    """The health job: every check here, or, with a fleet, the installation's own here and each
+    asset's checks (devices, links, its data) as a job of the asset on the workers."""
+
+    def job(now: datetime) -> None:
+        if pitstop.fleet is None:
+            pitstop.health.scheduled(now)
+            return
+        pitstop.health.run_round(of_assets=False)
+        pitstop.fleet.fan_out("checks", pitstop.health.assets_checked(), now)
+
+    return job
 
 
 def per_asset(

@@ -70,6 +70,7 @@ class HealthMonitor:
         self._runner_ids: tuple[str, ...] = ()
         self._labels: dict[tuple[str, str], dict[str, str]] = {}
         self._states_loaded = False
+        self._part_runners: dict[str | None, tuple[tuple[str, ...], CheckRunner]] = {}
 
     # -- checks ---------------------------------------------------------------------------------
 
@@ -91,12 +92,38 @@ class HealthMonitor:
         self.results.save(results)
         return results
 
-    def run_round(self) -> Round:
-        """Checks -> results stored -> alert rules -> incidents. The scheduled job."""
-        results = self.run_checks()
+    def run_round(self, *, of_assets: bool = True) -> Round:
+        """Checks -> results stored -> alert rules -> incidents. The scheduled job. `of_assets=False`:
+        only the checks of no asset (the installation's own), when fleet workers run each asset's."""
+        if of_assets:
+            results = self.run_checks()
+        else:
+            results = self._part_runner(None).run(self.context)
+            self.results.save(results)
         outcome = self.evaluate(results)
         self.results.prune(self.clock.now() - timedelta(days=self.cfg.history_days))
         return outcome
+
+    def assets_checked(self) -> list[str]:
+        """The assets that have checks of their own (a fleet's per-asset `checks` jobs)."""
+        return sorted({s.asset for s in self.specs() if s.asset is not None})
+
+    def run_asset(self, asset: str, now: datetime) -> Round:
+        """One asset's checks, as a fleet worker's job: run, stored, and judged with the alert states
+        the database holds for them (the asset's previous round may have run on another worker).
+        Run twice (a job handed out again), it is one more round of the asset's checks."""
+        results = self._part_runner(asset).run(self.context)
+        self.results.save(results)
+        return self.evaluate(results, fresh_states=True)
+
+    def _part_runner(self, asset: str | None) -> CheckRunner:
+        """A runner of the checks of one asset (None: of no asset), kept while its checks stay the same."""
+        specs = [s for s in self.specs() if s.asset == asset]
+        ids = tuple(s.id for s in specs)
+        known = self._part_runners.get(asset)
+        if known is None or known[0] != ids:
+            known = self._part_runners[asset] = (ids, CheckRunner(specs, workers=self.cfg.workers))
+        return known[1]
 
     def scheduled(self, now: datetime) -> None:
         """The scheduler job."""
@@ -104,8 +131,8 @@ class HealthMonitor:
 
     # -- alert rules and incidents ---------------------------------------------------------------
 
-    def evaluate(self, results: Sequence[CheckResult]) -> Round:
-        self._load_states()
+    def evaluate(self, results: Sequence[CheckResult], *, fresh_states: bool = False) -> Round:
+        self._load_states([r.incident_key for r in results if r.incident_key] if fresh_states else None)
         observations, titles = [], {}
         for r in results:
             key = r.incident_key
@@ -148,12 +175,17 @@ class HealthMonitor:
         current = self.incidents.active(step.key)
         return current is not None and current.severity is not step.severity
 
-    def _load_states(self) -> None:
-        if self._states_loaded:
+    def _load_states(self, keys: Sequence[str] | None = None) -> None:
+        """Every alert state once (this process judges every round), or those of `keys` each time."""
+        if keys is None and self._states_loaded:
             return
+        query = select(alert_states)
+        if keys is not None:
+            query = query.where(alert_states.c.key.in_(list(keys)))
         with self.db.connect() as conn:
-            self.policy.load({r.key: r.data for r in conn.execute(select(alert_states))})
-        self._states_loaded = True
+            self.policy.load({r.key: r.data for r in conn.execute(query)}, only=keys)
+        if keys is None:
+            self._states_loaded = True
 
     def _save_states(self, keys: Sequence[str]) -> None:
         dumped = self.policy.dump(keys)

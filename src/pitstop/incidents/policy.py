@@ -175,8 +175,15 @@ class AlertPolicy:
 
     # -- persistence ----------------------------------------------------------------------------
 
-    def load(self, states: Mapping[str, str]) -> None:
-        self.states = {key: AlertState.from_json(text) for key, text in states.items()}
+    def load(self, states: Mapping[str, str], *, only: Iterable[str] | None = None) -> None:
+        """The states as stored; `only`: replace just these keys' (a key not stored starts afresh)."""
+        loaded = {key: AlertState.from_json(text) for key, text in states.items()}
+        if only is None:
+            self.states = loaded
+            return
+        for key in only:
+            self.states.pop(key, None)
+        self.states.update(loaded)
 
     def dump(self, keys: Iterable[str] | None = None) -> dict[str, str]:
         chosen = self.states if keys is None else {k: self.states[k] for k in keys if k in self.states}
