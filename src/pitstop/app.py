@@ -171,7 +171,8 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     )
     pitstop.health.context.extra["metrics"] = pitstop.metrics  # the predict_latency check reads the histograms
     if settings.health.enabled:
-        scheduler.add("health", timedelta(seconds=settings.health.interval_s), _health_round(pitstop))
+        every = timedelta(seconds=settings.health.interval_s)
+        scheduler.add("health", every, _health_round(pitstop, every))
     pitstop.backup = BackupService(
         settings.backup, data_dir=settings.data_dir, db=db, clock=clock, records=BackupRecords(db)
     )
@@ -225,7 +226,7 @@ def _build_fleet(pitstop: Pitstop) -> None:
         instance=pitstop.scheduler.instance,
         handlers={
             "scoring": lambda asset, until: pitstop.scoring.run_asset(asset, until),
-            "rul": lambda asset, until: pitstop.prognostics.run(until, asset=asset),
+            "rul": lambda asset, until: pitstop.prognostics.run(until, asset=asset, plan=False),
             "checks": lambda asset, until: pitstop.health.run_asset(asset, until),
         },
     )
@@ -233,30 +234,38 @@ def _build_fleet(pitstop: Pitstop) -> None:
     pitstop.scheduler.add("fleet-runs", timedelta(hours=1), runs.prune)
 
 
-def _health_round(pitstop: Pitstop) -> Callable[[datetime], None]:
-    """The health job: every check here, or, with a fleet, the installation's own here and each
-    asset's checks (devices, links, its data) as a job of the asset on the workers."""
+def _health_round(pitstop: Pitstop, every: timedelta) -> Callable[[datetime], None]:
+    """The health job: every check here, or, with a fleet, each asset's checks that may run on any
+    machine (its devices' links, its readings) as a job of the asset on the workers and the rest here."""
 
     def job(now: datetime) -> None:
         if pitstop.fleet is None:
             pitstop.health.scheduled(now)
             return
         pitstop.health.run_round(of_assets=False)
-        pitstop.fleet.fan_out("checks", pitstop.health.assets_checked(), now)
+        pitstop.fleet.fan_out("checks", pitstop.health.assets_checked(), now, every)
 
     return job
 
 
 def per_asset(
-    pitstop: Pitstop, kind: str, assets: Callable[[], list[str]], inline: Callable[[datetime], object]
+    pitstop: Pitstop,
+    kind: str,
+    every: timedelta,
+    assets: Callable[[], list[str]],
+    inline: Callable[[datetime], object],
+    after: Callable[[], object] | None = None,
 ) -> Callable[[datetime], None]:
-    """A scheduled per-asset job: published to the fleet's workers when there is a fleet, else run here."""
+    """A scheduled per-asset job: published to the fleet's workers when there is a fleet (then
+    `after` runs here, what must run once for all assets), else run here."""
 
     def job(now: datetime) -> None:
-        if pitstop.fleet is not None:
-            pitstop.fleet.fan_out(kind, assets(), now)
-        else:
+        if pitstop.fleet is None:
             inline(now)
+            return
+        pitstop.fleet.fan_out(kind, assets(), now, every)
+        if after is not None:
+            after()
 
     return job
 
@@ -404,8 +413,12 @@ def _build_prognostics(pitstop: Pitstop) -> None:
         maintenance=pitstop.maintenance,
     )
     if settings.enabled:
-        job = per_asset(pitstop, "rul", pitstop.prognostics.monitored, pitstop.prognostics.scheduled)
-        pitstop.scheduler.add("prognostics", timedelta(minutes=settings.interval_minutes), job)
+        every = timedelta(minutes=settings.interval_minutes)
+        # with a fleet, the workers estimate and act per asset; the plan of work orders is made here,
+        # once for all (several workers re-planning the same orders at once would undo each other)
+        prognostics = pitstop.prognostics
+        job = per_asset(pitstop, "rul", every, prognostics.monitored, prognostics.scheduled, prognostics.plan)
+        pitstop.scheduler.add("prognostics", every, job)
 
 
 def _build_models(pitstop: Pitstop) -> None:
@@ -472,7 +485,7 @@ def _build_scoring(pitstop: Pitstop) -> None:
 
     every = timedelta(seconds=settings.every_s)
     names = lambda: [a.name for a in pitstop.assets.list_assets()]  # noqa: E731
-    pitstop.scheduler.add("scoring", every, per_asset(pitstop, "scoring", names, pitstop.scoring.run))
+    pitstop.scheduler.add("scoring", every, per_asset(pitstop, "scoring", every, names, pitstop.scoring.run))
 
 
 def _build_remediation(pitstop: Pitstop) -> None:

@@ -27,6 +27,8 @@ def settings(tmp_path: Path, name: str) -> Settings:
                 thresholds={"value": ThresholdSettings(direction="below", warning=20, critical=10)},
             ),
             CheckSettings(check="heartbeat"),  # the installation's own: no asset
+            # an asset's, but it judges the machine it runs on: it stays in the scheduler's round
+            CheckSettings(check="disk", target=str(tmp_path), asset="vms-server"),
         ],
         # fire on the second bad round in a row: the two rounds run on different workers
         alerts=AlertSettings(rules={"sensor.threshold": AlertRuleSettings(n=2, m=2)}),
@@ -65,5 +67,5 @@ def test_the_schedulers_round_without_assets_runs_the_installations_checks(
     load(pitstop)
     write(pitstop, DISK, [5], period_s=60)
     outcome = pitstop.health.run_round(of_assets=False)
-    assert [r.check for r in outcome.results] == ["heartbeat"]
-    assert {r.check for r in pitstop.health.run_round().results} == {"heartbeat", "reading"}
+    assert sorted(r.check for r in outcome.results) == ["disk", "heartbeat"]
+    assert {r.check for r in pitstop.health.run_round().results} == {"disk", "heartbeat", "reading"}

@@ -24,6 +24,7 @@ from pitstop.storage.repos.jobs import JobRepo
 from pitstop.testing.nats import NatsCluster, nats_servers
 
 T0 = datetime(2026, 12, 1, tzinfo=SystemClock().now().tzinfo)
+MINUTE = timedelta(minutes=1)
 
 
 @pytest.fixture
@@ -87,10 +88,12 @@ def test_jobs_run_once_in_order_across_two_workers(db: Database, nats: NatsClust
             w.start()
         assert wait_until(lambda: sum(len(w.held) for w in workers) == 8 and all(len(w.held) == 4 for w in workers))
         assert not workers[0].held & workers[1].held
-        # 10 rounds of one job per asset, and the first round published again (a scheduler's failover)
+        # 10 rounds of one job per asset; then a scheduler that took over publishes the last round
+        # again, a few seconds later in the same minute: the same job ids, dropped by JetStream
         for round_ in range(10):
-            fleets[0].fan_out("probe", assets, T0 + timedelta(minutes=round_))
-        assert fleets[1].bus.publish([AssetJob("probe", a, T0) for a in assets]) == 0  # duplicates dropped
+            fleets[0].fan_out("probe", assets, T0 + timedelta(minutes=round_, seconds=1), MINUTE)
+        assert fleets[1].fan_out("probe", assets, T0 + timedelta(minutes=9, seconds=40), MINUTE) == 0
+        assert fleets[0].metrics.fleet_jobs_published.labels("probe")._value.get() == 200
         assert wait_until(lambda: recorder.count() == 200)
         time.sleep(1.0)
         assert recorder.count() == 200  # nothing ran twice
@@ -118,7 +121,7 @@ def test_a_stopped_workers_partitions_are_taken_over(db: Database, nats: NatsClu
         # (every third of the 2 s lease), not a lease later (a worker that dies: the cluster test)
         assert wait_until(lambda: len(workers[1].held) == 8, timeout=1.5)
         assets = [f"fan-{i}" for i in range(16)]
-        fleets[1].fan_out("probe", assets, T0)
+        fleets[1].fan_out("probe", assets, T0, MINUTE)
         assert wait_until(lambda: recorder.count() == 16)
     finally:
         for w in workers:
@@ -138,8 +141,8 @@ def test_a_failed_job_runs_again_and_poison_is_dropped(db: Database, nats: NatsC
         partition = partition_of("ahu-1", 8)
         # a message that is no job, on ahu-1's partition, ahead of its jobs
         fleet.bus.call(_raw_publish(fleet, f"pitstop-jobs.{partition}", b"{not json"))
-        fleet.fan_out("probe", ["ahu-1"], T0)
-        fleet.fan_out("probe", ["ahu-1"], T0 + timedelta(minutes=1))
+        fleet.fan_out("probe", ["ahu-1"], T0, MINUTE)
+        fleet.fan_out("probe", ["ahu-1"], T0 + timedelta(minutes=1), MINUTE)
         assert wait_until(lambda: recorder.count() == 2)
         assert recorder.runs["ahu-1"] == [T0, T0 + timedelta(minutes=1)]  # the retried one first: order kept
         assert JobRuns(db).count("probe") == 2
@@ -158,7 +161,7 @@ def test_fan_out_refuses_a_kind_no_worker_runs(db: Database, nats: NatsCluster) 
     fleet = make_fleet(db, nats, "w0", Recorder())
     try:
         with pytest.raises(ValueError, match="no worker handles"):
-            fleet.fan_out("twin-fit", ["ahu-1"], T0)
+            fleet.fan_out("twin-fit", ["ahu-1"], T0, MINUTE)
     finally:
         fleet.close()
 
@@ -178,3 +181,37 @@ def test_settings_refuse_bad_servers_and_names() -> None:
     with pytest.raises(ValueError, match="letters, digits"):
         FleetSettings(stream="a.b")
     assert partition_of("ahu-1", 16) == partition_of("ahu-1", 16) < 16
+
+
+def test_a_worker_cut_off_from_nats_gives_its_partitions_back(db: Database, nats: NatsCluster) -> None:
+    fleet = make_fleet(db, nats, "w0", Recorder())
+    worker = FleetWorker(fleet, Supervisor())
+    try:
+        worker.start()
+        assert wait_until(lambda: len(worker.held) == 8)
+        assert worker.state() == "ok"
+        nats.nodes[0].kill()
+        # after a lease (2 s) without NATS its partitions are free for the workers that reach it
+        assert wait_until(lambda: not worker.held, timeout=10.0)
+        assert worker.state() != "ok"
+        assert not JobRepo(db).leases("fleet-partition:", SystemClock().now())
+    finally:
+        worker.stop()
+        fleet.close()
+
+
+def test_a_worker_that_never_reaches_nats_holds_nothing_and_says_why(db: Database, nats: NatsCluster) -> None:
+    from pitstop.testing.server import free_port
+
+    settings = FleetSettings(servers=[f"nats://127.0.0.1:{free_port()}"], partitions=8, lease_seconds=1.0)
+    fleet = make_fleet(db, nats, "w0", Recorder())
+    fleet.settings = settings
+    fleet.bus.settings = settings
+    worker = FleetWorker(fleet, Supervisor())
+    try:
+        worker.balance()
+        assert worker.held == set()
+        assert worker.state().startswith("cannot reach NATS")
+    finally:
+        worker.stop()
+        fleet.close()

@@ -37,9 +37,18 @@ class FleetSettings(BaseModel):
         default=10.0, ge=1.0, le=600.0, description="a worker that stops renewing loses its partitions after this"
     )
     ack_wait_s: float = Field(
-        default=60.0, ge=1.0, le=3600.0, description="a job not finished in this long is handed out again"
+        default=10.0,
+        ge=1.0,
+        le=3600.0,
+        description="a job whose worker stops answering for this long is handed out again (a running one beats)",
     )
     max_deliver: int = Field(default=5, ge=1, le=100, description="tries of one job before it is given up (logged)")
+    max_age_s: float = Field(
+        default=900.0,
+        ge=10.0,
+        le=7 * 86_400.0,
+        description="a job not run within this is dropped (its asset's next one supersedes it)",
+    )
     threads: int = Field(default=4, ge=1, le=64, description="jobs a worker runs at once (one per partition at most)")
 
     @field_validator("servers")

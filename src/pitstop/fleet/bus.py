@@ -17,6 +17,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,6 +32,7 @@ log = logging.getLogger("pitstop.fleet")
 T = TypeVar("T")
 DUPLICATE_WINDOW_S = 300.0  # a job id published again within this is dropped by JetStream
 CALL_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 10.0
 
 
 class BusUnavailable(RuntimeError):
@@ -46,6 +48,7 @@ class JobBus:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._lock = threading.Lock()
+        self._last_error_log = 0.0
         self._connecting = asyncio.Lock()
 
     # -- the loop thread -------------------------------------------------------------------------
@@ -89,6 +92,9 @@ class JobBus:
         with self._lock:
             self._loop = self._thread = None
         if not thread.is_alive():
+            # what the client started while closing (a reconnect's reader, say) ends here, not at exit
+            loop.run_until_complete(_cancel(asyncio.all_tasks(loop)))
+            loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
     async def _close(self) -> None:
@@ -96,10 +102,7 @@ class JobBus:
         if self._nc is not None and not self._nc.is_closed:
             await self._nc.close()
         self._nc = self._js = None
-        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
+        await _cancel({t for t in asyncio.all_tasks() if t is not asyncio.current_task()})
 
     # -- connection and stream ---------------------------------------------------------------------
     async def jetstream(self) -> JetStreamContext:
@@ -113,20 +116,51 @@ class JobBus:
         import nats
         from nats.errors import Error as NatsError
 
+        where = ", ".join(self.settings.servers)
         try:
-            self._nc = await nats.connect(
-                servers=list(self.settings.servers),
-                name=self.name,
-                connect_timeout=3,
-                reconnect_time_wait=0.5,
-                max_reconnect_attempts=-1,  # a cluster node that dies is left for another, for ever
-                allow_reconnect=True,
+            # Once connected, the client follows the cluster for ever (a node that dies is left for
+            # another); the first connection is bounded, so that a worker that cannot reach NATS says so.
+            self._nc = await asyncio.wait_for(
+                nats.connect(
+                    servers=list(self.settings.servers),
+                    name=self.name,
+                    connect_timeout=3,
+                    reconnect_time_wait=0.5,
+                    max_reconnect_attempts=-1,
+                    allow_reconnect=True,
+                    error_cb=self._error,
+                    disconnected_cb=self._disconnected,
+                    reconnected_cb=self._reconnected,
+                ),
+                timeout=CONNECT_TIMEOUT_S,
             )
+        except TimeoutError:
+            raise BusUnavailable(f"cannot reach NATS at {where} within {CONNECT_TIMEOUT_S:g} s") from None
         except (NatsError, OSError) as exc:
-            raise BusUnavailable(f"cannot reach NATS at {', '.join(self.settings.servers)}: {exc}") from exc
+            raise BusUnavailable(f"cannot reach NATS at {where}: {exc}") from exc
         self._js = self._nc.jetstream(timeout=10)
         await self._ensure_stream(self._js)
         return self._js
+
+    def connected(self) -> bool:
+        """Whether the connection to NATS is up now (for /ready and the worker's leases)."""
+        nc = self._nc
+        return nc is not None and nc.is_connected
+
+    # nats-py reports each failed reconnect; one line a while is enough (the state is in /ready)
+    async def _error(self, exc: Exception) -> None:
+        now = time.perf_counter()
+        if now - self._last_error_log >= 30.0:
+            self._last_error_log = now
+            log.warning("NATS: %s", exc or type(exc).__name__)
+
+    async def _disconnected(self) -> None:
+        log.warning("NATS: disconnected; reconnecting")
+
+    async def _reconnected(self) -> None:
+        log.info(
+            "NATS: reconnected to %s", self._nc.connected_url.netloc if self._nc and self._nc.connected_url else "?"
+        )
 
     async def _ensure_stream(self, js: JetStreamContext) -> None:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StreamConfig
@@ -143,6 +177,10 @@ class JobBus:
                     retention=RetentionPolicy.WORK_QUEUE,
                     num_replicas=s.replicas,
                     duplicate_window=DUPLICATE_WINDOW_S,
+                    # Jobs nobody ran for this long are dropped: the next round's job of the asset
+                    # supersedes them (scoring continues from its checkpoint), and a backlog of stale
+                    # check rounds would only be judged as rounds that never happened.
+                    max_age=s.max_age_s,
                 )
             )
             log.info("created JetStream stream %s (%d replicas)", s.stream, s.replicas)
@@ -200,6 +238,12 @@ class JobBus:
         js = await self.jetstream()
         info = await js.stream_info(self.settings.stream)
         return int(info.state.messages)
+
+
+async def _cancel(tasks: set[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def consumer_name(partition: int) -> str:

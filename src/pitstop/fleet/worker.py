@@ -16,8 +16,9 @@ import concurrent.futures
 import contextlib
 import logging
 import math
+import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 from pitstop.background import SupervisedThread, Supervisor
 from pitstop.config.fleet import FleetSettings
 from pitstop.core.clock import Clock
+from pitstop.core.types import from_epoch_us, to_epoch_us
 from pitstop.fleet.bus import JobBus, consumer_name
 from pitstop.fleet.jobs import AssetJob, Handler, JobRuns
 from pitstop.observability import Metrics
@@ -60,15 +62,19 @@ class Fleet:
         self.instance = instance
         self.handlers = dict(handlers)
         self.bus = JobBus(settings, name=f"pitstop {instance}")
+        self.links: dict[str, Callable[[], str]] = {}  # the started parts' states, for /ready
 
-    def fan_out(self, kind: str, assets: Iterable[str], until: datetime) -> int:
-        """Publish one `kind` job per asset, up to `until` (the scheduler's job); returns how many."""
+    def fan_out(self, kind: str, assets: Iterable[str], now: datetime, every: timedelta) -> int:
+        """Publish one `kind` job per asset (the scheduler's job); returns how many were new. Each job runs up
+        to `now` rounded down to the job's period, so a scheduler that takes over and publishes the
+        same round again gives the same job ids, which JetStream drops."""
         if kind not in self.handlers:
             raise ValueError(f"no worker handles {kind!r} jobs")
-        jobs = [AssetJob(kind, asset, until) for asset in assets]
-        self.bus.publish(jobs)
-        self.metrics.fleet_jobs_published.labels(kind).inc(len(jobs))
-        return len(jobs)
+        step = max(1, int(every.total_seconds() * 1_000_000))
+        until = from_epoch_us(to_epoch_us(now) // step * step)
+        new = self.bus.publish([AssetJob(kind, asset, until) for asset in assets])
+        self.metrics.fleet_jobs_published.labels(kind).inc(new)
+        return new
 
     def worker(self, supervisor: Supervisor) -> FleetWorker:
         return FleetWorker(self, supervisor)
@@ -92,6 +98,8 @@ class FleetWorker:
         self._running: dict[int, concurrent.futures.Future[None]] = {}  # partition -> its consumer's end
         self._pool = ThreadPoolExecutor(max_workers=self.settings.threads, thread_name_prefix="pitstop-fleet-job")
         self._thread: SupervisedThread | None = None
+        self._problem: str | None = None  # why the worker cannot work now (None: it can)
+        self._cut_off_since: float | None = None  # since when NATS has been out of reach
         # Each worker starts its search for free partitions elsewhere, so that they do not all race for 0.
         self._offset = zlib.crc32(fleet.instance.encode()) % self.settings.partitions
 
@@ -99,15 +107,21 @@ class FleetWorker:
         every = self.settings.lease_seconds / 3
         self._thread = self.supervisor.thread(self.name, self.balance, every_s=every)
         self._thread.start()
+        self.fleet.links[self.name] = self.state
+
+    def state(self) -> str:
+        """ "ok" while the worker reaches NATS, else why it holds no partitions (for /ready)."""
+        return self._problem or "ok"
 
     def stop(self) -> None:
         if self._thread is not None:
             self._thread.stop()
         held = sorted(self.held)
         self._set_held(set())
-        for k in list(self._running):  # each ends after its current job (a fetch lasts 1 s)
+        deadline = time.perf_counter() + self.settings.ack_wait_s  # each ends after its current job
+        for k in list(self._running):
             with contextlib.suppress(Exception):
-                self._running.pop(k).result(timeout=self.settings.ack_wait_s)
+                self._running.pop(k).result(timeout=max(0.0, deadline - time.perf_counter()))
         leases = self.fleet.leases
         # given back at once: the others take them at their next balancing, not a lease later
         for name in [WORKER_LEASE + self.fleet.instance, *(_lease(k) for k in held)]:
@@ -122,6 +136,8 @@ class FleetWorker:
     def balance(self) -> None:
         """Renew this worker's leases, then hold its share of the partitions (module docstring)."""
         fleet, s = self.fleet, self.settings
+        if not self._reaches_nats():
+            return
         now = fleet.clock.now()
         ttl = timedelta(seconds=s.lease_seconds)
         fleet.leases.acquire_lease(WORKER_LEASE + fleet.instance, fleet.instance, now, ttl)
@@ -149,6 +165,31 @@ class FleetWorker:
             )
         self._set_held(held)
         fleet.metrics.fleet_partitions_held.set(len(held))
+
+    def _reaches_nats(self) -> bool:
+        """Connect if need be. A worker cut off from NATS for a lease gives its partitions and its
+        membership back, so that the others run its assets' jobs; it takes its share again once back."""
+        bus, s = self.fleet.bus, self.settings
+        try:
+            if not bus.connected():
+                bus.call(bus.jetstream(), timeout=s.lease_seconds)
+        except Exception as exc:  # BusUnavailable, or the connection failing otherwise
+            self._problem = f"cannot reach NATS: {exc}"[:300]
+        else:
+            if bus.connected():
+                self._problem, self._cut_off_since = None, None
+                return True
+            self._problem = "NATS connection lost; reconnecting"
+        now = time.perf_counter()
+        self._cut_off_since = self._cut_off_since or now
+        if now - self._cut_off_since >= s.lease_seconds and self.held:
+            log.warning("worker %s gives its partitions back: %s", self.fleet.instance, self._problem)
+            held = sorted(self.held)
+            self._set_held(set())
+            for name in [WORKER_LEASE + self.fleet.instance, *(_lease(k) for k in held)]:
+                self.fleet.leases.release_lease(name, self.fleet.instance)
+            self.fleet.metrics.fleet_partitions_held.set(0)
+        return False
 
     def _set_held(self, held: set[int]) -> None:
         """Start consumers of newly held partitions and stop those of partitions given up."""
@@ -206,12 +247,13 @@ class FleetWorker:
             await message.term()
             return
         deliveries = message.metadata.num_delivered
+        beat = asyncio.create_task(self._beat(message))  # from now: waiting for a pool thread counts too
         if await loop.run_in_executor(self._pool, fleet.runs.done, job.id):
+            beat.cancel()
             await message.ack()  # finished before; its acknowledgement was lost
             fleet.metrics.fleet_jobs.labels(job.kind, "repeat").inc()
             return
         started = fleet.clock.now()
-        beat = asyncio.create_task(self._beat(message))
         try:
             with fleet.metrics.fleet_job_seconds.labels(job.kind).time():
                 await loop.run_in_executor(self._pool, handler, job.asset, job.until)

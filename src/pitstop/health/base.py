@@ -155,6 +155,15 @@ class Check(abc.ABC):
     per_sensor: ClassVar[bool] = False
     default_thresholds: ClassVar[tuple[Threshold, ...]] = ()
     waits_on_network: ClassVar[bool] = False  # True: runs in the runner's pool; False: inline, one after another
+    # True: the result is the same from any machine (a device over the network, stored readings),
+    # so a fleet's workers may run the check as its asset's job; False: it judges the machine it
+    # runs on or keeps what it learnt there (disk, a log file, a camera's reference frame)
+    runs_anywhere: ClassVar[bool] = False
+
+    def runs_on_any_machine(self) -> bool:
+        """Whether this instance may run on any machine of a fleet (`runs_anywhere`, or what its
+        parameters say: a serial line is one machine's)."""
+        return self.runs_anywhere
 
     def __init__(
         self,

@@ -5,6 +5,7 @@ is the alert service's, as for every other incident (`pitstop.alerts.service`)."
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -70,7 +71,8 @@ class HealthMonitor:
         self._runner_ids: tuple[str, ...] = ()
         self._labels: dict[tuple[str, str], dict[str, str]] = {}
         self._states_loaded = False
-        self._part_runners: dict[str | None, tuple[tuple[str, ...], CheckRunner]] = {}
+        self._part_runners: dict[str, tuple[tuple[str, ...], CheckRunner]] = {}  # "": this process's part
+        self._judging = threading.Lock()
 
     # -- checks ---------------------------------------------------------------------------------
 
@@ -94,40 +96,51 @@ class HealthMonitor:
 
     def run_round(self, *, of_assets: bool = True) -> Round:
         """Checks -> results stored -> alert rules -> incidents. The scheduled job. `of_assets=False`:
-        only the checks of no asset (the installation's own), when fleet workers run each asset's."""
+        all but the assets' checks that a fleet's workers run (`run_asset`)."""
         if of_assets:
             results = self.run_checks()
         else:
-            results = self._part_runner(None).run(self.context)
+            fanned = self._fanned()
+            results = self._part_runner("", [s for s in self.specs() if s.id not in fanned]).run(self.context)
             self.results.save(results)
         outcome = self.evaluate(results)
         self.results.prune(self.clock.now() - timedelta(days=self.cfg.history_days))
         return outcome
 
-    def assets_checked(self) -> list[str]:
-        """The assets that have checks of their own (a fleet's per-asset `checks` jobs)."""
-        return sorted({s.asset for s in self.specs() if s.asset is not None})
-
-    def run_asset(self, asset: str, now: datetime) -> Round:
-        """One asset's checks, as a fleet worker's job: run, stored, and judged with the alert states
-        the database holds for them (the asset's previous round may have run on another worker).
-        Run twice (a job handed out again), it is one more round of the asset's checks."""
-        results = self._part_runner(asset).run(self.context)
-        self.results.save(results)
-        return self.evaluate(results, fresh_states=True)
-
-    def _part_runner(self, asset: str | None) -> CheckRunner:
-        """A runner of the checks of one asset (None: of no asset), kept while its checks stay the same."""
-        specs = [s for s in self.specs() if s.asset == asset]
-        ids = tuple(s.id for s in specs)
-        known = self._part_runners.get(asset)
-        if known is None or known[0] != ids:
-            known = self._part_runners[asset] = (ids, CheckRunner(specs, workers=self.cfg.workers))
-        return known[1]
-
     def scheduled(self, now: datetime) -> None:
         """The scheduler job."""
         self.run_round()
+
+    def assets_checked(self) -> list[str]:
+        """The assets with checks a fleet's workers run as the asset's job (checks that run the same on
+        any machine: a device over the network, stored readings)."""
+        fanned = self._fanned()
+        return sorted({s.asset for s in self.specs() if s.asset is not None and s.id in fanned})
+
+    def run_asset(self, asset: str, now: datetime) -> Round:
+        """One asset's checks that may run on any machine, as a fleet worker's job: run, stored, and
+        judged with the alert states the database holds for them (the asset's previous round may have
+        run on another worker). Run twice (a job handed out again), it is one more round of them."""
+        fanned = self._fanned()
+        specs = [s for s in self.specs() if s.asset == asset and s.id in fanned]
+        results = self._part_runner(asset, specs).run(self.context)
+        self.results.save(results)
+        with self._judging:  # a worker runs several assets' jobs at once; the policy's states are shared
+            return self.evaluate(results, fresh_states=True)
+
+    def _fanned(self) -> set[str]:
+        """Ids of the specs of an asset whose check runs the same on any machine."""
+        return {
+            spec.id for spec, check in self.runner().instances if spec.asset is not None and check.runs_on_any_machine()
+        }
+
+    def _part_runner(self, part: str, specs: list[CheckSpec]) -> CheckRunner:
+        """A runner of some of the checks (one asset's, or those left to this process), kept while they stay."""
+        ids = tuple(s.id for s in specs)
+        known = self._part_runners.get(part)
+        if known is None or known[0] != ids:
+            known = self._part_runners[part] = (ids, CheckRunner(specs, workers=self.cfg.workers))
+        return known[1]
 
     # -- alert rules and incidents ---------------------------------------------------------------
 

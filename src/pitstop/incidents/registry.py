@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from pitstop.core.clock import Clock
@@ -346,6 +346,9 @@ def _incident(row: Row[Any]) -> Incident:
     )
 
 
+FEED_ORDER_LOCK = 0x70697473  # "pits": pitstop's advisory lock for the order of incident events
+
+
 def _event(
     conn: Connection,
     incident_id: int,
@@ -356,6 +359,12 @@ def _event(
     to_state: IncidentState,
     detail: dict[str, Any],
 ) -> None:
+    if conn.dialect.name == "postgresql":
+        # The feed reads events by id after its cursor, so ids must be handed out in commit order:
+        # a transaction-scoped lock, taken before the id, holds other writers of events until this
+        # one commits. Without it a later id that commits first moves the cursor past an earlier
+        # one still in flight, which is never delivered (several workers write incidents at once).
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_ORDER_LOCK})
     conn.execute(
         insert(incident_events).values(
             incident_id=incident_id,

@@ -101,12 +101,13 @@ class Prognostics:
     def scheduled(self, now: datetime) -> None:
         self.run(now)
 
-    def run(self, now: datetime | None = None, *, asset: str | None = None) -> list[Estimate]:
-        """Estimate every asset with a health sensor (or one), store, and act on what is low."""
+    def run(self, now: datetime | None = None, *, asset: str | None = None, plan: bool = True) -> list[Estimate]:
+        """Estimate every asset with a health sensor (or one), store, and act on what is low.
+        `plan=False`: leave the plan of work orders to the caller (a fleet's scheduler makes it once)."""
         now = now or self.clock.now()
         if asset is not None:  # one asset asked for by name: its errors are the caller's answer
             estimate = self.estimate(asset, now)
-            if estimate is not None and self._act(estimate):
+            if estimate is not None and self._act(estimate) and plan:
                 self.plan()
             return [estimate] if estimate is not None else []
         out, changed = [], False

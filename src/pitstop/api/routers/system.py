@@ -87,6 +87,8 @@ def ready(pitstop: PitstopDep, response: Response) -> Ready:
     checks["ingest"] = pitstop.ingest.state()  # readings refused: database down and spool full
     checks.update(pitstop.ingest.link_states())  # MQTT and other push links, when configured
     checks.update(pitstop.supervisor.states())  # background threads: "ok", or failed and restarting
+    if pitstop.fleet is not None:  # a worker that cannot reach NATS holds no partitions: not ready
+        checks.update({name: state() for name, state in pitstop.fleet.links.items()})
     ok = all(v == "ok" for v in checks.values())
     response.status_code = 200 if ok else 503
     return Ready(ready=ok, checks=checks)

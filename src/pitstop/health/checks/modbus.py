@@ -180,9 +180,13 @@ class ModbusCheck(Check):
     """
 
     name = "modbus"
+    runs_anywhere = True
     issue = "plc.link"
     waits_on_network = True
     default_thresholds = (LATENCY,)
+
+    def runs_on_any_machine(self) -> bool:
+        return self.transport == "tcp"  # RTU: the serial line is plugged into one machine
 
     def configure(self, **params: Any) -> None:
         transport = params.get("transport", "tcp")

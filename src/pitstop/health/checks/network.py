@@ -39,6 +39,7 @@ class HttpCheck(Check):
     """
 
     name = "http"
+    runs_anywhere = True
     issue = "http.failing"
     waits_on_network = True
     default_thresholds = (LATENCY,)
@@ -87,6 +88,7 @@ class TcpCheck(Check):
     """Connect to `target` (host:port) and measure how long it takes."""
 
     name = "tcp"
+    runs_anywhere = True
     issue = "link.down"
     waits_on_network = True
     default_thresholds = (LATENCY,)
@@ -119,6 +121,7 @@ class RtspCheck(Check):
     """An RTSP OPTIONS round trip to a camera (`target` rtsp://host[:port]/path) and its latency."""
 
     name = "rtsp"
+    runs_anywhere = True
     issue = "camera.down"
     waits_on_network = True
     default_thresholds = (LATENCY,)
@@ -155,6 +158,7 @@ class MqttCheck(Check):
     """Publish to a unique topic and wait for it to come back through the broker (`target` host:port)."""
 
     name = "mqtt"
+    runs_anywhere = True
     issue = "mqtt.down"
     waits_on_network = True
     default_thresholds = (LATENCY,)

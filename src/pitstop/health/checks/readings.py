@@ -45,6 +45,7 @@ class ReadingCheck(Check):
     default_target = "*"
     per_sensor = True
     name = "reading"
+    runs_anywhere = True
     issue = "sensor.threshold"
 
     def configure(self, **params: Any) -> None:
