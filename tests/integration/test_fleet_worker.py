@@ -10,12 +10,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pitstop.background import Supervisor
 from pitstop.config.fleet import FleetSettings
 from pitstop.core.clock import SystemClock
+from pitstop.fleet.bus import JobBus
 from pitstop.fleet.jobs import AssetJob, JobRuns, partition_of
 from pitstop.fleet.worker import Fleet, FleetWorker
 from pitstop.observability import Metrics
@@ -215,3 +217,24 @@ def test_a_worker_that_never_reaches_nats_holds_nothing_and_says_why(db: Databas
     finally:
         worker.stop()
         fleet.close()
+
+
+def test_changed_settings_update_the_partitions_consumers(db: Database, nats: NatsCluster) -> None:
+    fleet = make_fleet(db, nats, "w0", Recorder())
+    try:
+        fleet.bus.pending()  # connects: creates the stream and its consumers with ack_wait_s = 3
+        changed = fleet.settings.model_copy(update={"ack_wait_s": 7.0, "max_deliver": 9})
+        other = JobBus(changed, name="other")
+        try:
+            other.pending()
+            config = other.call(_consumer_config(other, "partition-3"))
+        finally:
+            other.close()
+        assert (config.ack_wait, config.max_deliver) == (7.0, 9)
+    finally:
+        fleet.close()
+
+
+async def _consumer_config(bus: JobBus, name: str) -> Any:
+    js = await bus.jetstream()
+    return (await js.consumer_info(bus.settings.stream, name)).config

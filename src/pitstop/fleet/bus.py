@@ -186,21 +186,31 @@ class JobBus:
             log.info("created JetStream stream %s (%d replicas)", s.stream, s.replicas)
         for partition in range(s.partitions):
             durable = consumer_name(partition)
+            wanted = ConsumerConfig(
+                durable_name=durable,
+                filter_subject=f"{s.subject}.{partition}",
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=s.ack_wait_s,
+                max_deliver=s.max_deliver,
+                max_ack_pending=1,  # one job of a partition at a time: an asset's jobs in order
+            )
             try:
-                await js.consumer_info(s.stream, durable)
+                found = (await js.consumer_info(s.stream, durable)).config
             except NotFoundError:
-                await js.add_consumer(
-                    s.stream,
-                    ConsumerConfig(
-                        durable_name=durable,
-                        filter_subject=f"{s.subject}.{partition}",
-                        ack_policy=AckPolicy.EXPLICIT,
-                        deliver_policy=DeliverPolicy.ALL,
-                        ack_wait=s.ack_wait_s,
-                        max_deliver=s.max_deliver,
-                        max_ack_pending=1,  # one job of a partition at a time: an asset's jobs in order
-                    ),
-                )
+                found = None
+            if found is None or (found.ack_wait, found.max_deliver) != (s.ack_wait_s, s.max_deliver):
+                # created, or updated in place to the settings (a running job's beat follows ack_wait_s)
+                await js.add_consumer(s.stream, wanted)
+        beyond = [c.name for c in await js.consumers_info(s.stream) if _partition(c.name) >= s.partitions]
+        if beyond:
+            log.error(
+                "JetStream stream %s has consumers of partitions %s beyond `partitions = %d`: jobs published "
+                "there before are not run; set partitions back, or delete them once drained",
+                s.stream,
+                ", ".join(sorted(beyond)),
+                s.partitions,
+            )
 
     # -- publishing ---------------------------------------------------------------------------------
     def publish(self, jobs: Sequence[AssetJob]) -> int:
@@ -248,3 +258,9 @@ async def _cancel(tasks: set[asyncio.Task[Any]]) -> None:
 
 def consumer_name(partition: int) -> str:
     return f"partition-{partition}"
+
+
+def _partition(consumer: str | None) -> int:
+    """The partition of one of the stream's consumers (-1: not one of pitstop's)."""
+    number = (consumer or "").removeprefix("partition-")
+    return int(number) if number.isdigit() else -1
