@@ -142,7 +142,7 @@ def run(assets: int, sensors: int, workers: int, seconds: float, every: float, i
         nats_servers(Path(tmp) / "nats") as nats,
         scratch_postgres_database() as url,
     ):
-        site = FleetSite(Path(tmp), url, nats.urls, partitions=16, scoring_every_s=every)
+        site = FleetSite(Path(tmp), url, nats.urls, partitions=16, scoring_every_s=every, asset_checks=False)
         admin = build(Settings(database={"url": url}, data_dir=Path(tmp) / "admin"))
         admin.db.upgrade()
         inventory.apply(

@@ -246,7 +246,7 @@ def test_the_fleet_survives_a_worker_a_nats_node_and_the_scheduler(site: FleetSi
     finally:
         bus.close()
 
-    print("cluster report:", report, "sent:", load.sent)
+    print("cluster report:", report, "sent:", load.sent, "published:", published)
     assert not load.errors, load.errors[:5]
     assert report["worker_takeover_s"] is not None, "C did not take the dead worker's partitions"
     assert report["scheduler_takeover_s"] is not None, "B did not take the scheduler over"
@@ -265,11 +265,17 @@ def test_the_fleet_survives_a_worker_a_nats_node_and_the_scheduler(site: FleetSi
         ).scalar()
         runs = conn.execute(select(func.count()).select_from(fleet_job_runs)).scalar()
         workers = {w for (w,) in conn.execute(select(fleet_job_runs.c.worker).distinct())}
+        kinds = dict(conn.execute(select(fleet_job_runs.c.kind, func.count()).group_by(fleet_job_runs.c.kind)).all())
+        other_incidents = [
+            k for (k,) in conn.execute(select(incidents.c.key).where(~incidents.c.key.like("asset.anomaly:%")))
+        ]
     assert stored == len(history) + load.sent, "every reading sent is stored, once"
     assert open_anomalies == {f"asset.anomaly:{p}" for p in FAULTS}, "one incident per faulty pump, none else"
     assert anomaly_rows == len(FAULTS)
     assert runs == published, "every job published was done, and recorded once"
     assert len(workers) >= 2, "the jobs fanned out over the workers"
+    assert kinds.get("checks", 0) >= len(PUMPS) and kinds.get("scoring", 0) >= len(PUMPS), kinds
+    assert other_incidents == [], "the pumps' reading checks found nothing, and no part of pitstop failed"
 
 
 async def _published(bus: JobBus) -> int:

@@ -100,15 +100,18 @@ class FleetSite:
     scoring_every_s: float = 2.0
     baseline_hours: float = 10 / 60
     window_minutes: float = 0.5
+    checks_every_s: float = 5.0
+    asset_checks: bool = True  # False: health off (bench/fleet.py times scoring alone)
     prefix: str = field(default_factory=lambda: f"fleet-{uuid.uuid4().hex[:8]}")
     nodes: list[Node] = field(default_factory=list)
 
     def settings(self) -> dict[str, Any]:
+        health = self._health() if self.asset_checks else {"enabled": False}
         return {
             "database": {"url": self.database_url, "pool_size": 4},
             "scheduler": {"tick_seconds": 0.5, "lease_seconds": self.lease_seconds},
             "log": {"level": "INFO"},
-            "health": {"enabled": False},
+            "health": health,
             "models": {"schedule": False},
             "prognostics": {"enabled": False},
             "scoring": {
@@ -128,6 +131,17 @@ class FleetSite:
             },
         }
 
+    def _health(self) -> dict[str, Any]:
+        """The assets' checks that run on any machine are per-asset jobs too: a `reading` check on
+        every sensor, with levels no healthy reading reaches."""
+        value = {"warning": 1000.0, "critical": 2000.0}
+        reading = {"check": "reading", "target": "*", "params": {"stat": "latest", "window_s": 60}}
+        return {
+            "interval_s": self.checks_every_s,
+            "default_checks": False,
+            "checks": [{**reading, "thresholds": {"value": value}}],
+        }
+
     def add(self, name: str, roles: list[str]) -> Node:
         node = Node(name, roles, free_port(), self.directory / name)
         self.nodes.append(node)
@@ -144,15 +158,19 @@ class FleetSite:
             node.stop()
 
 
-def _toml(settings: dict[str, Any], table: str = "") -> str:
-    """Settings as TOML (strings, numbers, booleans, lists of strings, nested tables): enough for these."""
+def _toml(settings: dict[str, Any], table: str = "", *, array: bool = False) -> str:
+    """Settings as TOML (strings, numbers, booleans, lists of strings, tables, arrays of tables):
+    enough for these."""
     lines, tables = [], []
     for key, value in settings.items():
+        name = f"{table}.{key}" if table else key
         if isinstance(value, dict):
-            tables.append(_toml(value, f"{table}.{key}" if table else key))
+            tables.append(_toml(value, name))
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            tables += [_toml(item, name, array=True) for item in value]
         else:
             lines.append(f"{key} = {json.dumps(value) if not isinstance(value, bool) else str(value).lower()}")
-    head = [f"[{table}]"] if table else []
+    head = [f"[[{table}]]" if array else f"[{table}]"] if table else []
     return "\n".join([*head, *lines, "", *tables])
 
 
