@@ -32,7 +32,7 @@ import pytest
 from sqlalchemy import func, select
 
 from pitstop import inventory
-from pitstop.app import build
+from pitstop.app import Pitstop, build
 from pitstop.config import Settings
 from pitstop.config.fleet import FleetSettings
 from pitstop.core.types import Role
@@ -169,9 +169,17 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> float | None:
     return None
 
 
-def test_the_fleet_survives_a_worker_a_nats_node_and_the_scheduler(site: FleetSite) -> None:
-    settings = Settings(database={"url": site.database_url}, data_dir=site.directory / "admin")
-    admin = build(settings)
+@pytest.fixture
+def admin(site: FleetSite) -> Iterator[Pitstop]:
+    """The test's own view of the fleet's database (closed after, so that no connection outlives it)."""
+    pitstop = build(Settings(database={"url": site.database_url}, data_dir=site.directory / "admin"))
+    try:
+        yield pitstop
+    finally:
+        pitstop.close()
+
+
+def test_the_fleet_survives_a_worker_a_nats_node_and_the_scheduler(site: FleetSite, admin: Pitstop) -> None:
     admin.db.upgrade()
     inventory.apply(
         admin.db, inventory.parse(inventory_text(), "fleet.toml", "toml"), actor="test", now=admin.clock.now()
