@@ -398,6 +398,7 @@ def _serve(pitstop: "Pitstop", roles: set[str] | None = None) -> None:
 
     settings = pitstop.settings
     logging.basicConfig(level=settings.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _tune_malloc()
     # <data_dir>/pitstop.pid names the serving process (the process and process_memory checks,
     # scripts). It stays after a stop (uvicorn ends the process by re-raising the signal): the
     # checks read a pid that runs no more as "not running".
@@ -411,6 +412,28 @@ def _serve(pitstop: "Pitstop", roles: set[str] | None = None) -> None:
         log_level=settings.log.level.lower(),
         access_log=False,
     )
+
+
+# glibc's mallopt parameters (malloc.h) and what the server sets them to.
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
+_SERVER_MALLOC = {_M_ARENA_MAX: ("MALLOC_ARENA_MAX", 2), _M_MMAP_THRESHOLD: ("MALLOC_MMAP_THRESHOLD_", 128 * 1024)}
+
+
+def _tune_malloc() -> None:
+    """glibc's malloc for a long-running threaded server (issue 20, bench/web.py). Two arenas, not
+    8 per core: each keeps what its threads freed (the web's pool, the jobs). A fixed mmap threshold
+    (glibc's starting 128 KiB): after a large block (query rows, a frame) is freed glibc raises it,
+    and later large blocks stay in the heap when freed. Values in the environment win; not glibc:
+    nothing to do."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    for param, (variable, value) in _SERVER_MALLOC.items():
+        if variable not in os.environ:
+            mallopt(param, value)
 
 
 @app.command()
