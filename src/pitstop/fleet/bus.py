@@ -49,6 +49,7 @@ class JobBus:
         self._js: JetStreamContext | None = None
         self._lock = threading.Lock()
         self._last_error_log = 0.0
+        self._closing = False  # the disconnection that follows is this bus's own
         self._connecting = asyncio.Lock()
 
     # -- the loop thread -------------------------------------------------------------------------
@@ -100,7 +101,11 @@ class JobBus:
     async def _close(self) -> None:
         """Close the connection (what was published is acknowledged already) and end what still runs."""
         if self._nc is not None and not self._nc.is_closed:
-            await self._nc.close()
+            self._closing = True
+            try:
+                await self._nc.close()
+            finally:
+                self._closing = False
         self._nc = self._js = None
         await _cancel({t for t in asyncio.all_tasks() if t is not asyncio.current_task()})
 
@@ -155,7 +160,8 @@ class JobBus:
             log.warning("NATS: %s", exc or type(exc).__name__)
 
     async def _disconnected(self) -> None:
-        log.warning("NATS: disconnected; reconnecting")
+        if not self._closing:
+            log.warning("NATS: disconnected; reconnecting")
 
     async def _reconnected(self) -> None:
         log.info(
