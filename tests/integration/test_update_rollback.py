@@ -131,7 +131,11 @@ def pitstop(tmp_path: Path, clock: FrozenClock) -> Iterator[Pitstop]:
 
 
 def open_window(pitstop: Pitstop) -> None:
-    window = recurring("all-day", {"asset": "*"}, days="daily", start="00:00", end="23:59")
+    """A daily window from an hour before the clock's now to 22 hours after it (00:00-23:59 left a
+    run started just before midnight too little of its window)."""
+    now = pitstop.clock.now()
+    start, end = (now - timedelta(hours=1)).strftime("%H:%M"), (now - timedelta(hours=2)).strftime("%H:%M")
+    window = recurring("all-day", {"asset": "*"}, days="daily", start=start, end=end)
     MuteStore(pitstop.db).add_window(window, now=pitstop.clock.now())
 
 

@@ -93,10 +93,12 @@ class JobBus:
         with self._lock:
             self._loop = self._thread = None
         if not thread.is_alive():
-            # what the client started while closing (a reconnect's reader, say) ends here, not at exit
-            loop.run_until_complete(_cancel(asyncio.all_tasks(loop)))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+            # What the client started while closing (a reconnect's reader, say) ends here, not at exit.
+            # On a thread of its own: the caller's thread may be running a loop of its own (a test
+            # driving a browser), and a loop cannot run inside another.
+            finisher = threading.Thread(target=_finish, args=(loop,), name="pitstop-fleet-bus-close")
+            finisher.start()
+            finisher.join(5)
 
     async def _close(self) -> None:
         """Close the connection (what was published is acknowledged already) and end what still runs."""
@@ -254,6 +256,13 @@ class JobBus:
         js = await self.jetstream()
         info = await js.stream_info(self.settings.stream)
         return int(info.state.messages)
+
+
+def _finish(loop: asyncio.AbstractEventLoop) -> None:
+    """End the tasks left on a stopped loop, then close it."""
+    loop.run_until_complete(_cancel(asyncio.all_tasks(loop)))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
 
 
 async def _cancel(tasks: set[asyncio.Task[Any]]) -> None:
