@@ -77,38 +77,3 @@ def test_verified_keys_are_remembered_for_ttl_and_forgotten_on_revoke(db: Databa
     assert repo.authenticate(other_token) == other
     assert repo.revoke(other.prefix, clock.now())  # through this repository: forgotten at once
     assert repo.cached(other_token) is None and repo.authenticate(other_token) is None
-
-
-def test_the_onnx_graph_is_kept_beside_the_artifact_and_used_only_when_it_matches(
-    pitstop: Pitstop, tmp_path: Path
-) -> None:
-    """A server that loads a version reads its ONNX graph from the file the retrain kept, not by
-    converting the twin again (which costs the process onnx, onnxmltools and ~30 MB); a kept graph
-    that is damaged, or computes something else, is converted again and rewritten."""
-    frame = coil_frame("2026-03-01", 6)
-    pitstop.models.retrain(NAME, frame, params={"n_estimators": 10})
-    other_coil = coil_frame("2026-04-01", 6, seed=11)
-    pitstop.models.retrain(NAME, other_coil, params={"n_estimators": 40}, mode=Mode.MANUAL)
-    registry = pitstop.models.registry
-    first, second = registry.get(NAME, 1), registry.get(NAME, 2)
-    kept = {v.version: v.path.with_name(f"{v.path.stem}.{v.sha256[:16]}.onnx") for v in (first, second)}
-    assert all(path.is_file() for path in kept.values())
-    rows = frame.iloc[:5, :6].to_numpy().tolist()
-    native = registry.load(NAME, 1).predict_array(np.asarray(rows))
-
-    def served() -> dict[str, object]:
-        """What a freshly started server (another process's, over the same database) answers."""
-        other = build(Settings(data_dir=tmp_path / "other"), clock=pitstop.clock, db=pitstop.db)
-        assert other.models.server is not None
-        return other.models.server.predict(NAME, rows)
-
-    answer = served()
-    assert answer["path"] == "onnxruntime" and answer["version"] == 1
-    assert np.allclose(answer["predictions"], native, rtol=1e-3)
-
-    for damage in (b"not a graph", kept[2].read_bytes()):  # unreadable; another version's graph
-        kept[1].write_bytes(damage)
-        answer = served()
-        assert answer["path"] == "onnxruntime"
-        assert np.allclose(answer["predictions"], native, rtol=1e-3)
-        assert kept[1].read_bytes() != damage  # converted again and rewritten

@@ -374,6 +374,7 @@ def serve(
     """Run the service: API, scheduler and the configured sources, in one process (or some of them: --role)."""
     from pitstop.background import ROLES
 
+    _tune_malloc()  # first: arenas made before it stay (imports and the demo's training start threads)
     state = _state(ctx)
     roles = {r.strip() for value in role or [",".join(ROLES)] for r in value.split(",") if r.strip()}
     unknown = sorted(roles - set(ROLES))
@@ -398,7 +399,6 @@ def _serve(pitstop: "Pitstop", roles: set[str] | None = None) -> None:
 
     settings = pitstop.settings
     logging.basicConfig(level=settings.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _tune_malloc()
     # <data_dir>/pitstop.pid names the serving process (the process and process_memory checks,
     # scripts). It stays after a stop (uvicorn ends the process by re-raising the signal): the
     # checks read a pid that runs no more as "not running".
@@ -423,9 +423,12 @@ def _tune_malloc() -> None:
     """glibc's malloc for a long-running threaded server (issue 20, bench/web.py). Two arenas, not
     8 per core: each keeps what its threads freed (the web's pool, the jobs). A fixed mmap threshold
     (glibc's starting 128 KiB): after a large block (query rows, a frame) is freed glibc raises it,
-    and later large blocks stay in the heap when freed. Values in the environment win; not glibc:
-    nothing to do."""
+    and later large blocks stay in the heap when freed. Values in the environment win (also glibc's
+    tunables, GLIBC_TUNABLES); not glibc: nothing to do."""
     import ctypes
+
+    if "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
+        return
 
     try:
         mallopt = ctypes.CDLL(None).mallopt
@@ -447,6 +450,7 @@ def demo(
     from pitstop.config.loader import DEFAULT_FILE
     from pitstop.demo import KEYS_FILE, prepare, settings_file, simulate, train_models
 
+    _tune_malloc()  # first: arenas made before it stay (the models' training starts threads)
     state = _state(ctx)
     overrides = {**state.overrides, "api": {"port": port}}
     if data_dir is not None:

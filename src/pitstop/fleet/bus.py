@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -96,7 +97,7 @@ class JobBus:
             # What the client started while closing (a reconnect's reader, say) ends here, not at exit.
             # On a thread of its own: the caller's thread may be running a loop of its own (a test
             # driving a browser), and a loop cannot run inside another.
-            finisher = threading.Thread(target=_finish, args=(loop,), name="pitstop-fleet-bus-close")
+            finisher = threading.Thread(target=_finish, args=(loop,), name="pitstop-fleet-bus-close", daemon=True)
             finisher.start()
             finisher.join(5)
 
@@ -145,9 +146,21 @@ class JobBus:
             raise BusUnavailable(f"cannot reach NATS at {where} within {CONNECT_TIMEOUT_S:g} s") from None
         except (NatsError, OSError) as exc:
             raise BusUnavailable(f"cannot reach NATS at {where}: {exc}") from exc
-        self._js = self._nc.jetstream(timeout=10)
-        await self._ensure_stream(self._js)
-        return self._js
+        js = self._nc.jetstream(timeout=10)
+        try:
+            await self._ensure_stream(js)
+        except BaseException:  # asked again next time, from a new connection (cancelled included)
+            nc, self._nc = self._nc, None
+            with contextlib.suppress(Exception):
+                await nc.close()
+            raise
+        self._js = js  # only once the stream and its consumers are as the settings say
+        return js
+
+    async def probe(self) -> None:
+        """Ask JetStream something (its account information): raises when it does not answer."""
+        js = await self.jetstream()
+        await js.account_info()
 
     def connected(self) -> bool:
         """Whether the connection to NATS is up now (for /ready and the worker's leases)."""
@@ -176,22 +189,27 @@ class JobBus:
 
         s = self.settings
         try:
-            await js.stream_info(s.stream)
+            found = (await js.stream_info(s.stream)).config
         except NotFoundError:
-            await js.add_stream(
+            found = None
+        if found is None or found.max_age != s.max_age_s or found.duplicate_window != _duplicate_window(s):
+            add = js.add_stream if found is None else js.update_stream
+            await add(
                 StreamConfig(
                     name=s.stream,
                     subjects=[f"{s.subject}.*"],
                     retention=RetentionPolicy.WORK_QUEUE,
                     num_replicas=s.replicas,
-                    duplicate_window=DUPLICATE_WINDOW_S,
+                    duplicate_window=_duplicate_window(s),
                     # Jobs nobody ran for this long are dropped: the next round's job of the asset
                     # supersedes them (scoring continues from its checkpoint), and a backlog of stale
                     # check rounds would only be judged as rounds that never happened.
                     max_age=s.max_age_s,
                 )
             )
-            log.info("created JetStream stream %s (%d replicas)", s.stream, s.replicas)
+            log.info(
+                "%s JetStream stream %s (%d replicas)", "created" if found is None else "updated", s.stream, s.replicas
+            )
         for partition in range(s.partitions):
             durable = consumer_name(partition)
             wanted = ConsumerConfig(
@@ -256,6 +274,11 @@ class JobBus:
         js = await self.jetstream()
         info = await js.stream_info(self.settings.stream)
         return int(info.state.messages)
+
+
+def _duplicate_window(s: FleetSettings) -> float:
+    """JetStream refuses a duplicate window longer than the stream's max age."""
+    return min(DUPLICATE_WINDOW_S, s.max_age_s)
 
 
 def _finish(loop: asyncio.AbstractEventLoop) -> None:

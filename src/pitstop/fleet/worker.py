@@ -130,7 +130,9 @@ class FleetWorker:
             except Exception:
                 log.warning("could not release lease %s; it expires by itself", name, exc_info=True)
         self.held = set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # jobs still running past the deadline are left to end with the process: JetStream hands
+        # them out again, and their effects are idempotent
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- leases -------------------------------------------------------------------------------------
     def balance(self) -> None:
@@ -171,9 +173,10 @@ class FleetWorker:
         membership back, so that the others run its assets' jobs; it takes its share again once back."""
         bus, s = self.fleet.bus, self.settings
         try:
-            if not bus.connected():
-                bus.call(bus.jetstream(), timeout=s.lease_seconds)
-        except Exception as exc:  # BusUnavailable, or the connection failing otherwise
+            # a JetStream answer, not only a connection: a node cut off from its cluster's
+            # majority keeps the connection up and answers nothing
+            bus.call(bus.probe(), timeout=s.lease_seconds)
+        except Exception as exc:  # BusUnavailable, or JetStream not answering
             self._problem = f"cannot reach NATS: {exc}"[:300]
         else:
             if bus.connected():
@@ -210,7 +213,11 @@ class FleetWorker:
         while not stop.is_set():
             try:
                 js = await bus.jetstream()
-                sub = await js.pull_subscribe_bind(durable=consumer_name(partition), stream=self.settings.stream)
+                durable = consumer_name(partition)
+                sub = await js.pull_subscribe_bind(durable=durable, stream=self.settings.stream)
+                # the consumer's own ack_wait (another process may have set it), a third of it between beats
+                beat_every = (await js.consumer_info(self.settings.stream, durable)).config.ack_wait or 3.0
+                beat_every /= 3
             except Exception as exc:  # NATS down or the cluster electing: try again, less and less often
                 failures += 1
                 if failures == 1 or failures % 10 == 0:
@@ -225,7 +232,7 @@ class FleetWorker:
                     except (TimeoutError, NatsTimeout):
                         continue
                     for message in messages:
-                        await self._handle(message)
+                        await self._handle(message, beat_every)
             except Exception as exc:
                 log.warning("partition %d: consuming failed (%s); retrying", partition, exc)
                 await _wait(stop, 1.0)
@@ -233,7 +240,7 @@ class FleetWorker:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
 
-    async def _handle(self, message: Msg) -> None:
+    async def _handle(self, message: Msg, beat_every: float) -> None:
         fleet, loop = self.fleet, asyncio.get_running_loop()
         try:
             job = AssetJob.decode(message.data)
@@ -247,40 +254,41 @@ class FleetWorker:
             await message.term()
             return
         deliveries = message.metadata.num_delivered
-        beat = asyncio.create_task(self._beat(message))  # from now: waiting for a pool thread counts too
-        if await loop.run_in_executor(self._pool, fleet.runs.done, job.id):
-            beat.cancel()
-            await message.ack()  # finished before; its acknowledgement was lost
-            fleet.metrics.fleet_jobs.labels(job.kind, "repeat").inc()
-            return
-        started = fleet.clock.now()
+        beat = asyncio.create_task(self._beat(message, beat_every))  # waiting for a pool thread counts too
         try:
-            with fleet.metrics.fleet_job_seconds.labels(job.kind).time():
-                await loop.run_in_executor(self._pool, handler, job.asset, job.until)
-        except Exception as exc:
-            beat.cancel()
-            fleet.metrics.fleet_jobs.labels(job.kind, "failed").inc()
-            if deliveries >= self.settings.max_deliver:
-                log.error("job %s failed %d times; given up: %s", job.id, deliveries, exc, exc_info=True)
-                await message.term()
-            else:
-                log.warning("job %s failed (try %d); it runs again: %s", job.id, deliveries, exc, exc_info=True)
-                await message.nak(delay=min(2.0**deliveries, 30.0))
-            return
-        beat.cancel()
-        await loop.run_in_executor(
-            self._pool,
-            lambda: fleet.runs.record(
-                job, worker=fleet.instance, deliveries=deliveries, started=started, finished=fleet.clock.now()
-            ),
-        )
-        await message.ack()
-        fleet.metrics.fleet_jobs.labels(job.kind, "ok").inc()
+            if await loop.run_in_executor(self._pool, fleet.runs.done, job.id):
+                await message.ack()  # finished before; its acknowledgement was lost
+                fleet.metrics.fleet_jobs.labels(job.kind, "repeat").inc()
+                return
+            started = fleet.clock.now()
+            try:
+                with fleet.metrics.fleet_job_seconds.labels(job.kind).time():
+                    await loop.run_in_executor(self._pool, handler, job.asset, job.until)
+            except Exception as exc:
+                fleet.metrics.fleet_jobs.labels(job.kind, "failed").inc()
+                if deliveries >= self.settings.max_deliver:
+                    log.error("job %s failed %d times; given up: %s", job.id, deliveries, exc, exc_info=True)
+                    await message.term()
+                else:
+                    log.warning("job %s failed (try %d); it runs again: %s", job.id, deliveries, exc, exc_info=True)
+                    await message.nak(delay=min(2.0**deliveries, 30.0))
+                return
+            finished = fleet.clock.now()
+            await loop.run_in_executor(
+                self._pool,
+                lambda: fleet.runs.record(
+                    job, worker=fleet.instance, deliveries=deliveries, started=started, finished=finished
+                ),
+            )
+            await message.ack()
+            fleet.metrics.fleet_jobs.labels(job.kind, "ok").inc()
+        finally:
+            beat.cancel()  # whatever ended the job (the database failing too): no beat outlives it
 
-    async def _beat(self, message: Msg) -> None:
+    async def _beat(self, message: Msg, every: float) -> None:
         """Tell JetStream the job is still running, so a long one is not handed to another worker."""
         while True:
-            await asyncio.sleep(self.settings.ack_wait_s / 3)
+            await asyncio.sleep(every)
             try:
                 await message.in_progress()
             except Exception:

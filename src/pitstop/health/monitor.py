@@ -121,9 +121,9 @@ class HealthMonitor:
         """One asset's checks that may run on any machine, as a fleet worker's job: run, stored, and
         judged with the alert states the database holds for them (the asset's previous round may have
         run on another worker). Run twice (a job handed out again), it is one more round of them."""
-        fanned = self._fanned()
-        specs = [s for s in self.specs() if s.asset == asset and s.id in fanned]
-        results = self._part_runner(asset, specs).run(self.context)
+        specs = [spec for spec, check in self.runner().instances if spec.asset == asset and check.runs_on_any_machine()]
+        # the round's shared reads (the inventory's sensors) serve the worker's jobs while fresh
+        results = self._part_runner(asset, specs).run(self.context, new_round=False)
         self.results.save(results)
         with self._judging:  # a worker runs several assets' jobs at once; the policy's states are shared
             return self.evaluate(results, fresh_states=True)

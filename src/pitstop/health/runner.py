@@ -41,12 +41,14 @@ class CheckRunner:
                 raise ConfigError(f"health check {spec.id}: {exc}") from None
             self.instances.append((spec, instance))
 
-    def run(self, ctx: CheckContext) -> list[CheckResult]:
+    def run(self, ctx: CheckContext, *, new_round: bool = True) -> list[CheckResult]:
         """One round: every check once. Results in the order of the specs. The network checks are
         handed to the pool first, the local ones run here meanwhile, then the pool's are collected
-        (each waited for at most its `timeout_s`)."""
-        for key in ROUND_KEYS:  # shared per round, read afresh
-            ctx.extra.pop(key, None)
+        (each waited for at most its `timeout_s`). `new_round=False`: the round's shared reads are
+        reused while fresh (a fleet worker's many per-asset jobs)."""
+        if new_round:
+            for key in ROUND_KEYS:  # shared per round, read afresh
+                ctx.extra.pop(key, None)
         every = [check for _, check in self.instances]
         waiting = [i for i, check in enumerate(every) if check.waits_on_network]
         if self.workers <= 1 or not waiting:

@@ -33,7 +33,7 @@ from pitstop.ml.drift import DriftReport, compare
 from pitstop.ml.registry.gates import DEFAULT_RULES, Decision, Verdict, evaluate, validate
 from pitstop.ml.registry.prerequisites import ASSET, Range, usable
 from pitstop.ml.registry.prerequisites import check as check_prerequisites
-from pitstop.ml.registry.serving import ModelServer, compiled
+from pitstop.ml.registry.serving import ModelServer
 from pitstop.ml.registry.store import ModelRegistry, ModelVersion
 from pitstop.ml.twins import ASSET_TYPES, Twin, time_split
 
@@ -227,9 +227,6 @@ class ModelLifecycle:
             excluded=periods,
             residuals={c: residuals[c].to_numpy() for c in residuals.columns},
         )
-        # Its ONNX graph, kept beside the artifact now: a server that loads the version (another
-        # process, or this one after a restart) need not convert it (`serving.compiled`).
-        compiled(twin, version)
         self.registry.move(name, "challenger", version.version, actor=actor, reason=f"trained ({trigger})")
         champion_version = self.registry.alias(name, "champion")
         champion = None

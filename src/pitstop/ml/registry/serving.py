@@ -6,20 +6,15 @@ champion alias is re-read at most every ``refresh`` seconds (one small query; th
 loaded and its sha256 checked only when the alias moved); a promotion or rollback in this process
 takes effect at once, one in another process within ``refresh``. While a corrupt champion is
 replaced by an earlier version, loading the champion is retried every ``retry`` seconds rather
-than on every refresh (each attempt hashes the file and reconverts the model). The ONNX graph is
-kept beside the artifact once converted (`compiled`): a restarted server loads it instead.
+than on every refresh (each attempt hashes the file and reconverts the model).
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,11 +23,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from pitstop.core.clock import Clock
 from pitstop.errors import InvalidInput
-from pitstop.ml.registry.gates import parity_gap
-from pitstop.ml.registry.store import ModelRegistry, ModelVersion
-from pitstop.ml.twins import OnnxTwin, Twin
-
-log = logging.getLogger("pitstop.models")
+from pitstop.ml.registry.store import ModelRegistry
+from pitstop.ml.twins import Twin
 
 MAX_MARKS = 100  # out-of-range marks in one answer: enough to see the pattern, bounded for 10,000 rows
 _FEW = 64  # values up to which plain floats check a range faster than numpy
@@ -111,49 +103,6 @@ def fastest(twin: Twin) -> tuple[Predictor, str]:
         return twin, "lightgbm"
 
 
-COMPILED_PARITY = 1e-3  # a kept ONNX graph must match the probe as the promotion gate's onnx_parity does
-
-
-def compiled(twin: Twin, stored: ModelVersion) -> tuple[Predictor, str]:
-    """`fastest`, with the ONNX graph kept beside the artifact (`v<n>.<its sha256 prefix>.onnx`) once
-    converted. Converting imports onnx and onnxmltools and takes a second of CPU and ~30 MB that the
-    process keeps (issue 20: the demo's peak RSS, bench/web.py); loading the kept graph takes
-    milliseconds. It is used only when it gives the probe's predictions recorded at registration
-    within COMPILED_PARITY (a graph from an older conversion that computes otherwise is not); if not,
-    or when it cannot be read, the twin is converted again and the file rewritten."""
-    kept = stored.path.with_name(f"{stored.path.stem}.{stored.sha256[:16]}.onnx")
-    probe = stored.envelope.get("probe")
-    if probe and kept.exists():
-        try:
-            import onnxruntime as ort
-
-            options = ort.SessionOptions()  # as `Twin.to_onnx`'s
-            options.intra_op_num_threads = 1
-            options.inter_op_num_threads = 1
-            loaded = OnnxTwin(ort.InferenceSession(kept.read_bytes(), options))
-            gap = parity_gap(probe["outputs"], loaded.predict_array(probe["inputs"]))
-        except Exception:  # onnxruntime's own errors (a truncated file, an opset it lacks) too
-            log.warning("model graph %s could not be used; converting the model again", kept, exc_info=True)
-        else:
-            if gap <= COMPILED_PARITY:
-                return loaded, "onnxruntime"
-            log.warning("model graph %s differs from the probe (%.2g); converting the model again", kept, gap)
-    predictor, path = fastest(twin)
-    if isinstance(predictor, OnnxTwin) and predictor.model is not None:
-        tmp: Path | None = None
-        try:
-            fd, name = tempfile.mkstemp(dir=kept.parent, prefix=f".{kept.name}.")
-            tmp = Path(name)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(predictor.model.SerializeToString())
-            tmp.replace(kept)  # whole or not at all, whichever process writes it
-        except OSError:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
-            log.warning("model graph %s could not be kept; it is converted again on the next start", kept)
-    return predictor, path
-
-
 class ModelServer:
     def __init__(
         self,
@@ -198,10 +147,9 @@ class ModelServer:
             or (loaded.version != champion and now - loaded.loaded >= self.retry)
         ):
             version, twin = self.registry.serving(name)
-            stored = self.registry.get(name, version)
-            predictor, path = compiled(twin, stored)
+            predictor, path = fastest(twin)
             labels = (name, str(version))
-            ranges = stored.envelope.get("ranges", {})
+            ranges = self.registry.get(name, version).envelope.get("ranges", {})
             seen = {c: (v[0], v[1]) for c, v in ranges.items() if v}
             loaded = _Loaded(
                 version,
