@@ -171,8 +171,13 @@ def build(settings: Settings, *, clock: Clock | None = None, db: Database | None
     )
     pitstop.health.context.extra["metrics"] = pitstop.metrics  # the predict_latency check reads the histograms
     if settings.health.enabled:
-        every = timedelta(seconds=settings.health.interval_s)
-        scheduler.add("health", every, _health_round(pitstop, every))
+        # with a fleet, each asset's checks that run the same on any machine (its devices' links, its
+        # readings) are the asset's job on the workers; the rest of the round stays here
+        every, health = timedelta(seconds=settings.health.interval_s), pitstop.health
+        job = per_asset(
+            pitstop, "checks", every, health.assets_checked, health.scheduled, lambda: health.run_round(of_assets=False)
+        )
+        scheduler.add("health", every, job)
     pitstop.backup = BackupService(
         settings.backup, data_dir=settings.data_dir, db=db, clock=clock, records=BackupRecords(db)
     )
@@ -232,20 +237,6 @@ def _build_fleet(pitstop: Pitstop) -> None:
     )
     pitstop.add_background(pitstop.fleet.worker(pitstop.supervisor), roles={"worker"})
     pitstop.scheduler.add("fleet-runs", timedelta(hours=1), runs.prune)
-
-
-def _health_round(pitstop: Pitstop, every: timedelta) -> Callable[[datetime], None]:
-    """The health job: every check here, or, with a fleet, each asset's checks that may run on any
-    machine (its devices' links, its readings) as a job of the asset on the workers and the rest here."""
-
-    def job(now: datetime) -> None:
-        if pitstop.fleet is None:
-            pitstop.health.scheduled(now)
-            return
-        pitstop.health.run_round(of_assets=False)
-        pitstop.fleet.fan_out("checks", pitstop.health.assets_checked(), now, every)
-
-    return job
 
 
 def per_asset(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from pitstop.testing.server import free_port
+from pitstop.testing.server import free_port, kill_process, stop_process
 from pitstop.testing.services import MQTT_HOST, MQTT_PORT
 
 
@@ -66,21 +65,10 @@ class Node:
 
     def kill(self) -> None:
         """SIGKILL, as a machine that loses power."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
+        kill_process(self.process)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        stop_process(self.process, 30)
 
     def log(self) -> str:
         path = self.directory / "serve.log"

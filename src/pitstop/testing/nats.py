@@ -4,7 +4,6 @@ a temporary directory of its own (never the machine's shared server), stopped an
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pitstop.testing.server import free_port
+from pitstop.testing.server import free_port, kill_process, stop_process
 from pitstop.testing.services import port_open, unavailable
 
 
@@ -51,17 +50,10 @@ class NatsNode:
 
     def kill(self) -> None:
         """SIGKILL: the node dies as a crashed machine would."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
+        kill_process(self.process)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_process(self.process, 10)
 
 
 @dataclass

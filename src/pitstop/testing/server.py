@@ -24,6 +24,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def kill_process(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL, as a machine that loses power, and wait for the end."""
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait(10)
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGTERM, then SIGKILL when it has not ended within `timeout`."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            kill_process(process)
+
+
 class ServerDidNotStart(RuntimeError):
     """The process exited, or `/ready` did not answer 200 in time; the message ends with its output."""
 
